@@ -1,0 +1,101 @@
+#include "args.h"
+
+#include <cmath>
+#include <sstream>
+
+namespace preimage::app {
+
+Args::Args(const std::vector<std::string>& argv, size_t first, const std::set<std::string>& options,
+           const std::set<std::string>& flags, const std::string& command)
+    : m_command(command) {
+    for (size_t i = first; i < argv.size(); ++i) {
+        const std::string& a = argv[i];
+        if (a.rfind("--", 0) != 0 || a.size() == 2) {
+            m_positional.push_back(a);
+            continue;
+        }
+        std::string name = a.substr(2), value;
+        bool inlineValue = false;
+        if (auto eq = name.find('='); eq != std::string::npos) {
+            value = name.substr(eq + 1);
+            name = name.substr(0, eq);
+            inlineValue = true;
+        }
+        if (flags.count(name)) {
+            m_values[name] = inlineValue ? value : "1";
+        } else if (options.count(name)) {
+            if (!inlineValue) {
+                if (i + 1 >= argv.size()) throw Error("'" + command + "': option --" + name + " needs a value");
+                value = argv[++i];
+            }
+            m_values[name] = value;
+        } else {
+            throw Error("'" + command + "' has no option --" + name + " (see `preimage help`)");
+        }
+    }
+}
+
+std::string Args::str(const std::string& name, const std::string& fallback) const {
+    auto it = m_values.find(name);
+    return it == m_values.end() ? fallback : it->second;
+}
+
+std::string Args::required(const std::string& name) const {
+    if (!has(name)) throw Error("'" + m_command + "' needs --" + name);
+    return str(name);
+}
+
+int Args::integer(const std::string& name, int fallback) const {
+    if (!has(name)) return fallback;
+    const std::string v = str(name);
+    try {
+        size_t used = 0;
+        long long x = std::stoll(v, &used);
+        if (used == v.size() && x >= INT32_MIN && x <= INT32_MAX) return int(x);
+    } catch (const std::exception&) {
+    }
+    throw Error("--" + name + " expects an integer, got '" + v + "'");
+}
+
+float Args::number(const std::string& name, float fallback) const {
+    if (!has(name)) return fallback;
+    const std::string v = str(name);
+    try {
+        size_t used = 0;
+        float x = std::stof(v, &used);
+        if (used == v.size() && std::isfinite(x)) return x;
+    } catch (const std::exception&) {
+    }
+    throw Error("--" + name + " expects a number, got '" + v + "'");
+}
+
+std::vector<float> Args::numbers(const std::string& name) const {
+    std::vector<float> out;
+    if (!has(name)) return out;
+    std::stringstream ss(str(name));
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        try {
+            size_t used = 0;
+            float x = std::stof(item, &used);
+            if (used == item.size() && std::isfinite(x)) {
+                out.push_back(x);
+                continue;
+            }
+        } catch (const std::exception&) {
+        }
+        throw Error("--" + name + " expects comma-separated numbers, got '" + str(name) + "'");
+    }
+    return out;
+}
+
+std::vector<int> Args::integers(const std::string& name) const {
+    std::vector<int> out;
+    for (float f : numbers(name)) {
+        if (f != std::floor(f)) throw Error("--" + name + " expects comma-separated integers, got '" + str(name) + "'");
+        out.push_back(int(f));
+    }
+    return out;
+}
+
+}  // namespace preimage::app

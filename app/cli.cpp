@@ -1,0 +1,142 @@
+#include "cli.h"
+
+#include "render/image.h"
+
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+namespace preimage::app {
+
+const std::set<std::string> kModelOptions = {"model", "size", "mean", "std", "device", "threads"};
+const std::set<std::string> kInversionOptions = {"iters",  "restarts", "seed",    "lr",     "momentum", "tv",
+                                                 "lambda-alpha", "alpha", "beta", "jitter", "window",   "channels"};
+
+std::set<std::string> unite(std::initializer_list<std::set<std::string>> sets) {
+    std::set<std::string> out;
+    for (const auto& s : sets) out.insert(s.begin(), s.end());
+    return out;
+}
+
+ModelOptions modelOptions(const Args& a) {
+    ModelOptions o;
+    o.size = a.integer("size", 0);
+    if (a.has("size") && (o.size < 8 || o.size > 4096)) throw Error("--size must be between 8 and 4096");
+    o.gray = a.has("gray");
+    o.mean = a.numbers("mean");
+    o.std = a.numbers("std");
+    o.device = a.str("device", "auto");
+    return o;
+}
+
+InversionParams inversionParams(const Args& a) {
+    InversionParams p;
+    p.iterations = a.integer("iters", p.iterations);
+    p.restarts = a.integer("restarts", p.restarts);
+    const int seed = a.integer("seed", 0);
+    if (seed < 0) throw Error("--seed must be non-negative");
+    p.seed = uint64_t(seed);
+    p.learningRate = a.number("lr", p.learningRate);
+    p.momentum = a.number("momentum", p.momentum);
+    p.lambdaTv = a.number("tv", p.lambdaTv);
+    if (a.has("tv") && p.lambdaTv < 0) throw Error("--tv must be non-negative");
+    p.lambdaAlpha = a.number("lambda-alpha", p.lambdaAlpha);
+    p.alpha = a.number("alpha", p.alpha);
+    p.beta = a.number("beta", p.beta);
+    p.jitter = a.integer("jitter", p.jitter);
+    if (a.has("window")) {
+        auto w = a.integers("window");
+        if (w.size() != 4 || w[2] <= 0 || w[3] <= 0) throw Error("--window expects x,y,w,h with w, h > 0");
+        p.mask.x = w[0], p.mask.y = w[1], p.mask.w = w[2], p.mask.h = w[3];
+    }
+    if (a.has("channels")) {
+        const std::string c = a.str("channels");
+        auto dash = c.find('-');
+        try {
+            p.mask.firstChannel = std::stoi(c.substr(0, dash));
+            p.mask.lastChannel = dash == std::string::npos ? p.mask.firstChannel : std::stoi(c.substr(dash + 1));
+        } catch (const std::exception&) {
+            throw Error("--channels expects FIRST-LAST (or one channel), got '" + c + "'");
+        }
+    }
+    return p;
+}
+
+int cmdLayers(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
+    Args a(argv, first, kModelOptions, {"gray"}, "layers");
+    auto model = Model::load(a.required("model"), modelOptions(a));
+    const auto& in = model->input();
+    out << "# " << model->name() << ": input " << in.channels << "x" << in.height << "x" << in.width << ", "
+        << model->layers().size() << " layers\n";
+    out << std::left << std::setw(5) << "#" << std::setw(22) << "layer" << std::setw(20) << "kind"
+        << std::setw(18) << "shape"
+        << "lambda_tv\n";
+    for (size_t i = 0; i < model->layers().size(); ++i) {
+        const auto& l = model->layers()[i];
+        std::string shape;
+        for (size_t d = 0; d < l.shape.size(); ++d) shape += (d ? "x" : "") + std::to_string(l.shape[d]);
+        out << std::left << std::setw(5) << i << std::setw(22) << l.name << std::setw(20) << l.kind << std::setw(18)
+            << shape << model->defaultLambdaTv(int(i)) << "\n";
+    }
+    return 0;
+}
+
+namespace {
+
+const char* kUsage = R"(preimage: understand deep image representations by inverting them
+
+usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
+       preimage layers --model M                     list the invertible layers and their shapes
+       preimage invert --model M --image I --layer L [--restarts R] [--iters N] [--seed S]
+                       [--out pre.png] [--json metrics.json] [--scale K]
+       preimage sweep  --model M --image I [--layers all|L1,L2,...] --out grid.png [--csv errors.csv] [--json J]
+       preimage train classifier --data fashion-mnist --out DIR [--epochs E] [--seed S]
+       preimage eval classifier --model M [--limit N]
+       preimage bench [--model M] [--layer L] [--iters N] [--restarts R] [--json J]
+
+models:    a default model name (fashion) or a TorchScript file (torch.jit.script / torch.jit.trace)
+           TorchScript input: --size S (224) --gray --mean a,b,c --std a,b,c (ImageNet statistics)
+           --device cpu|cuda|auto, --threads N (all cores)
+inversion: --iters 400 --restarts 1 --seed 0 --lr 0.004 --momentum 0.9 --tv (by depth: 1/10/100)
+           --lambda-alpha 1e-5 --alpha 6 --beta 2 --jitter 0
+           --window x,y,w,h (feature-map neighbourhood) --channels FIRST-LAST (channel group)
+)";
+
+}  // namespace
+
+int runCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err) {
+    try {
+        if (argv.size() < 2 || argv[1] == "help" || argv[1] == "--help" || argv[1] == "-h") {
+            out << kUsage;
+            return 0;
+        }
+        // --threads is read here for every command.
+        int threadCount = 0;
+        for (size_t i = 2; i + 1 < argv.size(); ++i)
+            if (argv[i] == "--threads") threadCount = std::max(1, std::atoi(argv[i + 1].c_str()));
+        setThreads(threadCount);
+
+        const std::string& cmd = argv[1];
+        if (cmd == "layers") return cmdLayers(argv, 2, out);
+        if (cmd == "invert") return cmdInvert(argv, 2, out);
+        if (cmd == "sweep") return cmdSweep(argv, 2, out);
+        if (cmd == "train") return cmdTrain(argv, 2, out);
+        if (cmd == "eval") return cmdEval(argv, 2, out);
+        if (cmd == "samples") return cmdSamples(argv, 2, out);
+        if (cmd == "bench") return cmdBench(argv, 2, out);
+        err << "preimage: unknown command '" << cmd << "' (see `preimage help`)\n";
+        return 2;
+    } catch (const Error& e) {
+        err << "preimage: " << e.what() << "\n";
+        return e.exitCode();
+    } catch (const render::IoError& e) {
+        err << "preimage: " << e.what() << "\n";
+        return 2;
+    } catch (const std::exception& e) {
+        std::string what = e.what();
+        err << "preimage: internal error: " << what.substr(0, what.find('\n')) << "\n";
+        return 1;
+    }
+}
+
+}  // namespace preimage::app

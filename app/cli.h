@@ -1,0 +1,31 @@
+// The headless command line: `preimage <command> [options]`. Runs on the calling thread; returns the
+// process exit code (0 ok, 2 bad input or user error, 1 internal failure) and never throws.
+#pragma once
+
+#include "args.h"
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace preimage::app {
+
+int runCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err);
+
+// Shared option sets and their readers.
+extern const std::set<std::string> kModelOptions;      // --model --size --mean --std --device
+extern const std::set<std::string> kInversionOptions;  // --iters --restarts --seed --lr ...
+ModelOptions modelOptions(const Args& args);
+InversionParams inversionParams(const Args& args);
+std::set<std::string> unite(std::initializer_list<std::set<std::string>> sets);
+
+// Subcommands (cli_*.cpp). `argv[first]` is the first option after the command word(s).
+int cmdLayers(const std::vector<std::string>& argv, size_t first, std::ostream& out);
+int cmdInvert(const std::vector<std::string>& argv, size_t first, std::ostream& out);
+int cmdSweep(const std::vector<std::string>& argv, size_t first, std::ostream& out);
+int cmdTrain(const std::vector<std::string>& argv, size_t first, std::ostream& out);
+int cmdEval(const std::vector<std::string>& argv, size_t first, std::ostream& out);
+int cmdSamples(const std::vector<std::string>& argv, size_t first, std::ostream& out);
+int cmdBench(const std::vector<std::string>& argv, size_t first, std::ostream& out);
+
+}  // namespace preimage::app

@@ -1,0 +1,170 @@
+// `preimage invert` and `preimage sweep`.
+#include "cli.h"
+#include "convert.h"
+#include "progress_bar.h"
+#include "render/grid.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <ostream>
+
+namespace preimage::app {
+namespace {
+
+std::string fmt(const char* f, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, f, v);
+    return buf;
+}
+
+ProgressFn barCallback(ProgressBar& bar) {
+    return [&bar](const ProgressEvent& e) {
+        bar.update(e.iteration, e.iterations,
+                   "loss " + fmt("%.3e", e.loss) + "  feat " + fmt("%.3e", e.featureLoss) + "  " +
+                       fmt("%.0f it/s", e.itersPerSecond));
+    };
+}
+
+render::Image upscale(const ImageF& image, int scale) {
+    const int side = std::max(image.width, image.height);
+    const int factor = scale > 0 ? scale : std::max(1, 112 / std::max(1, side));
+    return render::scaleNearest(toBytes(image), factor);
+}
+
+nlohmann::json resultJson(const InversionResult& r, const Model& model, const std::string& image) {
+    nlohmann::json j;
+    j["model"] = model.name();
+    j["image"] = image;
+    j["layer"] = r.layer;
+    j["layer_index"] = r.layerIndex;
+    j["feature_error"] = r.featureError;
+    j["feature_error_per_restart"] = r.featureErrorPerRestart;
+    j["best_restart"] = r.best;
+    j["pixel_rmse"] = r.pixelRmse;
+    j["restarts"] = r.preimages.size();
+    j["iters"] = r.iterations;
+    j["seconds"] = r.seconds;
+    j["iters_per_second"] = r.itersPerSecond;
+    j["lambda_tv"] = r.lambdaTv;
+    j["lambda_alpha"] = r.lambdaAlpha;
+    j["learning_rate"] = r.learningRate;
+    j["sigma"] = r.sigma;
+    j["restart_variance_max"] = r.varianceMax;
+    j["cancelled"] = r.cancelled;
+    j["warnings"] = r.warnings;
+    j["device"] = model.deviceName();
+    j["threads"] = threads();
+    return j;
+}
+
+std::string stemWith(const std::string& path, const std::string& suffix) {
+    std::filesystem::path p(path);
+    return (p.parent_path() / (p.stem().string() + suffix + p.extension().string())).string();
+}
+
+void checkPng(const std::string& path, const std::string& option) {
+    auto ext = std::filesystem::path(path).extension().string();
+    for (auto& c : ext) c = char(std::tolower(c));
+    if (ext != ".png") throw Error(option + " must name a .png file, got '" + path + "'");
+}
+
+}  // namespace
+
+int cmdInvert(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
+    Args a(argv, first, unite({kModelOptions, kInversionOptions, {"image", "layer", "out", "json", "scale"}}), {"gray"},
+           "invert");
+    const std::string imagePath = a.required("image");
+    if (a.has("out")) checkPng(a.str("out"), "--out");
+    auto model = Model::load(a.required("model"), modelOptions(a));
+    const int layer = model->layerIndex(a.required("layer"));
+    auto params = inversionParams(a);
+    const ImageF image = loadImageF(imagePath);
+
+    ProgressBar bar(model->layers()[size_t(layer)].name);
+    auto r = invert(*model, image, layer, params, barCallback(bar));
+    bar.finish(fmt("feature error %.4f", r.featureError));
+    for (const auto& w : r.warnings) out << "warning: " << w << "\n";
+
+    auto j = resultJson(r, *model, imagePath);
+    if (a.has("out")) {
+        const std::string path = a.str("out");
+        render::savePng(upscale(r.preimages[size_t(r.best)], a.integer("scale", 0)), path);
+        j["outputs"].push_back(path);
+        if (r.preimages.size() > 1) {
+            std::vector<render::GridCell> cells{{toBytes(r.target), "original", ""}};
+            for (size_t i = 0; i < r.preimages.size(); ++i)
+                cells.push_back({toBytes(r.preimages[i]), "restart " + std::to_string(i + 1),
+                                 fmt("err %.3f", r.featureErrorPerRestart[i])});
+            cells.push_back({toBytes(r.variance), "variance", fmt("max %.2e", r.varianceMax)});
+            const std::string grid = stemWith(path, ".restarts");
+            render::savePng(render::composeGrid(cells, int(cells.size())), grid);
+            j["outputs"].push_back(grid);
+        }
+    }
+    if (a.has("json")) render::writeFileAtomically(a.str("json"), j.dump(2) + "\n");
+    out << "layer " << r.layer << ": feature error " << fmt("%.4f", r.featureError) << ", pixel RMSE "
+        << fmt("%.4f", r.pixelRmse) << ", " << r.iterations << " iterations x " << r.preimages.size() << " restart(s) in "
+        << fmt("%.2f", r.seconds) << " s (" << fmt("%.1f", r.itersPerSecond) << " it/s)\n";
+    return 0;
+}
+
+int cmdSweep(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
+    Args a(argv, first, unite({kModelOptions, kInversionOptions, {"image", "layers", "out", "csv", "json", "columns"}}),
+           {"gray"}, "sweep");
+    const std::string imagePath = a.required("image");
+    const std::string gridPath = a.required("out");
+    checkPng(gridPath, "--out");
+    auto model = Model::load(a.required("model"), modelOptions(a));
+    std::vector<int> layers;
+    const std::string which = a.str("layers", "all");
+    if (which == "all") {
+        for (size_t i = 0; i < model->layers().size(); ++i) layers.push_back(int(i));
+    } else {
+        size_t start = 0;
+        while (start <= which.size()) {
+            size_t comma = which.find(',', start);
+            std::string name = which.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+            if (!name.empty()) layers.push_back(model->layerIndex(name));
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+        }
+        if (layers.empty()) throw Error("--layers names no layer");
+    }
+    const auto params = inversionParams(a);
+    const ImageF image = loadImageF(imagePath);
+
+    std::vector<render::GridCell> cells;
+    nlohmann::json rows = nlohmann::json::array();
+    std::string csv = "layer,index,kind,shape,lambda_tv,feature_error,pixel_rmse,iters,restarts,seconds,iters_per_second\n";
+    for (int li : layers) {
+        const auto& info = model->layers()[size_t(li)];
+        ProgressBar bar(info.name);
+        auto r = invert(*model, image, li, params, barCallback(bar));
+        bar.finish(fmt("feature error %.4f", r.featureError));
+        for (const auto& w : r.warnings) out << "warning: " << info.name << ": " << w << "\n";
+        if (cells.empty()) cells.push_back({toBytes(r.target), "original", model->name()});
+        cells.push_back({toBytes(r.preimages[size_t(r.best)]), info.name, fmt("err %.3f", r.featureError)});
+        std::string shape;
+        for (size_t d = 0; d < info.shape.size(); ++d) shape += (d ? "x" : "") + std::to_string(info.shape[d]);
+        csv += info.name + "," + std::to_string(li) + "," + info.kind + "," + shape + "," + fmt("%g", r.lambdaTv) + "," +
+               fmt("%.6f", r.featureError) + "," + fmt("%.6f", r.pixelRmse) + "," + std::to_string(r.iterations) + "," +
+               std::to_string(r.preimages.size()) + "," + fmt("%.3f", r.seconds) + "," + fmt("%.1f", r.itersPerSecond) +
+               "\n";
+        rows.push_back(resultJson(r, *model, imagePath));
+        out << std::left << info.name << ": feature error " << fmt("%.4f", r.featureError) << ", pixel RMSE "
+            << fmt("%.4f", r.pixelRmse) << ", " << fmt("%.2f", r.seconds) << " s\n";
+    }
+    const int columns = a.integer("columns", std::min(8, int(cells.size())));
+    render::savePng(render::composeGrid(cells, columns), gridPath);
+    if (a.has("csv")) render::writeFileAtomically(a.str("csv"), csv);
+    if (a.has("json")) {
+        nlohmann::json j{{"model", model->name()}, {"image", imagePath}, {"grid", gridPath}, {"layers", rows}};
+        render::writeFileAtomically(a.str("json"), j.dump(2) + "\n");
+    }
+    out << "wrote " << gridPath << (a.has("csv") ? " and " + a.str("csv") : "") << "\n";
+    return 0;
+}
+
+}  // namespace preimage::app

@@ -1,0 +1,16 @@
+// preimage: the GUI by default, the headless command line with a subcommand.
+#include "cli.h"
+
+#include <iostream>
+
+namespace preimage::app {
+int runGui(const std::vector<std::string>& argv);  // gui.cpp
+}
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv, argv + argc);
+    const bool gui = args.size() < 2 || args[1] == "gui" || args[1].rfind("--", 0) == 0;
+    if (gui && !(args.size() >= 2 && (args[1] == "--help" || args[1] == "-h")))
+        return preimage::app::runGui(args);
+    return preimage::app::runCli(args, std::cout, std::cerr);
+}

@@ -1,0 +1,159 @@
+// Public, torch-free API of the inference engine.
+//
+// Everything here is plain C++ so that app/ translation units that include it compile fast; the
+// LibTorch types live behind Model's pimpl in inference/*.cpp. Thread contract: a Model may be used
+// by one thread at a time (in the app, the Worker thread owns it); the free functions are reentrant.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace preimage {
+
+// A user-facing error (bad input, missing file, unknown layer...). The CLI prints what() on one line
+// and exits with exitCode(); the app shows it in the UI. Anything else escaping is a bug.
+class Error : public std::runtime_error {
+public:
+    explicit Error(const std::string& what, int exitCode = 2) : std::runtime_error(what), m_exitCode(exitCode) {}
+    int exitCode() const { return m_exitCode; }
+
+private:
+    int m_exitCode;
+};
+
+// An image in [0,1], row-major height x width x channels (1 or 3). The exchange format between
+// inference/ (tensors) and render/ (bytes), converted by app/.
+struct ImageF {
+    int width = 0, height = 0, channels = 0;
+    std::vector<float> pixels;
+    bool empty() const { return pixels.empty(); }
+    float at(int y, int x, int c) const { return pixels[(size_t(y) * width + x) * channels + c]; }
+};
+
+// What a model expects as input: size, channels and the per-channel normalisation applied to [0,1]
+// pixels (x - mean) / std.
+struct InputSpec {
+    int width = 224, height = 224, channels = 3;
+    std::vector<float> mean{0.485f, 0.456f, 0.406f};
+    std::vector<float> std{0.229f, 0.224f, 0.225f};
+    // Average Frobenius norm of normalised training images (the paper's sigma); 0 = unknown, in which
+    // case the target image's own norm is used.
+    float imageNorm = 0.f;
+};
+
+struct LayerInfo {
+    std::string name;            // module path, e.g. "features.3", or "conv1" for the default models
+    std::string kind;            // Conv2d, ReLU, MaxPool2d, Linear, ...
+    std::vector<int64_t> shape;  // output shape for one image, without the batch dimension
+    int weightDepth = 0;         // number of weight layers (conv/linear) up to and including this one
+};
+
+struct ModelOptions {
+    // Overrides for TorchScript models (the default models carry these in their manifest).
+    int size = 0;                 // square input side; 0 = manifest or 224
+    bool gray = false;            // one input channel
+    std::vector<float> mean, std; // empty = manifest or ImageNet statistics
+    std::string device = "auto";  // cpu | cuda | auto
+};
+
+class Model {
+public:
+    // nameOrPath: a default model name ("fashion": assets/models/fashion) or a TorchScript file.
+    // Throws Error when the file is missing, is not TorchScript, or cannot be walked layer by layer.
+    static std::shared_ptr<Model> load(const std::string& nameOrPath, const ModelOptions& options = {});
+    ~Model();
+
+    const std::string& name() const;
+    const InputSpec& input() const;
+    const std::vector<LayerInfo>& layers() const;  // the invertible layers, in forward order
+    // Index into layers(); throws Error naming the layer and listing a few valid ones.
+    int layerIndex(const std::string& layer) const;
+    // Paper lambda_tv for a layer by its depth (see inversion.cpp).
+    float defaultLambdaTv(int layerIndex) const;
+    std::string deviceName() const;
+    // Free-form manifest text (JSON) for default models; empty for TorchScript files.
+    const std::string& manifestJson() const;
+
+    // Converts an arbitrary image to this model's input (channels, size) in [0,1], no normalisation.
+    ImageF prepare(const ImageF& image) const;
+    // Class scores for prepared images (batch); used by eval and tests.
+    std::vector<std::vector<float>> logits(const std::vector<ImageF>& prepared);
+
+    struct Impl;
+    Impl& impl() { return *m_impl; }
+
+private:
+    explicit Model(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+};
+
+// ---- Inversion (Mahendran & Vedaldi 2015) ----------------------------------------------------------
+
+struct FeatureMask {
+    // Spatial window in feature-map coordinates, [x, x+w) x [y, y+h); w = 0 means the whole map.
+    int x = 0, y = 0, w = 0, h = 0;
+    // Channel group [first, last]; last < 0 means all channels.
+    int firstChannel = 0, lastChannel = -1;
+    bool active() const { return w > 0 || lastChannel >= 0 || firstChannel > 0; }
+};
+
+struct InversionParams {
+    int iterations = 400;          // the paper's AlexNet runs
+    int restarts = 1;              // random restarts, run as one batch
+    uint64_t seed = 0;
+    float learningRate = 0.004f;   // base rate; schedule 1 / 0.1 / 0.01 over 25% / 50% / 25% of iterations
+    float momentum = 0.9f;
+    float alpha = 6.f, beta = 2.f;
+    float lambdaAlpha = 1e-5f;
+    float lambdaTv = -1.f;         // < 0: the paper's value for the layer's depth (1, 10, 100)
+    int jitter = 0;                // random shift of up to this many pixels each iteration
+    FeatureMask mask;
+    int maxDivergenceRetries = 3;  // on NaN/divergence: restart with learningRate / 10, up to this often
+    int previewEveryMs = 0;        // > 0: attach current pre-images to progress events this often
+};
+
+struct ProgressEvent {
+    int iteration = 0, iterations = 0;
+    float loss = 0, featureLoss = 0, alphaLoss = 0, tvLoss = 0;  // means over restarts, weighted terms
+    float itersPerSecond = 0;
+    float learningRate = 0;
+    std::vector<ImageF> previews;  // one per restart, when due (see previewEveryMs)
+};
+using ProgressFn = std::function<void(const ProgressEvent&)>;
+
+struct InversionResult {
+    std::string layer;
+    int layerIndex = -1;
+    std::vector<ImageF> preimages;           // one per restart, model input size, [0,1]
+    std::vector<float> featureErrorPerRestart; // ||Phi(x*) - Phi0|| / ||Phi0|| (masked)
+    int best = 0;
+    float featureError = 0, pixelRmse = 0;   // of the best restart; pixelRmse against the prepared target
+    ImageF target;                           // the prepared input
+    ImageF variance;                         // per-pixel variance across restarts (1 channel), normalised to [0,1]
+    float varianceMax = 0;                   // the raw maximum behind that normalisation
+    int iterations = 0;
+    double seconds = 0, itersPerSecond = 0;
+    float lambdaTv = 0, lambdaAlpha = 0, learningRate = 0, sigma = 0;
+    bool cancelled = false;
+    std::vector<std::string> warnings;       // e.g. divergence restarts
+    std::vector<ProgressEvent> history;      // loss terms per iteration (previews stripped)
+};
+
+// Runs the optimisation on `image` (any size; prepared to the model's input). `cancel` is polled
+// between iterations; on cancellation the current state is returned with cancelled = true.
+InversionResult invert(Model& model, const ImageF& image, int layerIndex, const InversionParams& params,
+                       const ProgressFn& progress = {}, const std::atomic<bool>* cancel = nullptr);
+
+// Sets LibTorch's intra-op thread count (it starts at 1 here); 0 = all cores.
+void setThreads(int threads);
+int threads();
+
+// Where the default models and samples live: $PREIMAGE_ASSETS, next to the executable, or the source tree.
+std::string assetsDir();
+
+}  // namespace preimage

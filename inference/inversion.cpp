@@ -1,0 +1,232 @@
+// Optimisation pre-images: Mahendran & Vedaldi, "Understanding deep image representations by
+// inverting them" (CVPR 2015). See shared/design.md, point 1, for the protocol implemented here.
+//
+// Units. The optimised variable is y, the image in units of sigma (the average norm of the model's
+// normalised input images, or the target's own norm when the training set is unknown): x = sigma * y.
+// Momentum SGD on y makes the paper's learning rate independent of image size and scaling (the
+// paper's code scales the feature gradient by sigma^2 for the same reason). The regularisers are
+// evaluated on x and normalised by the area H*W and the typical pixel norm B = sigma / sqrt(H*W).
+#include "model_impl.h"
+#include "regularizers.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/autograd.h>
+
+#include <chrono>
+#include <cmath>
+#include <random>
+
+namespace preimage {
+
+at::Tensor alphaNorm(const at::Tensor& x, double alpha, double B) {
+    const double hw = double(x.size(-1) * x.size(-2));
+    return (x / B).abs().pow(alpha).flatten(1).sum(1) / hw;
+}
+
+at::Tensor totalVariation(const at::Tensor& x, double beta, double B) {
+    const double hw = double(x.size(-1) * x.size(-2));
+    auto xs = x / B;
+    auto base = xs.slice(-2, 0, -1).slice(-1, 0, -1);
+    auto dx = xs.slice(-2, 0, -1).slice(-1, 1) - base;
+    auto dy = xs.slice(-2, 1).slice(-1, 0, -1) - base;
+    auto sq = dx * dx + dy * dy;
+    if (beta == 2.0) return sq.flatten(1).sum(1) / hw;
+    return (sq + 1e-8).pow(beta / 2.0).flatten(1).sum(1) / hw;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The paper's schedule, 100 / 200 / 100 of 400 iterations, scaled to any iteration count.
+float scheduledRate(float base, int it, int iterations) {
+    double f = double(it) / double(std::max(1, iterations));
+    return f < 0.25 ? base : (f < 0.75 ? base * 0.1f : base * 0.01f);
+}
+
+torch::Tensor buildMask(const torch::Tensor& phi0, const FeatureMask& m, const std::string& layer) {
+    auto mask = torch::ones_like(phi0);
+    if (!m.active()) return mask;
+    const int64_t channels = phi0.size(1);
+    int64_t first = m.firstChannel, last = m.lastChannel < 0 ? channels - 1 : m.lastChannel;
+    if (first < 0 || first > last || last >= channels)
+        throw Error("channel group " + std::to_string(first) + "-" + std::to_string(last) + " is outside layer '" + layer +
+                    "' (channels 0-" + std::to_string(channels - 1) + ")");
+    mask.zero_();
+    if (m.w > 0) {
+        if (phi0.dim() != 4)
+            throw Error("a spatial window needs a convolutional layer; '" + layer + "' has no spatial map");
+        const int64_t H = phi0.size(2), W = phi0.size(3);
+        if (m.x < 0 || m.y < 0 || m.h <= 0 || m.x + m.w > W || m.y + m.h > H)
+            throw Error("window " + std::to_string(m.x) + "," + std::to_string(m.y) + "," + std::to_string(m.w) + "," +
+                        std::to_string(m.h) + " is outside layer '" + layer + "' (" + std::to_string(W) + "x" +
+                        std::to_string(H) + " feature map)");
+        mask.slice(1, first, last + 1).slice(2, m.y, m.y + m.h).slice(3, m.x, m.x + m.w).fill_(1);
+    } else {
+        mask.slice(1, first, last + 1).fill_(1);
+    }
+    return mask;
+}
+
+void validate(const InversionParams& p) {
+    auto bad = [](const std::string& s) { throw Error(s); };
+    if (p.iterations < 1 || p.iterations > 1000000) bad("--iters must be between 1 and 1000000");
+    if (p.restarts < 1 || p.restarts > 64) bad("--restarts must be between 1 and 64");
+    if (!(p.learningRate > 0) || !std::isfinite(p.learningRate)) bad("--lr must be a positive number");
+    if (!(p.momentum >= 0 && p.momentum < 1)) bad("--momentum must be in [0, 1)");
+    if (!(p.alpha >= 1) || !(p.beta >= 1)) bad("alpha and beta must be at least 1");
+    if (!(p.lambdaAlpha >= 0) || !std::isfinite(p.lambdaTv)) bad("regulariser weights must be finite and non-negative");
+    if (p.jitter < 0) bad("--jitter must be non-negative");
+}
+
+struct Terms {
+    torch::Tensor feature, alpha, tv;  // [R] each, unweighted
+};
+
+}  // namespace
+
+InversionResult invert(Model& model, const ImageF& image, int layerIndex, const InversionParams& params,
+                       const ProgressFn& progress, const std::atomic<bool>* cancel) {
+    validate(params);
+    auto& M = model.impl();
+    if (layerIndex < 0 || layerIndex >= int(M.layers.size())) throw Error("layer index out of range");
+    const std::string& layer = M.layers[size_t(layerIndex)].name;
+
+    InversionResult result;
+    result.layer = layer;
+    result.layerIndex = layerIndex;
+    result.target = model.prepare(image);
+    result.lambdaTv = params.lambdaTv >= 0 ? params.lambdaTv : model.defaultLambdaTv(layerIndex);
+    result.lambdaAlpha = params.lambdaAlpha;
+
+    torch::Tensor x0, phi0, mask, norm0;
+    {
+        torch::NoGradGuard noGrad;
+        x0 = M.toInput({result.target});
+        phi0 = M.forwardTo(x0, layerIndex).detach();
+        mask = buildMask(phi0, params.mask, layer);
+        norm0 = (phi0 * mask).pow(2).sum();
+    }
+    if (!(norm0.item<double>() > 0))
+        throw Error("layer '" + layer + "' is all zeros for this image" + (params.mask.active() ? " inside the mask" : "") +
+                    ": there is nothing to invert");
+    const int R = params.restarts;
+    const int64_t C = x0.size(1), H = x0.size(2), W = x0.size(3);
+    const double sigma = M.input.imageNorm > 0 ? double(M.input.imageNorm) : std::max(1e-6, x0.norm().item<double>());
+    const double B = sigma / std::sqrt(double(H * W));
+    result.sigma = float(sigma);
+
+    auto evaluate = [&](const torch::Tensor& x, bool jitter, std::mt19937& rng) {
+        torch::Tensor xin = x;
+        if (jitter && params.jitter > 0) {
+            std::uniform_int_distribution<int> d(-params.jitter, params.jitter);
+            xin = torch::roll(x, {d(rng), d(rng)}, {2, 3});
+        }
+        auto phi = M.forwardTo(xin, layerIndex);
+        Terms t;
+        t.feature = ((phi - phi0) * mask).pow(2).flatten(1).sum(1) / norm0;
+        t.alpha = alphaNorm(x, params.alpha, B);
+        t.tv = totalVariation(x, params.beta, B);
+        return t;
+    };
+
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(params.seed);
+    std::mt19937 rng(uint32_t(params.seed * 2654435761u + 17u));
+    float lr = params.learningRate;
+    torch::Tensor y;
+    const auto start = Clock::now();
+    auto lastPreview = start;
+    int done = 0;
+    for (int attempt = 0;; ++attempt) {
+        // Small random noise: ||y|| = 0.1 against the target's ~1 (the paper starts from noise).
+        y = (at::randn({R, C, H, W}, gen, torch::kFloat) * (0.1 / std::sqrt(double(C * H * W)))).to(M.device);
+        y.set_requires_grad(true);
+        auto velocity = torch::zeros_like(y).set_requires_grad(false);
+        result.history.clear();
+        bool diverged = false;
+        double firstLoss = 0;
+        auto attemptStart = Clock::now();
+        for (done = 0; done < params.iterations; ++done) {
+            if (cancel && cancel->load(std::memory_order_relaxed)) {
+                result.cancelled = true;
+                break;
+            }
+            const float rate = scheduledRate(lr, done, params.iterations);
+            Terms t = evaluate(y * sigma, true, rng);
+            auto wa = t.alpha * params.lambdaAlpha, wt = t.tv * result.lambdaTv;
+            auto total = (t.feature + wa + wt).sum();
+            auto grad = torch::autograd::grad({total}, {y})[0];
+            // One host sync per iteration for the loss terms (needed for progress and NaN checks).
+            auto terms = torch::stack({total, t.feature.sum(), wa.sum(), wt.sum()}).to(torch::kCPU);
+            const float* tv = terms.data_ptr<float>();
+            if (done == 0) firstLoss = tv[0];
+            if (!std::isfinite(tv[0]) || tv[0] > 1e4 * std::max(1.0, firstLoss)) {
+                diverged = true;
+                break;
+            }
+            {
+                torch::NoGradGuard noGrad;
+                velocity.mul_(params.momentum).sub_(grad, rate);
+                y.add_(velocity);
+            }
+            ProgressEvent ev;
+            ev.iteration = done + 1;
+            ev.iterations = params.iterations;
+            ev.loss = tv[0] / R;
+            ev.featureLoss = tv[1] / R;
+            ev.alphaLoss = tv[2] / R;
+            ev.tvLoss = tv[3] / R;
+            ev.learningRate = rate;
+            double elapsed = std::chrono::duration<double>(Clock::now() - attemptStart).count();
+            ev.itersPerSecond = elapsed > 0 ? float((done + 1) / elapsed) : 0.f;
+            result.history.push_back(ev);
+            if (progress) {
+                auto now = Clock::now();
+                if (params.previewEveryMs > 0 &&
+                    (std::chrono::duration<double, std::milli>(now - lastPreview).count() >= params.previewEveryMs ||
+                     done + 1 == params.iterations)) {
+                    torch::NoGradGuard noGrad;
+                    auto x = y.detach() * sigma;
+                    for (int r = 0; r < R; ++r) ev.previews.push_back(M.fromInput(x[r]));
+                    lastPreview = now;
+                }
+                progress(ev);
+            }
+        }
+        if (!diverged) break;
+        std::string what = "diverged at iteration " + std::to_string(done + 1) + " with learning rate " + std::to_string(lr);
+        if (attempt >= params.maxDivergenceRetries)
+            throw Error("inversion of layer '" + layer + "' " + what + "; giving up after " + std::to_string(attempt) +
+                        " restarts with lower rates");
+        lr *= 0.1f;
+        result.warnings.push_back(what + "; restarted with learning rate " + std::to_string(lr));
+    }
+    result.learningRate = lr;
+    result.iterations = done;
+    result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    result.itersPerSecond = result.history.empty() ? 0.0 : double(result.history.back().itersPerSecond);
+
+    torch::NoGradGuard noGrad;
+    auto x = y.detach() * sigma;
+    std::mt19937 unused;
+    auto errors = evaluate(x, false, unused).feature.sqrt().to(torch::kCPU);
+    for (int r = 0; r < R; ++r) {
+        result.featureErrorPerRestart.push_back(errors[r].item<float>());
+        result.preimages.push_back(M.fromInput(x[r]));
+    }
+    result.best = int(errors.argmin().item<int64_t>());
+    result.featureError = result.featureErrorPerRestart[size_t(result.best)];
+    auto targetT = imageToTensor(result.target);
+    auto bestT = imageToTensor(result.preimages[size_t(result.best)]);
+    result.pixelRmse = (bestT - targetT).pow(2).mean().sqrt().item<float>();
+
+    std::vector<torch::Tensor> images;
+    for (const auto& p : result.preimages) images.push_back(imageToTensor(p));
+    auto stack = torch::stack(images);                              // [R,C,H,W] in [0,1]
+    auto var = stack.var(0, /*unbiased=*/false).mean(0, true);      // [1,H,W]
+    result.varianceMax = var.max().item<float>();
+    result.variance = tensorToImage(result.varianceMax > 0 ? var / result.varianceMax : var);
+    return result;
+}
+
+}  // namespace preimage

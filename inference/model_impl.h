@@ -1,0 +1,52 @@
+// Torch-side view of a Model: a chain of stages that together reproduce the network's forward pass,
+// so that a forward pass can stop at any layer. Included only by inference/*.cpp and torch tests.
+#pragma once
+
+#include "engine.h"
+
+#include <torch/script.h>
+#include <torch/nn/modules/container/sequential.h>
+
+#include <nlohmann/json.hpp>
+
+namespace preimage {
+
+struct Stage {
+    std::string name, kind;
+    std::function<torch::Tensor(const torch::Tensor&)> forward;
+    bool listed = true;  // false for Dropout/Identity/Flatten: run, but not offered as a layer
+};
+
+struct Model::Impl {
+    std::string name;
+    InputSpec input;
+    std::vector<Stage> stages;
+    std::vector<LayerInfo> layers;
+    std::vector<int> layerStage;  // layers[i] is the output of stages[layerStage[i]]
+    int totalWeightLayers = 0;
+    std::string manifestText;
+    torch::Device device = torch::kCPU;
+    // Exactly one of these holds the network.
+    torch::jit::Module script;
+    torch::nn::Sequential native{nullptr};
+
+    // Input in model units [N, C, H, W] -> output of layer `layerIndex`.
+    torch::Tensor forwardTo(const torch::Tensor& x, int layerIndex) const;
+    torch::Tensor forwardAll(const torch::Tensor& x) const;
+    // [0,1] prepared images -> normalised input tensor on the device, and back.
+    torch::Tensor toInput(const std::vector<ImageF>& prepared) const;
+    ImageF fromInput(const torch::Tensor& x) const;  // one image [C,H,W], clamped to [0,1]
+    void describeLayers();                           // fills layers from one forward pass
+};
+
+// ---- The default-model architecture, described in the manifest as a list of layer specs ----------
+// {"name": "conv1", "type": "conv", "in": 1, "out": 32, "kernel": 3, "pad": 1} | relu | maxpool
+// {"kernel": 2} | flatten | linear {"in", "out"} | dropout {"p"}
+torch::nn::Sequential buildSequential(const nlohmann::json& architecture);
+nlohmann::json defaultClassifierArchitecture();
+
+torch::Device resolveDevice(const std::string& device);
+ImageF tensorToImage(const torch::Tensor& chw01);  // [C,H,W] in [0,1] -> ImageF
+torch::Tensor imageToTensor(const ImageF& image);   // ImageF -> [C,H,W] float
+
+}  // namespace preimage

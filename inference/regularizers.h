@@ -1,0 +1,18 @@
+// The Mahendran & Vedaldi regularisers on a batch of images [N, C, H, W], one value per image.
+// Torch header: inference/*.cpp and torch tests only.
+#pragma once
+
+#include <ATen/ATen.h>
+
+namespace preimage {
+
+// R_alpha(x) = sum |x|^alpha / (H W B^alpha): the alpha-norm, normalised by the image area and the
+// typical pixel norm B so that a natural image scores O(1).
+at::Tensor alphaNorm(const at::Tensor& x, double alpha, double B);
+
+// R_TVbeta(x) = sum_{u,c} ((x(u+e1) - x(u))^2 + (x(u+e2) - x(u))^2)^(beta/2) / (H W B^beta): the paper's
+// total variation over the (H-1)x(W-1) pixels that have both neighbours, normalised likewise.
+// For beta < 2 a tiny epsilon keeps the gradient finite at zero.
+at::Tensor totalVariation(const at::Tensor& x, double beta, double B);
+
+}  // namespace preimage

@@ -1,0 +1,178 @@
+// Training the default classifier on Fashion-MNIST.
+#include "training.h"
+
+#include "model_impl.h"
+
+#include <torch/nn.h>
+#include <torch/optim/adam.h>
+#include <torch/serialize.h>
+#include <torch/version.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+
+namespace preimage {
+namespace {
+
+// Fashion-MNIST statistics of the training pixels in [0,1].
+constexpr float kMean = 0.2860f, kStd = 0.3530f;
+
+torch::Tensor toTensor(const Dataset& d) {
+    auto t = torch::from_blob(const_cast<uint8_t*>(d.images.data()), {d.count, 1, d.height, d.width}, torch::kUInt8)
+                 .to(torch::kFloat)
+                 .div_(255.f);
+    return (t - kMean) / kStd;
+}
+
+torch::Tensor labelsTensor(const Dataset& d) {
+    return torch::from_blob(const_cast<uint8_t*>(d.labels.data()), {d.count}, torch::kUInt8).to(torch::kLong);
+}
+
+float accuracy(torch::nn::Sequential& net, const torch::Tensor& x, const torch::Tensor& y, int batch) {
+    torch::InferenceMode guard;
+    net->eval();
+    int64_t correct = 0;
+    for (int64_t i = 0; i < x.size(0); i += batch) {
+        auto out = net->forward(x.slice(0, i, i + batch));
+        correct += out.argmax(1).eq(y.slice(0, i, i + batch)).sum().item<int64_t>();
+    }
+    net->train();
+    return float(double(correct) / double(x.size(0)));
+}
+
+void writeFileAtomically(const fs::path& path, const std::string& text) {
+    fs::path tmp = path;
+    tmp += ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        if (!out) throw Error("cannot write '" + tmp.string() + "'");
+        out << text;
+        if (!out.flush()) throw Error("cannot write '" + tmp.string() + "'");
+    }
+    fs::rename(tmp, path);
+}
+
+std::string today() {
+    std::time_t t = std::time(nullptr);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d", std::gmtime(&t));
+    return buf;
+}
+
+}  // namespace
+
+ClassifierMetrics trainClassifier(const TrainClassifierOptions& o, const TrainProgressFn& progress) {
+    if (o.outDir.empty()) throw Error("train classifier: --out is required");
+    if (o.epochs < 1 || o.batch < 1 || !(o.learningRate > 0)) throw Error("train classifier: bad epochs/batch/lr");
+    std::error_code ec;
+    fs::create_directories(o.outDir, ec);
+    if (ec || !fs::is_directory(o.outDir)) throw Error("cannot create output directory '" + o.outDir + "'");
+
+    auto train = loadFashionMnist(true, o.trainLimit);
+    auto test = loadFashionMnist(false, o.testLimit);
+    auto xTrain = toTensor(train), yTrain = labelsTensor(train);
+    auto xTest = toTensor(test), yTest = labelsTensor(test);
+    const float imageNorm = xTrain.flatten(1).norm(2, 1).mean().item<float>();
+
+    torch::manual_seed(o.seed);
+    auto arch = defaultClassifierArchitecture();
+    auto net = buildSequential(arch);
+    net->train();
+    torch::optim::Adam optim(net->parameters(), torch::optim::AdamOptions(o.learningRate));
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
+
+    ClassifierMetrics metrics;
+    const auto start = std::chrono::steady_clock::now();
+    const int64_t n = xTrain.size(0);
+    const int steps = int((n + o.batch - 1) / o.batch);
+    const int totalSteps = steps * o.epochs;
+    int globalStep = 0;
+    for (int epoch = 1; epoch <= o.epochs; ++epoch) {
+        auto perm = at::randperm(n, gen, torch::kLong);
+        double lossSum = 0;
+        auto epochStart = std::chrono::steady_clock::now();
+        for (int s = 0; s < steps; ++s, ++globalStep) {
+            auto idx = perm.slice(0, int64_t(s) * o.batch, int64_t(s + 1) * o.batch);
+            auto x = xTrain.index_select(0, idx);
+            auto y = yTrain.index_select(0, idx);
+            // Augmentation: horizontal flips (garments are left-right symmetric classes).
+            auto flip = at::rand({x.size(0), 1, 1, 1}, gen) < 0.5;
+            x = torch::where(flip, x.flip({3}), x);
+            // Cosine learning-rate decay over the whole run.
+            double lr = 0.5 * o.learningRate * (1.0 + std::cos(M_PI * double(globalStep) / double(totalSteps)));
+            for (auto& g : optim.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
+            optim.zero_grad();
+            auto loss = torch::nn::functional::cross_entropy(net->forward(x), y);
+            loss.backward();
+            optim.step();
+            float l = loss.item<float>();
+            if (globalStep == 0) metrics.firstLoss = l;
+            lossSum += l;
+            if (progress) {
+                double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - epochStart).count();
+                progress({epoch, o.epochs, s + 1, steps, float(lossSum / (s + 1)),
+                          el > 0 ? float(double(s + 1) * double(o.batch) / el) : 0.f, -1.f});
+            }
+        }
+        metrics.lastLoss = float(lossSum / steps);
+        metrics.testAccuracy = accuracy(net, xTest, yTest, 1000);
+        if (progress) progress({epoch, o.epochs, steps, steps, metrics.lastLoss, 0.f, metrics.testAccuracy});
+    }
+    metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+    net->eval();
+    fs::path out(o.outDir);
+    fs::path tmpWeights = out / "weights.pt.tmp";
+    torch::save(net, tmpWeights.string());
+    fs::rename(tmpWeights, out / "weights.pt");
+
+    nlohmann::json m;
+    m["name"] = out.filename().string();
+    m["kind"] = "classifier";
+    m["description"] = "CNN classifier for Fashion-MNIST: the embedded default model whose layers Preimage inverts";
+    m["architecture"] = arch;
+    m["input"] = {{"width", 28}, {"height", 28}, {"channels", 1}, {"mean", {kMean}}, {"std", {kStd}},
+                  {"image_norm", imageNorm}};
+    m["classes"] = train.classNames;
+    m["weights"] = "weights.pt";
+    m["metrics"] = {{"test_accuracy", metrics.testAccuracy},
+                    {"train_loss_last_epoch", metrics.lastLoss},
+                    {"test_images", test.count}};
+    m["training"] = {{"command", o.command},
+                     {"data", "Fashion-MNIST (Debian package dataset-fashion-mnist), " + std::to_string(train.count) +
+                                  " training images"},
+                     {"seed", o.seed},
+                     {"epochs", o.epochs},
+                     {"batch", o.batch},
+                     {"optimizer", "Adam, lr " + std::to_string(o.learningRate) + ", cosine decay"},
+                     {"augmentation", "random horizontal flip"},
+                     {"seconds", std::round(metrics.seconds)},
+                     {"threads", at::get_num_threads()},
+                     {"libtorch", TORCH_VERSION},
+                     {"date", today()}};
+    writeFileAtomically(out / "manifest.json", m.dump(2) + "\n");
+    return metrics;
+}
+
+float evaluateAccuracy(Model& model, const Dataset& data, int batch) {
+    int64_t correct = 0;
+    for (int i = 0; i < data.count; i += batch) {
+        std::vector<ImageF> items;
+        for (int k = i; k < std::min(data.count, i + batch); ++k) items.push_back(model.prepare(data.image(k)));
+        auto rows = model.logits(items);
+        for (size_t k = 0; k < rows.size(); ++k) {
+            auto best = std::max_element(rows[k].begin(), rows[k].end()) - rows[k].begin();
+            correct += best == data.labels[size_t(i) + k];
+        }
+    }
+    return data.count ? float(double(correct) / data.count) : 0.f;
+}
+
+}  // namespace preimage

@@ -1,0 +1,43 @@
+// Training and evaluating the default models. Torch-free API; call from one thread.
+#pragma once
+
+#include "dataset.h"
+#include "engine.h"
+
+#include <functional>
+#include <string>
+
+namespace preimage {
+
+struct TrainProgress {
+    int epoch = 0, epochs = 0;  // 1-based epoch
+    int step = 0, steps = 0;    // within the epoch
+    float loss = 0;             // running mean of the epoch's loss
+    float imagesPerSecond = 0;
+    float testAccuracy = -1;    // set at the end of each epoch
+};
+using TrainProgressFn = std::function<void(const TrainProgress&)>;
+
+struct TrainClassifierOptions {
+    std::string outDir;          // receives weights.pt and manifest.json (written atomically)
+    int epochs = 12;
+    int batch = 128;
+    float learningRate = 1e-3f;  // Adam; cosine decay to zero over the run
+    uint64_t seed = 1;
+    int trainLimit = 0;          // > 0: train on the first N images only (tests)
+    int testLimit = 0;
+    std::string command;         // recorded in the manifest
+};
+
+struct ClassifierMetrics {
+    float testAccuracy = 0;
+    float firstLoss = 0, lastLoss = 0;  // first batch's loss, last epoch's mean loss
+    double seconds = 0;
+};
+
+ClassifierMetrics trainClassifier(const TrainClassifierOptions& options, const TrainProgressFn& progress = {});
+
+// Top-1 accuracy of a classifier model on a dataset (images prepared to the model's input).
+float evaluateAccuracy(Model& model, const Dataset& data, int batch = 500);
+
+}  // namespace preimage

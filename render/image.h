@@ -1,0 +1,46 @@
+// 8-bit images, decoding/encoding (stb) and atomic file writes. No GL here: usable from any thread.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace preimage::render {
+
+// A user-facing IO error (corrupt image, unwritable path...), shown as one line.
+class IoError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Row-major, top row first, `channels` interleaved bytes per pixel (1 = gray, 3 = RGB, 4 = RGBA).
+struct Image {
+    int width = 0, height = 0, channels = 0;
+    std::vector<uint8_t> pixels;
+    bool empty() const { return pixels.empty(); }
+    uint8_t* at(int x, int y) { return &pixels[(size_t(y) * width + x) * channels]; }
+    const uint8_t* at(int x, int y) const { return &pixels[(size_t(y) * width + x) * channels]; }
+};
+
+constexpr int kMaxImageSide = 16384;
+
+// Decodes PNG/JPEG/BMP (anything stb_image reads) to 1 or 3 channels (alpha is composited on black).
+// Throws IoError for a missing, empty, truncated, corrupt or over-large (> kMaxImageSide a side) file,
+// checking the size from the header before any pixel is decoded.
+Image loadImage(const std::string& path);
+Image decodeImage(const uint8_t* data, size_t size, const std::string& name = "image");
+
+std::vector<uint8_t> encodePng(const Image& image);
+// Writes bytes to `path` through a temporary file in the same directory and a rename, so a reader
+// never sees a half-written file. Throws IoError naming the path when it cannot.
+void writeFileAtomically(const std::string& path, const void* data, size_t size);
+void writeFileAtomically(const std::string& path, const std::string& text);
+void savePng(const Image& image, const std::string& path);
+
+Image toRgb(const Image& image);
+Image toRgba(const Image& image);
+// Nearest-neighbour upscale by an integer factor (small inputs stay crisp).
+Image scaleNearest(const Image& image, int factor);
+
+}  // namespace preimage::render

@@ -1,0 +1,114 @@
+// The command line, in process: outputs, exit codes and one-line errors for every bad input.
+#include "app/cli.h"
+#include "render/image.h"
+#include "test_util.h"
+
+#include <nlohmann/json.hpp>
+
+#include <doctest/doctest.h>
+
+#include <sstream>
+
+namespace {
+
+struct Run {
+    int code;
+    std::string out, err;
+};
+
+Run cli(std::vector<std::string> args) {
+    args.insert(args.begin(), "preimage");
+    std::ostringstream out, err;
+    int code = preimage::app::runCli(args, out, err);
+    return {code, out.str(), err.str()};
+}
+
+// Exit code 2 and a single line naming the problem.
+void expectUserError(const Run& r, const std::string& needle) {
+    INFO("stderr: " << r.err);
+    CHECK(r.code == 2);
+    CHECK(r.err.find(needle) != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+}
+
+const std::string kBoot = testutil::sample("fashion_9");
+
+}  // namespace
+
+TEST_CASE("layers lists every layer with its output shape") {
+    auto r = cli({"layers", "--model", "fashion"});
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("conv1") != std::string::npos);
+    CHECK(r.out.find("32x28x28") != std::string::npos);
+    CHECK(r.out.find("fc5") != std::string::npos);
+}
+
+TEST_CASE("invert writes the pre-image, the restarts grid and the metrics JSON") {
+    const std::string png = testutil::path("pre.png"), json = testutil::path("m.json");
+    auto r = cli({"invert", "--model", "fashion", "--image", kBoot, "--layer", "relu2", "--restarts", "3", "--iters", "120",
+                  "--seed", "2", "--out", png, "--json", json});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    auto j = nlohmann::json::parse(testutil::readBytes(json));
+    for (const char* key : {"layer", "feature_error", "feature_error_per_restart", "pixel_rmse", "iters", "seconds",
+                            "iters_per_second"})
+        CHECK(j.contains(key));
+    CHECK(j["layer"] == "relu2");
+    CHECK(j["iters"] == 120);
+    CHECK(j["feature_error_per_restart"].size() == 3);
+    CHECK(j["feature_error"].get<float>() < 0.5f);
+    auto pre = preimage::render::loadImage(png);
+    CHECK(pre.width == 112);  // 28 px scaled x4 for viewing
+    auto grid = preimage::render::loadImage(testutil::path("pre.restarts.png"));
+    CHECK(grid.width > 5 * 112);  // original, 3 restarts, variance
+}
+
+TEST_CASE("sweep writes a labelled grid and the per-layer CSV") {
+    const std::string png = testutil::path("grid.png"), csv = testutil::path("errors.csv");
+    auto r = cli({"sweep", "--model", "fashion", "--image", kBoot, "--layers", "conv1,pool2,fc5", "--iters", "60", "--out", png,
+                  "--csv", csv});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const std::string text = testutil::readBytes(csv);
+    CHECK(std::count(text.begin(), text.end(), '\n') == 4);
+    CHECK(text.rfind("layer,index,kind,shape,lambda_tv,feature_error", 0) == 0);
+    CHECK(text.find("\npool2,5,MaxPool2d,64x7x7,10,") != std::string::npos);
+    auto grid = preimage::render::loadImage(png);
+    CHECK(grid.width == 8 + 4 * (112 + 8));
+}
+
+TEST_CASE("bad input gets a one-line error and exit code 2") {
+    const std::string corrupt = testutil::path("corrupt.png"), empty = testutil::path("empty.jpg");
+    testutil::writeBytes(corrupt, "\x89PNG\r\n\x1a\n garbage garbage garbage");
+    testutil::writeBytes(empty, "");
+    const std::string good = testutil::readBytes(kBoot);
+    const std::string truncated = testutil::path("truncated.png");
+    testutil::writeBytes(truncated, good.substr(0, good.size() / 2));
+
+    auto base = [&](const std::string& image, const std::string& layer) {
+        return cli({"invert", "--model", "fashion", "--image", image, "--layer", layer, "--iters", "5"});
+    };
+    expectUserError(base(corrupt, "conv1"), "not a readable image");
+    expectUserError(base(truncated, "conv1"), "corrupt or truncated");
+    expectUserError(base(empty, "conv1"), "is empty");
+    expectUserError(base(testutil::path("missing.png"), "conv1"), "cannot open image");
+    expectUserError(base(kBoot, "conv7"), "has no layer 'conv7'");
+    expectUserError(cli({"layers", "--model", "no_such_model"}), "not found");
+    expectUserError(cli({"invert", "--model", "fashion", "--image", kBoot}), "needs --layer");
+    expectUserError(cli({"invert", "--model", "fashion", "--image", kBoot, "--layer", "conv1", "--iters", "many"}),
+                    "expects an integer");
+    expectUserError(cli({"invert", "--model", "fashion", "--bogus", "1"}), "has no option --bogus");
+    expectUserError(cli({"frobnicate"}), "unknown command");
+    expectUserError(cli({"invert", "--model", "fashion", "--image", kBoot, "--layer", "conv1", "--iters", "5", "--out",
+                         "/nonexistent-dir/pre.png"}),
+                    "cannot write '/nonexistent-dir/pre.png'");
+    expectUserError(cli({"invert", "--model", "fashion", "--image", kBoot, "--layer", "conv1", "--out", "pre.jpg"}), ".png");
+    expectUserError(cli({"eval", "classifier", "--model", "fashion", "--data", "/nonexistent"}), "--data");
+}
+
+TEST_CASE("eval reprints the classifier's accuracy") {
+    auto r = cli({"eval", "classifier", "--model", "fashion", "--limit", "1000"});
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("test accuracy") != std::string::npos);
+    CHECK(r.out.find("(manifest: ") != std::string::npos);
+}

@@ -1,0 +1,155 @@
+// The inversion protocol on the default model and its trained weights.
+#include "inference/dataset.h"
+#include "inference/engine.h"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <numeric>
+
+using namespace preimage;
+
+namespace {
+
+std::shared_ptr<Model> fashion() {
+    static auto model = Model::load("fashion");
+    return model;
+}
+
+const Dataset& testSet() {
+    static Dataset d = loadFashionMnist(false, 200);
+    return d;
+}
+
+}  // namespace
+
+TEST_CASE("the default model lists its layers with shapes") {
+    auto m = fashion();
+    REQUIRE(m->layers().size() == 11);
+    CHECK(m->layers()[0].name == "conv1");
+    CHECK(m->layers()[0].shape == std::vector<int64_t>{32, 28, 28});
+    CHECK(m->layers()[2].name == "pool1");
+    CHECK(m->layers()[2].shape == std::vector<int64_t>{32, 14, 14});
+    CHECK(m->layers().back().name == "fc5");
+    CHECK(m->layers().back().shape == std::vector<int64_t>{10});
+    CHECK(m->defaultLambdaTv(0) == 1.f);
+    CHECK(m->defaultLambdaTv(int(m->layers().size()) - 1) == 100.f);
+    CHECK_THROWS_WITH_AS(m->layerIndex("conv9"), doctest::Contains("has no layer 'conv9'"), Error);
+}
+
+TEST_CASE("inverting conv1 on held-out test images reaches feature error < 0.1") {
+    auto m = fashion();
+    for (int i : {0, 7, 42}) {
+        auto r = invert(*m, testSet().image(i), m->layerIndex("conv1"), InversionParams{});
+        INFO("test image " << i << ": feature error " << r.featureError << ", pixel RMSE " << r.pixelRmse);
+        CHECK(r.featureError < 0.1f);
+        CHECK(r.pixelRmse < 0.1f);
+        CHECK(r.iterations == 400);
+        CHECK(r.history.size() == 400);
+        CHECK(r.history.back().featureLoss < 0.05f * r.history.front().featureLoss);
+    }
+}
+
+TEST_CASE("the sweep's errors grow with depth on average") {
+    auto m = fashion();
+    std::vector<float> errors;
+    for (int l = 0; l < int(m->layers().size()); ++l) errors.push_back(invert(*m, testSet().image(1), l, {}).featureError);
+    const size_t third = errors.size() / 3;
+    const float shallow = std::accumulate(errors.begin(), errors.begin() + long(third), 0.f) / float(third);
+    const float deep = std::accumulate(errors.end() - long(third), errors.end(), 0.f) / float(third);
+    INFO("shallow mean " << shallow << ", deep mean " << deep);
+    CHECK(deep > shallow);
+}
+
+TEST_CASE("restarts run as one batch and expose what the layer is invariant to") {
+    auto m = fashion();
+    InversionParams p;
+    p.restarts = 4;
+    p.iterations = 200;
+    p.seed = 5;
+    auto r = invert(*m, testSet().image(3), m->layerIndex("fc4"), p);
+    REQUIRE(r.preimages.size() == 4);
+    REQUIRE(r.featureErrorPerRestart.size() == 4);
+    CHECK(r.featureError == *std::min_element(r.featureErrorPerRestart.begin(), r.featureErrorPerRestart.end()));
+    // Different random starts give different pre-images at a deep layer.
+    CHECK(r.varianceMax > 1e-4f);
+    CHECK(r.variance.width == 28);
+    // Same seed, same result.
+    auto again = invert(*m, testSet().image(3), m->layerIndex("fc4"), p);
+    CHECK(again.featureErrorPerRestart == r.featureErrorPerRestart);
+}
+
+TEST_CASE("channel-group and spatial masks restrict the target") {
+    auto m = fashion();
+    InversionParams p;
+    p.iterations = 200;
+    p.mask.firstChannel = 0;
+    p.mask.lastChannel = 3;
+    auto r = invert(*m, testSet().image(0), m->layerIndex("conv2"), p);
+    CHECK(r.featureError < 0.3f);
+    p.mask = {};
+    p.mask.x = 2, p.mask.y = 2, p.mask.w = 3, p.mask.h = 3;
+    auto w = invert(*m, testSet().image(0), m->layerIndex("conv2"), p);
+    CHECK(w.featureError < 0.3f);
+    // Only a neighbourhood is constrained: the pre-image outside its receptive field stays near the start.
+    CHECK(w.pixelRmse > r.pixelRmse);
+    p.mask.x = 10;  // conv2 is 14x14 wide: 10 + 3 + 3 > 14
+    p.mask.w = 8;
+    CHECK_THROWS_WITH_AS(invert(*m, testSet().image(0), m->layerIndex("conv2"), p), doctest::Contains("outside layer"), Error);
+    p.mask = {};
+    p.mask.firstChannel = 0;
+    p.mask.lastChannel = 99;
+    CHECK_THROWS_WITH_AS(invert(*m, testSet().image(0), m->layerIndex("conv2"), p), doctest::Contains("channel group"), Error);
+    p.mask = {};
+    p.mask.w = 1, p.mask.h = 1;
+    CHECK_THROWS_WITH_AS(invert(*m, testSet().image(0), m->layerIndex("fc4"), p), doctest::Contains("no spatial map"), Error);
+}
+
+TEST_CASE("divergence is detected, reported, and the run restarted with a lower rate") {
+    auto m = fashion();
+    InversionParams p;
+    p.iterations = 100;
+    p.learningRate = 400.f;
+    auto r = invert(*m, testSet().image(2), m->layerIndex("conv2"), p);
+    REQUIRE(!r.warnings.empty());
+    CHECK(r.warnings[0].find("diverged") != std::string::npos);
+    CHECK(r.learningRate < p.learningRate);
+    CHECK(std::isfinite(r.featureError));
+    p.learningRate = 1e12f;
+    p.maxDivergenceRetries = 1;
+    CHECK_THROWS_WITH_AS(invert(*m, testSet().image(2), m->layerIndex("conv2"), p), doctest::Contains("giving up"), Error);
+}
+
+TEST_CASE("progress events carry each loss term and can cancel between iterations") {
+    auto m = fashion();
+    std::atomic<bool> cancel{false};
+    std::vector<ProgressEvent> events;
+    InversionParams p;
+    p.previewEveryMs = 1;
+    auto r = invert(*m, testSet().image(4), m->layerIndex("relu2"), p,
+                    [&](const ProgressEvent& e) {
+                        events.push_back(e);
+                        if (e.iteration == 25) cancel = true;
+                    },
+                    &cancel);
+    CHECK(r.cancelled);
+    CHECK(r.iterations == 25);
+    REQUIRE(events.size() == 25);
+    const auto& e = events.back();
+    CHECK(e.loss == doctest::Approx(e.featureLoss + e.alphaLoss + e.tvLoss).epsilon(1e-4));
+    CHECK(e.tvLoss > 0);
+    CHECK(e.itersPerSecond > 0);
+    CHECK(!e.previews.empty());
+    CHECK(e.previews[0].width == 28);
+}
+
+TEST_CASE("bad parameters are refused with a clear message") {
+    auto m = fashion();
+    InversionParams p;
+    p.iterations = 0;
+    CHECK_THROWS_WITH_AS(invert(*m, testSet().image(0), 0, p), doctest::Contains("--iters"), Error);
+    p = {};
+    p.restarts = 0;
+    CHECK_THROWS_WITH_AS(invert(*m, testSet().image(0), 0, p), doctest::Contains("--restarts"), Error);
+    CHECK_THROWS_AS(invert(*m, ImageF{}, 0, {}), Error);
+}
