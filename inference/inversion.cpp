@@ -5,7 +5,10 @@
 // normalised input images, or the target's own norm when the training set is unknown): x = sigma * y.
 // Momentum SGD on y makes the paper's learning rate independent of image size and scaling (the
 // paper's code scales the feature gradient by sigma^2 for the same reason). The regularisers are
-// evaluated on x and normalised by the area H*W and the typical pixel norm B = sigma / sqrt(H*W).
+// evaluated on x and normalised by the area H*W and the typical pixel norm B = sigma / sqrt(H*W); the
+// TV term's differences are measured in the paper's 227-pixel frame, V = B * 227 / sqrt(H*W), so that
+// lambda_tv means the same at any input resolution (the squared gradient of the same content grows
+// with the square of the pixel density: a 28x28 input would otherwise need a 66x smaller lambda).
 #include "model_impl.h"
 #include "regularizers.h"
 
@@ -23,9 +26,9 @@ at::Tensor alphaNorm(const at::Tensor& x, double alpha, double B) {
     return (x / B).abs().pow(alpha).flatten(1).sum(1) / hw;
 }
 
-at::Tensor totalVariation(const at::Tensor& x, double beta, double B) {
+at::Tensor totalVariation(const at::Tensor& x, double beta, double V) {
     const double hw = double(x.size(-1) * x.size(-2));
-    auto xs = x / B;
+    auto xs = x / V;
     auto base = xs.slice(-2, 0, -1).slice(-1, 0, -1);
     auto dx = xs.slice(-2, 0, -1).slice(-1, 1) - base;
     auto dy = xs.slice(-2, 1).slice(-1, 0, -1) - base;
@@ -37,6 +40,7 @@ at::Tensor totalVariation(const at::Tensor& x, double beta, double B) {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr double kPaperSide = 227.0;  // AlexNet's input side, for which the paper set lambda_tv
 
 // The paper's schedule, 100 / 200 / 100 of 400 iterations, scaled to any iteration count.
 float scheduledRate(float base, int it, int iterations) {
@@ -114,6 +118,7 @@ InversionResult invert(Model& model, const ImageF& image, int layerIndex, const 
     const int64_t C = x0.size(1), H = x0.size(2), W = x0.size(3);
     const double sigma = M.input.imageNorm > 0 ? double(M.input.imageNorm) : std::max(1e-6, x0.norm().item<double>());
     const double B = sigma / std::sqrt(double(H * W));
+    const double V = B * kPaperSide / std::sqrt(double(H * W));
     result.sigma = float(sigma);
 
     auto evaluate = [&](const torch::Tensor& x, bool jitter, std::mt19937& rng) {
@@ -126,7 +131,7 @@ InversionResult invert(Model& model, const ImageF& image, int layerIndex, const 
         Terms t;
         t.feature = ((phi - phi0) * mask).pow(2).flatten(1).sum(1) / norm0;
         t.alpha = alphaNorm(x, params.alpha, B);
-        t.tv = totalVariation(x, params.beta, B);
+        t.tv = totalVariation(x, params.beta, V);
         return t;
     };
 

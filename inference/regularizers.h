@@ -10,9 +10,10 @@ namespace preimage {
 // typical pixel norm B so that a natural image scores O(1).
 at::Tensor alphaNorm(const at::Tensor& x, double alpha, double B);
 
-// R_TVbeta(x) = sum_{u,c} ((x(u+e1) - x(u))^2 + (x(u+e2) - x(u))^2)^(beta/2) / (H W B^beta): the paper's
-// total variation over the (H-1)x(W-1) pixels that have both neighbours, normalised likewise.
-// For beta < 2 a tiny epsilon keeps the gradient finite at zero.
-at::Tensor totalVariation(const at::Tensor& x, double beta, double B);
+// R_TVbeta(x) = sum_{u,c} ((x(u+e1) - x(u))^2 + (x(u+e2) - x(u))^2)^(beta/2) / (H W V^beta): the paper's
+// total variation over the (H-1)x(W-1) pixels that have both neighbours, normalised by the area and a
+// gradient scale V (inversion.cpp: V = B * 227 / sqrt(H W)). For beta < 2 a tiny epsilon keeps the
+// gradient finite at zero.
+at::Tensor totalVariation(const at::Tensor& x, double beta, double V);
 
 }  // namespace preimage

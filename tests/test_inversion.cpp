@@ -109,11 +109,12 @@ TEST_CASE("divergence is detected, reported, and the run restarted with a lower 
     auto m = fashion();
     InversionParams p;
     p.iterations = 100;
-    p.learningRate = 400.f;
+    p.learningRate = 4.f;  // diverges; 0.4 still does on conv2; 0.04 converges
     auto r = invert(*m, testSet().image(2), m->layerIndex("conv2"), p);
     REQUIRE(!r.warnings.empty());
     CHECK(r.warnings[0].find("diverged") != std::string::npos);
-    CHECK(r.learningRate < p.learningRate);
+    CHECK(r.learningRate == doctest::Approx(0.04f));
+    CHECK(r.warnings.size() == 2);
     CHECK(std::isfinite(r.featureError));
     p.learningRate = 1e12f;
     p.maxDivergenceRetries = 1;
@@ -139,8 +140,9 @@ TEST_CASE("progress events carry each loss term and can cancel between iteration
     CHECK(e.loss == doctest::Approx(e.featureLoss + e.alphaLoss + e.tvLoss).epsilon(1e-4));
     CHECK(e.tvLoss > 0);
     CHECK(e.itersPerSecond > 0);
-    CHECK(!e.previews.empty());
-    CHECK(e.previews[0].width == 28);
+    auto withPreview = std::find_if(events.begin(), events.end(), [](const ProgressEvent& ev) { return !ev.previews.empty(); });
+    REQUIRE(withPreview != events.end());
+    CHECK(withPreview->previews[0].width == 28);
 }
 
 TEST_CASE("bad parameters are refused with a clear message") {

@@ -1,0 +1,169 @@
+#include "worker.h"
+
+#include <chrono>
+
+namespace preimage {
+
+Worker::Worker(int threads) : m_threads(threads), m_thread([this] { run(); }) {}
+
+Worker::~Worker() {
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        m_quit = true;
+        m_pending.reset();
+    }
+    m_cancel = true;
+    m_wake.notify_all();
+    m_thread.join();
+}
+
+uint64_t Worker::post(Request request) {
+    uint64_t gen;
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        gen = ++m_generation;
+        m_pending = std::move(request);
+    }
+    m_cancel = true;  // the running job stops at its next iteration; the newest request runs next
+    m_wake.notify_all();
+    return gen;
+}
+
+void Worker::cancel() {
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        m_pending.reset();
+    }
+    m_cancel = true;
+}
+
+std::optional<Frame> Worker::take() {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    std::optional<Frame> f;
+    f.swap(m_frame);
+    return f;
+}
+
+bool Worker::busy() const {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    return m_running || m_pending.has_value();
+}
+
+uint64_t Worker::generation() const {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    return m_generation;
+}
+
+void Worker::publish(Frame frame) {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    // A stale job's frames never replace a newer job's.
+    if (m_frame && m_frame->generation > frame.generation) return;
+    // Keep a job's final frame unless the next one is also final or from a newer job.
+    if (m_frame && m_frame->done && m_frame->generation == frame.generation && !frame.done) return;
+    m_frame = std::move(frame);
+}
+
+void Worker::run() {
+    setThreads(m_threads);
+    for (;;) {
+        Request request;
+        uint64_t gen;
+        {
+            std::unique_lock<std::mutex> lock(m_mutex);
+            m_wake.wait(lock, [this] { return m_quit || m_pending.has_value(); });
+            if (m_quit) break;
+            request = std::move(*m_pending);
+            m_pending.reset();
+            gen = m_generation;
+            m_running = true;
+            m_cancel = false;
+        }
+        execute(request, gen);
+        std::lock_guard<std::mutex> lock(m_mutex);
+        m_running = false;
+    }
+    m_model.reset();  // models die on the thread that made them
+}
+
+std::shared_ptr<Model> Worker::model(const Request& r, std::shared_ptr<const ModelSummary>& summary) {
+    const auto& o = r.modelOptions;
+    std::string key = r.model + "|" + std::to_string(o.size) + "|" + (o.gray ? "g" : "c") + "|" + o.device;
+    for (float v : o.mean) key += "|" + std::to_string(v);
+    for (float v : o.std) key += "|" + std::to_string(v);
+    if (!m_model || key != m_modelKey) {
+        m_model.reset();
+        m_summary.reset();
+        m_model = Model::load(r.model, o);
+        m_modelKey = key;
+        auto s = std::make_shared<ModelSummary>();
+        s->name = m_model->name();
+        s->input = m_model->input();
+        s->layers = m_model->layers();
+        for (size_t i = 0; i < s->layers.size(); ++i) s->lambdaTv.push_back(m_model->defaultLambdaTv(int(i)));
+        s->device = m_model->deviceName();
+        m_summary = s;
+    }
+    summary = m_summary;
+    return m_model;
+}
+
+void Worker::execute(const Request& r, uint64_t gen) {
+    Frame base;
+    base.generation = gen;
+    base.kind = r.kind;
+    try {
+        auto m = model(r, base.model);
+        if (r.kind == JobKind::LoadModel) {
+            base.done = true;
+            publish(std::move(base));
+            return;
+        }
+        InversionParams params = r.params;
+        params.previewEveryMs = r.previewEveryMs;
+        std::vector<int> layers = r.kind == JobKind::Invert ? std::vector<int>{r.layer} : r.layers;
+        if (r.kind == JobKind::Sweep && layers.empty())
+            for (size_t i = 0; i < m->layers().size(); ++i) layers.push_back(int(i));
+        std::vector<std::shared_ptr<const InversionResult>> sweep;
+        for (size_t k = 0; k < layers.size(); ++k) {
+            const int layer = layers[k];
+            std::vector<ProgressEvent> history;
+            auto onProgress = [&](const ProgressEvent& e) {
+                ProgressEvent slim = e;
+                slim.previews.clear();
+                history.push_back(slim);
+                if (e.previews.empty()) return;  // publish only with fresh pre-images (every previewEveryMs)
+                Frame f = base;
+                f.layer = layer;
+                f.progress = slim;
+                f.previews = e.previews;
+                f.history = history;
+                f.sweepDone = int(k);
+                f.sweepTotal = int(layers.size());
+                f.sweep = sweep;
+                publish(std::move(f));
+            };
+            auto result = std::make_shared<InversionResult>(invert(*m, r.image, layer, params, onProgress, &m_cancel));
+            if (result->cancelled) return;  // a newer request (or cancel()) superseded this job
+            sweep.push_back(result);
+            Frame f = base;
+            f.layer = layer;
+            f.previews = result->preimages;
+            f.history = result->history;
+            if (!f.history.empty()) f.progress = f.history.back();
+            f.sweepDone = int(k + 1);
+            f.sweepTotal = int(layers.size());
+            f.sweep = sweep;
+            f.done = k + 1 == layers.size();
+            if (r.kind == JobKind::Invert) f.result = result;
+            publish(std::move(f));
+        }
+    } catch (const std::exception& e) {
+        Frame f = base;
+        f.done = true;
+        std::string what = e.what();
+        f.error = what.substr(0, what.find('\n'));
+        publish(std::move(f));
+    }
+}
+
+}  // namespace preimage

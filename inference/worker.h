@@ -1,0 +1,92 @@
+// The Worker: the one background thread that owns the models and runs every model job.
+//
+// Threading contract. post(), cancel(), take() and busy() may be called from any thread (the app
+// calls them from the UI thread) and never wait for a job: requests go through a one-slot mailbox
+// (the newest wins; posting cancels the running job between two optimisation iterations) and
+// results come back through a one-slot mailbox of Frames (the newest wins, tagged with the
+// request's generation so the UI can drop stale ones). Exceptions never cross threads: they travel
+// in Frame::error. Models are created, used and destroyed on the worker thread only.
+#pragma once
+
+#include "engine.h"
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+namespace preimage {
+
+enum class JobKind { LoadModel, Invert, Sweep };
+
+struct Request {
+    JobKind kind = JobKind::Invert;
+    std::string model = "fashion";
+    ModelOptions modelOptions;
+    ImageF image;                // Invert, Sweep
+    int layer = 0;               // Invert
+    std::vector<int> layers;     // Sweep: empty = all
+    InversionParams params;
+    int previewEveryMs = 100;    // live pre-images this often
+};
+
+struct ModelSummary {
+    std::string name;
+    InputSpec input;
+    std::vector<LayerInfo> layers;
+    std::vector<float> lambdaTv;  // the paper's value for each layer
+    std::string device;
+};
+
+struct Frame {
+    uint64_t generation = 0;
+    JobKind kind = JobKind::Invert;
+    bool done = false;     // the job's last frame
+    std::string error;     // non-empty: the job failed with this message (shown in the UI)
+    std::shared_ptr<const ModelSummary> model;
+    int layer = -1;
+    ProgressEvent progress;                 // latest event, previews moved to `previews`
+    std::vector<ImageF> previews;           // current pre-image per restart
+    std::vector<ProgressEvent> history;     // every iteration so far (for the loss plot)
+    std::shared_ptr<const InversionResult> result;  // Invert, when done
+    int sweepDone = 0, sweepTotal = 0;               // Sweep progress in layers
+    std::vector<std::shared_ptr<const InversionResult>> sweep;
+};
+
+class Worker {
+public:
+    // threads: LibTorch intra-op threads for the worker (leave a core for the UI).
+    explicit Worker(int threads = 0);
+    ~Worker();  // cancels the running job and joins
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    uint64_t post(Request request);  // returns the request's generation
+    void cancel();                   // cancels the running and the pending job
+    std::optional<Frame> take();     // the newest frame not yet taken
+    bool busy() const;               // a job is pending or running
+    uint64_t generation() const;     // of the newest request
+
+private:
+    void run();
+    void execute(const Request& request, uint64_t generation);
+    void publish(Frame frame);
+    std::shared_ptr<Model> model(const Request& request, std::shared_ptr<const ModelSummary>& summary);
+
+    mutable std::mutex m_mutex;
+    std::condition_variable m_wake;
+    std::optional<Request> m_pending;
+    uint64_t m_generation = 0;
+    bool m_running = false, m_quit = false;
+    std::atomic<bool> m_cancel{false};
+    std::optional<Frame> m_frame;
+    // Worker thread only.
+    std::shared_ptr<Model> m_model;
+    std::string m_modelKey;
+    std::shared_ptr<const ModelSummary> m_summary;
+    int m_threads;
+    std::thread m_thread;
+};
+
+}  // namespace preimage
