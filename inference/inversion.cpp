@@ -37,6 +37,42 @@ at::Tensor totalVariation(const at::Tensor& x, double beta, double V) {
     return (sq + 1e-8).pow(beta / 2.0).flatten(1).sum(1) / hw;
 }
 
+RegularizerValues regularizerGradient(const at::Tensor& x, double alpha, double B, double lambdaAlpha, double beta,
+                                      double V, double lambdaTv, at::Tensor& grad) {
+    at::NoGradGuard noGrad;
+    const double hw = double(x.size(-1) * x.size(-2));
+    RegularizerValues out;
+    // alpha-norm: d/dx sum |x/B|^a = a/B |x/B|^(a-1) sign(x)
+    auto t = x / B;
+    auto a = t.abs();
+    auto p = alpha == 6.0 ? (a * a).square() * a : a.pow(alpha - 1.0);
+    out.alpha = (p * a).sum() * (lambdaAlpha / hw);
+    grad = p * t.sign() * (lambdaAlpha * alpha / (B * hw));
+    // TV-beta over the interior pixels: s = dx^2 + dy^2, d/dx s^(b/2) = b s^(b/2-1) (dx, dy) via the
+    // three pixels each difference touches.
+    auto xs = x / V;
+    auto base = xs.slice(-2, 0, -1).slice(-1, 0, -1);
+    auto dx = xs.slice(-2, 0, -1).slice(-1, 1) - base;
+    auto dy = xs.slice(-2, 1).slice(-1, 0, -1) - base;
+    auto sq = dx * dx + dy * dy;
+    const double k = lambdaTv / hw;
+    if (beta == 2.0) {
+        out.tv = sq.sum() * k;
+        dx.mul_(2.0 * k / V);
+        dy.mul_(2.0 * k / V);
+    } else {
+        auto sqe = sq + 1e-8;
+        out.tv = sqe.pow(beta / 2.0).sum() * k;
+        auto w = sqe.pow(beta / 2.0 - 1.0) * (beta * k / V);
+        dx.mul_(w);
+        dy.mul_(w);
+    }
+    grad.slice(-2, 0, -1).slice(-1, 1).add_(dx);
+    grad.slice(-2, 1).slice(-1, 0, -1).add_(dy);
+    grad.slice(-2, 0, -1).slice(-1, 0, -1).sub_(dx).sub_(dy);
+    return out;
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -83,9 +119,6 @@ void validate(const InversionParams& p) {
     if (p.jitter < 0) bad("--jitter must be non-negative");
 }
 
-struct Terms {
-    torch::Tensor feature, alpha, tv;  // [R] each, unweighted
-};
 
 }  // namespace
 
@@ -121,32 +154,22 @@ InversionResult invert(Model& model, const ImageF& image, int layerIndex, const 
     const double V = B * kPaperSide / std::sqrt(double(H * W));
     result.sigma = float(sigma);
 
-    auto evaluate = [&](const torch::Tensor& x, bool jitter, std::mt19937& rng) {
-        torch::Tensor xin = x;
-        if (jitter && params.jitter > 0) {
-            std::uniform_int_distribution<int> d(-params.jitter, params.jitter);
-            xin = torch::roll(x, {d(rng), d(rng)}, {2, 3});
-        }
-        auto phi = M.forwardTo(xin, layerIndex);
-        Terms t;
-        t.feature = ((phi - phi0) * mask).pow(2).flatten(1).sum(1) / norm0;
-        t.alpha = alphaNorm(x, params.alpha, B);
-        t.tv = totalVariation(x, params.beta, V);
-        return t;
-    };
 
     auto gen = at::make_generator<at::CPUGeneratorImpl>(params.seed);
     std::mt19937 rng(uint32_t(params.seed * 2654435761u + 17u));
+    const bool masked = params.mask.active();
+    const double invNorm0 = 1.0 / norm0.item<double>();
     float lr = params.learningRate;
-    torch::Tensor y;
+    torch::Tensor x;
     const auto start = Clock::now();
     auto lastPreview = start;
     int done = 0;
     for (int attempt = 0;; ++attempt) {
-        // Small random noise: ||y|| = 0.1 against the target's ~1 (the paper starts from noise).
-        y = (at::randn({R, C, H, W}, gen, torch::kFloat) * (0.1 / std::sqrt(double(C * H * W)))).to(M.device);
-        y.set_requires_grad(true);
-        auto velocity = torch::zeros_like(y).set_requires_grad(false);
+        // Small random noise: ||x|| = 0.1 sigma against the target's ~sigma (the paper starts from noise).
+        x = (at::randn({R, C, H, W}, gen, torch::kFloat) * (0.1 * sigma / std::sqrt(double(C * H * W)))).to(M.device);
+        x.set_requires_grad(true);
+        auto velocity = torch::zeros_like(x).set_requires_grad(false);
+        torch::Tensor regGrad;
         result.history.clear();
         bool diverged = false;
         double firstLoss = 0;
@@ -156,31 +179,42 @@ InversionResult invert(Model& model, const ImageF& image, int layerIndex, const 
                 result.cancelled = true;
                 break;
             }
+            // Momentum SGD on y = x / sigma (see the top of this file), written on x: the step on x is
+            // sigma^2 times the rate times the gradient on x.
             const float rate = scheduledRate(lr, done, params.iterations);
-            Terms t = evaluate(y * sigma, true, rng);
-            auto wa = t.alpha * params.lambdaAlpha, wt = t.tv * result.lambdaTv;
-            auto total = (t.feature + wa + wt).sum();
-            auto grad = torch::autograd::grad({total}, {y})[0];
+            torch::Tensor xin = x;
+            if (params.jitter > 0) {
+                std::uniform_int_distribution<int> d(-params.jitter, params.jitter);
+                xin = torch::roll(x, {d(rng), d(rng)}, {2, 3});
+            }
+            auto phi = M.forwardTo(xin, layerIndex);
+            auto feature = (masked ? ((phi - phi0) * mask).square().sum() : at::mse_loss(phi, phi0, at::Reduction::Sum)) *
+                           invNorm0;
+            auto grad = torch::autograd::grad({feature}, {x})[0];
+            auto reg = regularizerGradient(x.detach(), params.alpha, B, params.lambdaAlpha, params.beta, V,
+                                           result.lambdaTv, regGrad);
             // One host sync per iteration for the loss terms (needed for progress and NaN checks).
-            auto terms = torch::stack({total, t.feature.sum(), wa.sum(), wt.sum()}).to(torch::kCPU);
+            auto terms = torch::stack({feature.detach(), reg.alpha, reg.tv}).to(torch::kCPU);
             const float* tv = terms.data_ptr<float>();
-            if (done == 0) firstLoss = tv[0];
-            if (!std::isfinite(tv[0]) || tv[0] > 1e4 * std::max(1.0, firstLoss)) {
+            const double total = double(tv[0]) + tv[1] + tv[2];
+            if (done == 0) firstLoss = total;
+            if (!std::isfinite(total) || total > 1e4 * std::max(double(R), firstLoss)) {
                 diverged = true;
                 break;
             }
             {
                 torch::NoGradGuard noGrad;
-                velocity.mul_(params.momentum).sub_(grad, rate);
-                y.add_(velocity);
+                grad.add_(regGrad);
+                velocity.mul_(params.momentum).sub_(grad, rate * sigma * sigma);
+                x.add_(velocity);
             }
             ProgressEvent ev;
             ev.iteration = done + 1;
             ev.iterations = params.iterations;
-            ev.loss = tv[0] / R;
-            ev.featureLoss = tv[1] / R;
-            ev.alphaLoss = tv[2] / R;
-            ev.tvLoss = tv[3] / R;
+            ev.loss = float(total / R);
+            ev.featureLoss = tv[0] / R;
+            ev.alphaLoss = tv[1] / R;
+            ev.tvLoss = tv[2] / R;
             ev.learningRate = rate;
             double elapsed = std::chrono::duration<double>(Clock::now() - attemptStart).count();
             ev.itersPerSecond = elapsed > 0 ? float((done + 1) / elapsed) : 0.f;
@@ -191,8 +225,7 @@ InversionResult invert(Model& model, const ImageF& image, int layerIndex, const 
                     (std::chrono::duration<double, std::milli>(now - lastPreview).count() >= params.previewEveryMs ||
                      done + 1 == params.iterations)) {
                     torch::NoGradGuard noGrad;
-                    auto x = y.detach() * sigma;
-                    for (int r = 0; r < R; ++r) ev.previews.push_back(M.fromInput(x[r]));
+                    for (int r = 0; r < R; ++r) ev.previews.push_back(M.fromInput(x[r].detach()));
                     lastPreview = now;
                 }
                 progress(ev);
@@ -212,9 +245,8 @@ InversionResult invert(Model& model, const ImageF& image, int layerIndex, const 
     result.itersPerSecond = result.history.empty() ? 0.0 : double(result.history.back().itersPerSecond);
 
     torch::NoGradGuard noGrad;
-    auto x = y.detach() * sigma;
-    std::mt19937 unused;
-    auto errors = evaluate(x, false, unused).feature.sqrt().to(torch::kCPU);
+    x = x.detach();
+    auto errors = (((M.forwardTo(x, layerIndex) - phi0) * mask).square().flatten(1).sum(1) * invNorm0).sqrt().to(torch::kCPU);
     for (int r = 0; r < R; ++r) {
         result.featureErrorPerRestart.push_back(errors[r].item<float>());
         result.preimages.push_back(M.fromInput(x[r]));

@@ -16,4 +16,13 @@ at::Tensor alphaNorm(const at::Tensor& x, double alpha, double B);
 // gradient finite at zero.
 at::Tensor totalVariation(const at::Tensor& x, double beta, double V);
 
+// Both regularisers' weighted values summed over the batch and their gradient with respect to x, in
+// closed form and without autograd (the inversion's hot loop): returns {lambdaAlpha * sum R_alpha,
+// lambdaTv * sum R_TV} and writes the gradient of their sum into `grad` (same shape as x).
+struct RegularizerValues {
+    at::Tensor alpha, tv;  // 0-d tensors, weighted
+};
+RegularizerValues regularizerGradient(const at::Tensor& x, double alpha, double B, double lambdaAlpha, double beta,
+                                      double V, double lambdaTv, at::Tensor& grad);
+
 }  // namespace preimage

@@ -55,3 +55,21 @@ TEST_CASE("regulariser values follow their definitions and normalisation") {
     // One value per image of the batch.
     CHECK(alphaNorm(at::randn({4, 3, 8, 8}), 6.0, 1.0).sizes() == at::IntArrayRef{4});
 }
+
+TEST_CASE("the closed-form regulariser gradient equals autograd's") {
+    at::manual_seed(4);
+    auto x = at::randn({3, 2, 7, 9}, at::kDouble);
+    for (double beta : {2.0, 1.5}) {
+        for (double alpha : {6.0, 3.0}) {
+            const double B = 0.8, V = 2.5, la = 0.3, lt = 7.0;
+            auto leaf = x.clone().set_requires_grad(true);
+            auto ref = alphaNorm(leaf, alpha, B).sum() * la + totalVariation(leaf, beta, V).sum() * lt;
+            auto refGrad = torch::autograd::grad({ref}, {leaf})[0];
+            at::Tensor grad;
+            auto v = regularizerGradient(x, alpha, B, la, beta, V, lt, grad);
+            INFO("alpha " << alpha << " beta " << beta);
+            CHECK((v.alpha + v.tv).item<double>() == doctest::Approx(ref.item<double>()).epsilon(1e-9));
+            CHECK((grad - refGrad).abs().max().item<double>() < 1e-9 * (1 + refGrad.abs().max().item<double>()));
+        }
+    }
+}
