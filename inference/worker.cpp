@@ -118,6 +118,7 @@ void Worker::execute(const Request& r, uint64_t gen) {
             publish(std::move(base));
             return;
         }
+        base.target = m->prepare(r.image);
         InversionParams params = r.params;
         params.previewEveryMs = r.previewEveryMs;
         std::vector<int> layers = r.kind == JobKind::Invert ? std::vector<int>{r.layer} : r.layers;

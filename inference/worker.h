@@ -45,6 +45,7 @@ struct Frame {
     bool done = false;     // the job's last frame
     std::string error;     // non-empty: the job failed with this message (shown in the UI)
     std::shared_ptr<const ModelSummary> model;
+    ImageF target;                          // the image as the model sees it (prepared), Invert/Sweep
     int layer = -1;
     ProgressEvent progress;                 // latest event, previews moved to `previews`
     std::vector<ImageF> previews;           // current pre-image per restart

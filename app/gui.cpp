@@ -1,0 +1,202 @@
+// The window and the frame loop: GLFW + OpenGL 3.3 core + Dear ImGui. `preimage [gui] [options]`.
+#include "args.h"
+#include "gui_app.h"
+#include "gui_script.h"
+
+#include "render/gl.h"
+
+#include <GLFW/glfw3.h>
+#include <imgui.h>
+#include <imgui_impl_glfw.h>
+#include <imgui_impl_opengl3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+namespace preimage::app {
+namespace {
+
+std::vector<std::string> g_dropped;  // filled by the GLFW drop callback (UI thread, inside glfwPollEvents)
+
+void onDrop(GLFWwindow*, int count, const char** paths) {
+    for (int i = 0; i < count; ++i) g_dropped.emplace_back(paths[i]);
+}
+
+void onGlfwError(int code, const char* what) { std::fprintf(stderr, "preimage: GLFW error %d: %s\n", code, what); }
+
+float percentile(std::vector<float> v, double q) {
+    if (v.empty()) return 0.f;
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, size_t(q * double(v.size() - 1) + 0.5))];
+}
+
+void setupStyle(float scale) {
+    ImGui::StyleColorsDark();
+    ImGuiStyle& s = ImGui::GetStyle();
+    s.WindowRounding = 0.f;
+    s.FrameRounding = 4.f;
+    s.GrabRounding = 4.f;
+    s.ChildRounding = 4.f;
+    s.PopupRounding = 4.f;
+    s.WindowPadding = ImVec2(10, 10);
+    s.FramePadding = ImVec2(7, 4);
+    s.ItemSpacing = ImVec2(8, 6);
+    s.Colors[ImGuiCol_WindowBg] = ImVec4(0.105f, 0.11f, 0.125f, 1.f);
+    s.Colors[ImGuiCol_MenuBarBg] = ImVec4(0.08f, 0.085f, 0.1f, 1.f);
+    s.ScaleAllSizes(scale);
+}
+
+void loadFont(float size) {
+    ImGuiIO& io = ImGui::GetIO();
+    for (const char* f : {"/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf"})
+        if (std::filesystem::exists(f) && io.Fonts->AddFontFromFileTTF(f, size)) return;
+    ImFontConfig cfg;
+    cfg.SizePixels = size;
+    io.Fonts->AddFontDefault(&cfg);  // ProggyClean, scaled
+}
+
+}  // namespace
+
+int runGui(const std::vector<std::string>& argv) {
+    size_t first = argv.size() >= 2 && argv[1] == "gui" ? 2 : 1;
+    Args a(argv, first, {"model", "image", "script", "screenshot", "report", "width", "height", "font-size", "size"},
+           {"stats", "gray"}, "gui");
+    Settings settings = Settings::load();
+    if (a.has("size")) settings.modelSize = a.integer("size", 0);
+    if (a.has("gray")) settings.modelGray = true;
+    std::unique_ptr<Script> script;
+    try {
+        if (a.has("script")) script = std::make_unique<Script>(a.str("script"));
+    } catch (const Error& e) {
+        std::cerr << "preimage: " << e.what() << "\n";
+        return 2;
+    }
+    const bool automated = script || a.has("screenshot");
+
+    glfwSetErrorCallback(onGlfwError);
+    if (!glfwInit()) {
+        std::cerr << "preimage: cannot open a window (no display? run under xvfb-run, or use the command line: "
+                     "preimage help)\n";
+        return 2;
+    }
+    glfwWindowHint(GLFW_CONTEXT_VERSION_MAJOR, 3);
+    glfwWindowHint(GLFW_CONTEXT_VERSION_MINOR, 3);
+    glfwWindowHint(GLFW_OPENGL_PROFILE, GLFW_OPENGL_CORE_PROFILE);
+    glfwWindowHint(GLFW_OPENGL_FORWARD_COMPAT, GL_TRUE);
+    const int width = a.integer("width", automated ? 1440 : settings.windowWidth);
+    const int height = a.integer("height", automated ? 900 : settings.windowHeight);
+    GLFWwindow* window = glfwCreateWindow(width, height, "Preimage", nullptr, nullptr);
+    if (!window) {
+        glfwTerminate();
+        std::cerr << "preimage: cannot create an OpenGL 3.3 core window\n";
+        return 2;
+    }
+    if (!automated && settings.windowX >= 0 && settings.windowY >= 0) glfwSetWindowPos(window, settings.windowX, settings.windowY);
+    glfwMakeContextCurrent(window);
+    glfwSwapInterval(automated ? 0 : 1);
+    glfwSetDropCallback(window, onDrop);
+
+    IMGUI_CHECKVERSION();
+    ImGui::CreateContext();
+    ImGui::GetIO().IniFilename = nullptr;  // the layout is computed; window geometry lives in settings.json
+    float xs = 1.f, ys = 1.f;
+    glfwGetWindowContentScale(window, &xs, &ys);
+    loadFont(float(a.integer("font-size", 16)) * std::max(1.f, xs));
+    setupStyle(std::max(1.f, xs));
+    ImGui_ImplGlfw_InitForOpenGL(window, true);
+    ImGui_ImplOpenGL3_Init("#version 330 core");
+
+    int code = 0;
+    nlohmann::json report;
+    {
+        App app(settings, a.str("model"), a.str("image"));
+        using Clock = std::chrono::steady_clock;
+        std::vector<float> intervals;
+        auto last = Clock::now();
+        std::string finalShot = a.str("screenshot");
+        bool scriptDone = !script;
+        int settleFrames = 3;  // after the script: a few frames so the last state is drawn
+        while (!glfwWindowShouldClose(window)) {
+            if (automated || !app.idle()) glfwPollEvents();
+            else glfwWaitEventsTimeout(0.1);  // idle: no busy loop
+            const auto t0 = Clock::now();
+            if (!g_dropped.empty()) {
+                app.onDrop(g_dropped);
+                g_dropped.clear();
+            }
+            ImGui_ImplOpenGL3_NewFrame();
+            ImGui_ImplGlfw_NewFrame();
+            ImGui::NewFrame();
+            if (!scriptDone) scriptDone = script->update(app);
+            int fbw = 0, fbh = 0;
+            glfwGetFramebufferSize(window, &fbw, &fbh);
+            app.frame(fbw, fbh);
+            ImGui::Render();
+            glViewport(0, 0, fbw, fbh);
+            glClearColor(0.08f, 0.085f, 0.1f, 1.f);
+            glClear(GL_COLOR_BUFFER_BIT);
+            ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
+            render::glCheck("frame");
+            const float ms = std::chrono::duration<float, std::milli>(Clock::now() - t0).count();
+            app.stats().frameMs.push_back(ms);
+            if (!app.idle()) app.stats().busyFrameMs.push_back(ms);
+            std::string shot = script ? script->takeScreenshotRequest() : "";
+            if (!shot.empty() || (scriptDone && automated && settleFrames == 0 && !finalShot.empty())) {
+                const std::string path = shot.empty() ? finalShot : shot;
+                try {
+                    render::savePng(render::readFramebuffer(fbw, fbh), path);
+                } catch (const std::exception& e) {
+                    std::cerr << "preimage: " << e.what() << "\n";
+                    code = 2;
+                }
+                if (shot.empty()) finalShot.clear();
+            }
+            glfwSwapBuffers(window);
+            const auto now = Clock::now();
+            intervals.push_back(std::chrono::duration<float, std::milli>(now - last).count());
+            last = now;
+            if (automated && scriptDone && settleFrames-- <= 0 && finalShot.empty()) break;
+        }
+        if (script && script->failed()) {
+            std::cerr << "preimage: script failed: " << script->failure() << "\n";
+            code = 1;
+        }
+        auto& st = app.stats();
+        report = {{"errors", app.errorLog()},
+                  {"frames", st.frameMs.size()},
+                  {"frame_ms_p50", percentile(st.frameMs, 0.5)},
+                  {"frame_ms_p95", percentile(st.frameMs, 0.95)},
+                  {"frame_ms_max", percentile(st.frameMs, 1.0)},
+                  {"busy_frames", st.busyFrameMs.size()},
+                  {"busy_frame_ms_p95", percentile(st.busyFrameMs, 0.95)},
+                  {"frame_interval_ms_p95", percentile(intervals, 0.95)},
+                  {"uploads", st.uploads},
+                  {"stale_frames_dropped", st.staleFramesDropped},
+                  {"layer", app.model() ? app.model()->layers[size_t(app.layer())].name : ""},
+                  {"feature_error", app.currentResult() ? app.currentResult()->featureError : -1.f},
+                  {"preimage_rect", {app.preimageRect()[0], app.preimageRect()[1], app.preimageRect()[2], app.preimageRect()[3]}},
+                  {"status", app.status()}};
+        if (script) report["script"] = script->log();
+        if (!automated) {
+            glfwGetWindowPos(window, &app.settings().windowX, &app.settings().windowY);
+            glfwGetWindowSize(window, &app.settings().windowWidth, &app.settings().windowHeight);
+        }
+    }  // App (worker, textures) goes while the context is alive
+    ImGui_ImplOpenGL3_Shutdown();
+    ImGui_ImplGlfw_Shutdown();
+    ImGui::DestroyContext();
+    glfwDestroyWindow(window);
+    glfwTerminate();
+
+    if (a.has("report")) render::writeFileAtomically(a.str("report"), report.dump(2) + "\n");
+    if (a.has("stats"))
+        std::fprintf(stderr, "frames %zu: UI work p50 %.2f ms, p95 %.2f ms (p95 %.2f ms while a job ran), frame interval p95 %.2f ms\n",
+                     size_t(report["frames"]), report["frame_ms_p50"].get<double>(), report["frame_ms_p95"].get<double>(),
+                     report["busy_frame_ms_p95"].get<double>(), report["frame_interval_ms_p95"].get<double>());
+    return code;
+}
+
+}  // namespace preimage::app

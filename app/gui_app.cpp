@@ -1,0 +1,390 @@
+// App: actions and the Worker plumbing. Drawing is in gui_panels.cpp.
+#include "gui_app.h"
+
+#include "convert.h"
+#include "render/grid.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+namespace fs = std::filesystem;
+
+namespace preimage::app {
+namespace {
+
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    return s;
+}
+
+bool isImageFile(const std::string& path) {
+    const std::string e = lower(fs::path(path).extension().string());
+    return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp" || e == ".tga" || e == ".gif" || e == ".ppm" ||
+           e == ".pgm";
+}
+
+bool isModelFile(const std::string& path) {
+    const std::string e = lower(fs::path(path).extension().string());
+    return e == ".pt" || e == ".pth" || e == ".ts" || e == ".torchscript";
+}
+
+std::string fmt(const char* f, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, f, v);
+    return buf;
+}
+
+}  // namespace
+
+App::App(Settings settings, const std::string& modelOverride, const std::string& imageOverride)
+    : m_settings(std::move(settings)),
+      m_worker(std::make_unique<Worker>(int(std::max(1u, std::thread::hardware_concurrency() - 1)))),
+      m_uploader(render::makeHostUploader()) {
+    const fs::path assets(assetsDir());
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(assets / "samples", ec))
+        if (isImageFile(e.path().string())) m_samples.push_back(e.path().string());
+    std::sort(m_samples.begin(), m_samples.end());
+    for (const auto& e : fs::directory_iterator(assets / "models", ec))
+        if (fs::exists(e.path() / "manifest.json")) m_defaultModels.push_back(e.path().filename().string());
+    std::sort(m_defaultModels.begin(), m_defaultModels.end());
+
+    m_imagePicker.title = "Open image";
+    m_imagePicker.extensions = {".png", ".jpg", ".jpeg", ".bmp", ".tga", ".gif", ".ppm", ".pgm"};
+    m_imagePicker.directory = assets.string() + "/samples";
+    m_modelPicker.title = "Open model (TorchScript)";
+    m_modelPicker.extensions = {".pt", ".pth", ".ts", ".torchscript"};
+
+    m_wantLayer = m_settings.layer;
+    openModel(modelOverride.empty() ? m_settings.model : modelOverride);
+    std::string image = imageOverride.empty() ? m_settings.image : imageOverride;
+    if (image.empty() || !fs::exists(image)) image = m_samples.empty() ? "" : m_samples.back();
+    if (!image.empty()) openImage(image);
+}
+
+App::~App() {
+    m_worker.reset();  // join the worker before the textures' GL context goes away
+    m_settings.save();
+}
+
+void App::setError(const std::string& message) {
+    m_error = message;
+    m_errorLog.push_back(message);
+    std::fprintf(stderr, "preimage: %s\n", message.c_str());
+}
+
+std::string App::layerName(int i) const {
+    return m_model && i >= 0 && i < int(m_model->layers.size()) ? m_model->layers[size_t(i)].name : std::string();
+}
+
+int App::layerIndex(const std::string& name) const {
+    if (!m_model) return -1;
+    for (size_t i = 0; i < m_model->layers.size(); ++i)
+        if (m_model->layers[i].name == name) return int(i);
+    return -1;
+}
+
+void App::openImage(const std::string& path) {
+    ImageF image;
+    try {
+        image = loadImageF(path);
+    } catch (const Error& e) {
+        setError(e.what());  // the current image stays
+        return;
+    }
+    m_image = std::move(image);
+    m_imagePath = fs::absolute(path).string();
+    m_uploader->upload(m_originalTex, toBytes(m_image));
+    m_target = {};
+    m_targetTex.reset();
+    m_settings.image = m_imagePath;
+    Settings::remember(m_settings.recentImages, m_imagePath);
+    m_settings.save();
+    m_error.clear();
+    resetResults();
+    requestInversion();
+}
+
+void App::openModel(const std::string& nameOrPath) {
+    Request r = baseRequest(JobKind::LoadModel);
+    r.model = nameOrPath;
+    m_modelKey = nameOrPath;
+    m_model.reset();
+    resetResults();
+    m_jobGeneration = m_worker->post(std::move(r));
+    m_jobKind = JobKind::LoadModel;
+    m_jobRunning = true;
+    m_status = "loading model " + nameOrPath + "...";
+}
+
+void App::selectLayer(int index) {
+    if (!m_model || index < 0 || index >= int(m_model->layers.size()) || index == m_layer) return;
+    m_layer = index;
+    m_settings.layer = layerName(index);
+    if (m_slots[size_t(index)].result && m_pendingExport.empty()) {
+        // Already computed with these settings: show it without recomputing.
+        m_worker->cancel();
+        m_jobRunning = false;
+        m_frame = {};
+        const auto& r = *m_slots[size_t(index)].result;
+        m_frame.result = m_slots[size_t(index)].result;
+        m_frame.previews = r.preimages;
+        m_frame.history = r.history;
+        m_frame.layer = index;
+        m_frame.done = true;
+        m_restartTex.resize(r.preimages.size());
+        for (size_t i = 0; i < r.preimages.size(); ++i) m_uploader->upload(m_restartTex[i], toBytes(r.preimages[i]));
+        m_uploader->upload(m_varianceTex, toBytes(r.variance));
+        return;
+    }
+    requestInversion();
+}
+
+void App::stepLayer(int delta) {
+    if (!m_model || m_model->layers.empty()) return;
+    selectLayer(std::clamp(m_layer + delta, 0, int(m_model->layers.size()) - 1));
+}
+
+void App::rerun() {
+    if (m_layer >= 0 && m_layer < int(m_slots.size())) m_slots[size_t(m_layer)].result.reset();
+    requestInversion();
+}
+
+void App::stop() {
+    m_worker->cancel();
+    m_jobRunning = false;
+    m_pendingExport.clear();
+    m_status = "stopped";
+}
+
+void App::resetResults() {
+    for (auto& s : m_slots) {
+        s.result.reset();
+        s.thumbnail.reset();
+    }
+    m_slots.resize(m_model ? m_model->layers.size() : 0);
+    m_frame = {};
+    m_restartTex.clear();
+    m_varianceTex.reset();
+}
+
+InversionParams App::params() const {
+    const auto& s = m_settings.inversion;
+    InversionParams p;
+    p.iterations = s.iterations;
+    p.restarts = s.restarts;
+    p.seed = uint64_t(s.seed);
+    p.learningRate = s.learningRate;
+    p.lambdaTv = s.tvByDepth ? -1.f : s.lambdaTv;
+    p.lambdaAlpha = s.lambdaAlpha;
+    p.jitter = s.jitter;
+    return p;
+}
+
+Request App::baseRequest(JobKind kind) const {
+    Request r;
+    r.kind = kind;
+    r.model = m_modelKey.empty() ? m_settings.model : m_modelKey;
+    r.modelOptions.size = m_settings.modelSize;
+    r.modelOptions.gray = m_settings.modelGray;
+    r.image = m_image;
+    r.layer = m_layer;
+    r.params = params();
+    return r;
+}
+
+void App::requestInversion() {
+    if (!m_model || m_image.empty()) return;  // runs once both are there
+    Request r = baseRequest(JobKind::Invert);
+    m_jobGeneration = m_worker->post(std::move(r));
+    m_jobKind = JobKind::Invert;
+    m_jobRunning = true;
+    m_pendingExport.clear();
+    m_status = "inverting " + layerName(m_layer) + "...";
+}
+
+void App::exportSweep(const std::string& pngPath) {
+    if (!m_model || m_image.empty()) {
+        setError("open a model and an image before exporting");
+        return;
+    }
+    Request r = baseRequest(JobKind::Sweep);
+    for (size_t i = 0; i < m_slots.size(); ++i)
+        if (!m_slots[i].result) r.layers.push_back(int(i));
+    m_pendingExport = pngPath;
+    if (r.layers.empty()) {
+        finishExport();
+        return;
+    }
+    m_jobGeneration = m_worker->post(std::move(r));
+    m_jobKind = JobKind::Sweep;
+    m_jobRunning = true;
+    m_status = "computing every layer for the export...";
+}
+
+void App::finishExport() {
+    const std::string path = m_pendingExport;
+    m_pendingExport.clear();
+    std::vector<render::GridCell> cells{{toBytes(m_target.empty() ? m_image : m_target), "original", m_model->name}};
+    nlohmann::json layers = nlohmann::json::array();
+    for (size_t i = 0; i < m_slots.size(); ++i) {
+        const auto& r = m_slots[i].result;
+        if (!r) continue;
+        cells.push_back({toBytes(r->preimages[size_t(r->best)]), r->layer, fmt("err %.3f", r->featureError)});
+        layers.push_back({{"layer", r->layer},
+                          {"feature_error", r->featureError},
+                          {"feature_error_per_restart", r->featureErrorPerRestart},
+                          {"pixel_rmse", r->pixelRmse},
+                          {"lambda_tv", r->lambdaTv},
+                          {"iters", r->iterations},
+                          {"seconds", r->seconds},
+                          {"iters_per_second", r->itersPerSecond}});
+    }
+    const auto& s = m_settings.inversion;
+    nlohmann::json j{{"model", m_model->name},
+                     {"image", m_imagePath},
+                     {"parameters",
+                      {{"iterations", s.iterations},
+                       {"restarts", s.restarts},
+                       {"seed", s.seed},
+                       {"learning_rate", s.learningRate},
+                       {"lambda_tv", s.tvByDepth ? "by depth (1/10/100)" : fmt("%g", s.lambdaTv)},
+                       {"lambda_alpha", s.lambdaAlpha},
+                       {"jitter", s.jitter}}},
+                     {"layers", layers}};
+    try {
+        render::savePng(render::composeGrid(cells, std::min(8, int(cells.size()))), path);
+        render::writeFileAtomically(fs::path(path).replace_extension(".json").string(), j.dump(2) + "\n");
+        m_status = "exported " + path + " (+ .json)";
+    } catch (const std::exception& e) {
+        setError(e.what());
+    }
+}
+
+bool App::exportRestarts(const std::string& pngPath) {
+    const InversionResult* r = currentResult();
+    if (!r) {
+        setError("no finished pre-image to export yet");
+        return false;
+    }
+    std::vector<render::GridCell> cells{{toBytes(r->target), "original", ""}};
+    for (size_t i = 0; i < r->preimages.size(); ++i)
+        cells.push_back({toBytes(r->preimages[i]), "restart " + std::to_string(i + 1), fmt("err %.3f", r->featureErrorPerRestart[i])});
+    if (r->preimages.size() > 1) cells.push_back({toBytes(r->variance), "variance", fmt("max %.2e", r->varianceMax)});
+    nlohmann::json j{{"model", m_model->name},  {"image", m_imagePath},          {"layer", r->layer},
+                     {"feature_error", r->featureError}, {"feature_error_per_restart", r->featureErrorPerRestart},
+                     {"pixel_rmse", r->pixelRmse}, {"restart_variance_max", r->varianceMax}, {"iters", r->iterations}};
+    try {
+        render::savePng(render::composeGrid(cells, int(cells.size())), pngPath);
+        render::writeFileAtomically(fs::path(pngPath).replace_extension(".json").string(), j.dump(2) + "\n");
+        m_status = "exported " + pngPath + " (+ .json)";
+        return true;
+    } catch (const std::exception& e) {
+        setError(e.what());
+        return false;
+    }
+}
+
+std::string App::defaultExportPath(const std::string& what) const {
+    const std::string dir = m_settings.exportDir.empty() ? fs::current_path().string() : m_settings.exportDir;
+    const std::string model = m_model ? fs::path(m_model->name).stem().string() : "model";
+    const std::string image = m_imagePath.empty() ? "image" : fs::path(m_imagePath).stem().string();
+    return (fs::path(dir) / ("preimage_" + model + "_" + image + "_" + what + ".png")).string();
+}
+
+void App::onDrop(const std::vector<std::string>& paths) {
+    for (const auto& p : paths) {
+        if (isModelFile(p))
+            openModel(p);
+        else if (isImageFile(p))
+            openImage(p);
+        else
+            setError("cannot open '" + p + "': drop an image (png, jpg, bmp) or a TorchScript model (.pt)");
+    }
+}
+
+void App::showPanel(const std::string& name) {
+    if (name == "image_picker") m_imagePicker.open = true;
+    if (name == "model_picker") m_modelPicker.open = true;
+}
+
+bool App::idle() const { return !m_jobRunning && m_pendingExport.empty() && !m_worker->busy(); }
+
+const InversionResult* App::currentResult() const {
+    if (m_layer >= 0 && m_layer < int(m_slots.size()) && m_slots[size_t(m_layer)].result)
+        return m_slots[size_t(m_layer)].result.get();
+    return nullptr;
+}
+
+void App::pollWorker() {
+    auto f = m_worker->take();
+    if (!f) return;
+    if (f->generation != m_jobGeneration) {  // a superseded job's frame
+        ++m_stats.staleFramesDropped;
+        return;
+    }
+    if (f->model && f->model != m_model) {
+        const bool first = !m_model;
+        m_model = f->model;
+        if (first) {
+            m_settings.model = m_modelKey;
+            if (m_modelKey.find('/') != std::string::npos) Settings::remember(m_settings.recentModels, m_modelKey);
+            m_settings.save();
+        }
+        resetResults();
+        int want = layerIndex(m_wantLayer);
+        m_layer = want >= 0 ? want : 0;
+        m_wantLayer.clear();
+        m_settings.layer = layerName(m_layer);
+    }
+    if (!f->error.empty()) {
+        setError(f->error);
+        m_jobRunning = false;
+        m_pendingExport.clear();
+        m_status.clear();
+        if (f->kind == JobKind::LoadModel && !m_model) m_modelKey = m_settings.model;  // keep the last good model
+        return;
+    }
+    if (f->kind == JobKind::LoadModel) {
+        m_jobRunning = false;
+        m_status = "model " + m_model->name + " on " + m_model->device;
+        requestInversion();
+        return;
+    }
+    if (!f->target.empty() && m_target.empty()) {
+        m_target = f->target;
+        m_uploader->upload(m_targetTex, toBytes(m_target));
+    }
+    for (const auto& r : f->sweep) {  // finished layers of a sweep (and of an inversion)
+        auto& slot = m_slots.at(size_t(r->layerIndex));
+        if (slot.result == r) continue;
+        slot.result = r;
+        m_uploader->upload(slot.thumbnail, toBytes(r->preimages[size_t(r->best)]));
+        ++m_stats.uploads;
+    }
+    if (f->kind == JobKind::Invert || f->layer == m_layer) {
+        m_restartTex.resize(f->previews.size());
+        for (size_t i = 0; i < f->previews.size(); ++i) {
+            m_uploader->upload(m_restartTex[i], toBytes(f->previews[i]));
+            ++m_stats.uploads;
+        }
+        if (f->result) m_uploader->upload(m_varianceTex, toBytes(f->result->variance));
+        m_frame = std::move(*f);
+    } else {
+        m_frame.sweepDone = f->sweepDone;
+        m_frame.sweepTotal = f->sweepTotal;
+        m_frame.done = f->done;
+    }
+    if (m_frame.done || f->done) {
+        m_jobRunning = false;
+        if (const auto* r = currentResult())
+            m_status = r->layer + ": feature error " + fmt("%.4f", r->featureError) + ", " + fmt("%.0f it/s", r->itersPerSecond);
+        if (!m_pendingExport.empty()) finishExport();
+    }
+}
+
+}  // namespace preimage::app

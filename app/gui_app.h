@@ -1,0 +1,113 @@
+// The desktop app's state and behaviour: what is open, what the Worker computes, the textures shown.
+// UI thread only (it owns GL textures); it talks to the Worker through post()/take() and never waits.
+#pragma once
+
+#include "settings.h"
+
+#include "inference/worker.h"
+#include "render/texture.h"
+#include "widgets/file_picker.h"
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace preimage::app {
+
+// Per-layer results for the current model, image and parameters (the layer strip and exports).
+struct LayerSlot {
+    std::shared_ptr<const InversionResult> result;
+    render::Texture thumbnail;
+};
+
+struct FrameStats {
+    std::vector<float> frameMs;      // UI work per frame (input to draw submission), every frame
+    std::vector<float> busyFrameMs;  // the same, only frames while a job ran
+    uint64_t uploads = 0, staleFramesDropped = 0;
+};
+
+class App {
+public:
+    App(Settings settings, const std::string& modelOverride, const std::string& imageOverride);
+    ~App();
+
+    // One UI frame: take the Worker's newest frame, upload, draw every panel (ImGui frame begun by the caller).
+    void frame(int framebufferWidth, int framebufferHeight);
+
+    // Actions (UI, keyboard, drag-and-drop and scripts all go through these).
+    void openImage(const std::string& path);
+    void openModel(const std::string& nameOrPath);
+    void selectLayer(int index);
+    void stepLayer(int delta);
+    void rerun();
+    void stop();
+    void exportSweep(const std::string& pngPath);  // computes missing layers first, then writes
+    bool exportRestarts(const std::string& pngPath);
+    void onDrop(const std::vector<std::string>& paths);
+    void showPanel(const std::string& name);  // "image_picker", "model_picker", "" (none)
+
+    // Queries for scripts, tests and the frame loop.
+    bool idle() const;  // no job running or pending, no export waiting
+    const std::string& error() const { return m_error; }
+    const std::vector<std::string>& errorLog() const { return m_errorLog; }
+    const std::string& status() const { return m_status; }
+    int layer() const { return m_layer; }
+    int layerIndex(const std::string& name) const;
+    const ModelSummary* model() const { return m_model.get(); }
+    const InversionResult* currentResult() const;
+    Settings& settings() { return m_settings; }
+    FrameStats& stats() { return m_stats; }
+    const float* preimageRect() const { return m_preimageRect; }  // x0, y0, x1, y1 in window pixels
+    std::string defaultExportPath(const std::string& what) const;
+
+private:
+    void pollWorker();
+    void drawMenu();
+    void drawControls(float x, float y, float w, float h);
+    void drawMain(float x, float y, float w, float h);
+    void drawStrip(float x, float y, float w, float h);
+    void handleKeys();
+    void requestInversion();
+    void resetResults();
+    void setError(const std::string& message);
+    void finishExport();
+    InversionParams params() const;
+    Request baseRequest(JobKind kind) const;
+    std::string layerName(int i) const;
+
+    Settings m_settings;
+    std::unique_ptr<Worker> m_worker;
+    std::unique_ptr<render::TextureUploader> m_uploader;
+    std::shared_ptr<const ModelSummary> m_model;
+    std::string m_modelKey;  // name + options the model was requested with
+
+    std::string m_imagePath;
+    ImageF m_image;  // as loaded, [0,1]
+    render::Texture m_originalTex;
+    ImageF m_target;  // the model's view of the image (prepared), once a job reports it
+    render::Texture m_targetTex;
+
+    int m_layer = 0;
+    std::string m_wantLayer;  // layer to select once the model's layers are known
+    uint64_t m_jobGeneration = 0;
+    JobKind m_jobKind = JobKind::Invert;
+    bool m_jobRunning = false;
+    Frame m_frame;  // newest frame of the current job
+    std::vector<render::Texture> m_restartTex;
+    render::Texture m_varianceTex;
+    std::vector<LayerSlot> m_slots;
+    std::string m_pendingExport;
+
+    std::string m_error, m_status;
+    std::vector<std::string> m_errorLog;
+    widgets::FilePickerState m_imagePicker, m_modelPicker;
+    std::vector<std::string> m_samples, m_defaultModels;
+    std::vector<render::Texture> m_sampleTex;
+    int m_stripShownLayer = -1;  // the layer the strip last scrolled to
+    FrameStats m_stats;
+    float m_preimageRect[4] = {0, 0, 0, 0};
+    int m_fbWidth = 0, m_fbHeight = 0;
+};
+
+}  // namespace preimage::app

@@ -1,0 +1,319 @@
+// App: the panels. Fixed layout (Dear ImGui 1.86 has no docking): menu bar, controls on the left, the
+// original and pre-image with progress and the loss plot in the middle, the layer strip at the bottom.
+#include "gui_app.h"
+
+#include "widgets/image_view.h"
+#include "widgets/layer_strip.h"
+#include "widgets/loss_plot.h"
+#include "widgets/params_panel.h"
+#include "widgets/progress.h"
+
+#include <imgui.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+namespace fs = std::filesystem;
+
+namespace preimage::app {
+namespace {
+
+constexpr ImGuiWindowFlags kPanel = ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoCollapse |
+                                    ImGuiWindowFlags_NoSavedSettings | ImGuiWindowFlags_NoBringToFrontOnFocus;
+
+std::string shapeText(const std::vector<int64_t>& shape) {
+    std::string s;
+    for (size_t d = 0; d < shape.size(); ++d) s += (d ? "x" : "") + std::to_string(shape[d]);
+    return s;
+}
+
+void sectionHeader(const char* text) {
+    ImGui::Spacing();
+    ImGui::TextColored(ImVec4(0.55f, 0.72f, 1.f, 1.f), "%s", text);
+    ImGui::Separator();
+}
+
+std::string shortName(const std::string& path) { return fs::path(path).filename().string(); }
+
+}  // namespace
+
+void App::frame(int fbWidth, int fbHeight) {
+    m_fbWidth = fbWidth;
+    m_fbHeight = fbHeight;
+    pollWorker();
+    handleKeys();
+    drawMenu();
+    const float menuH = ImGui::GetFrameHeight();
+    const float W = float(fbWidth), H = float(fbHeight);
+    const float controlsW = std::clamp(W * 0.24f, 300.f, 380.f);
+    const float stripH = 48.f + 3.f * ImGui::GetTextLineHeightWithSpacing() + 10.f + ImGui::GetStyle().ScrollbarSize + 52.f;
+    drawControls(0, menuH, controlsW, H - menuH);
+    drawMain(controlsW, menuH, W - controlsW, H - menuH - stripH);
+    drawStrip(controlsW, H - stripH, W - controlsW, stripH);
+
+    std::string picked;
+    if (widgets::filePicker(m_imagePicker, picked)) openImage(picked);
+    if (widgets::filePicker(m_modelPicker, picked)) openModel(picked);
+}
+
+void App::handleKeys() {
+    ImGuiIO& io = ImGui::GetIO();
+    if (io.WantTextInput || ImGui::IsPopupOpen(nullptr, ImGuiPopupFlags_AnyPopupId)) return;
+    auto pressed = [](ImGuiKey k) { return ImGui::IsKeyPressed(ImGui::GetKeyIndex(k)); };
+    if (pressed(ImGuiKey_RightArrow) || ImGui::IsKeyPressed('K') || ImGui::IsKeyPressed('L')) stepLayer(+1);
+    if (pressed(ImGuiKey_LeftArrow) || ImGui::IsKeyPressed('J') || ImGui::IsKeyPressed('H')) stepLayer(-1);
+    if (pressed(ImGuiKey_Escape)) stop();
+    if (io.KeyCtrl && ImGui::IsKeyPressed('O')) showPanel(io.KeyShift ? "model_picker" : "image_picker");
+    if (io.KeyCtrl && ImGui::IsKeyPressed('E')) exportSweep(defaultExportPath("sweep"));
+    if (!io.KeyCtrl && (ImGui::IsKeyPressed('R') || pressed(ImGuiKey_Enter))) rerun();
+}
+
+void App::drawMenu() {
+    if (!ImGui::BeginMainMenuBar()) return;
+    if (ImGui::BeginMenu("File")) {
+        if (ImGui::MenuItem("Open image...", "Ctrl+O")) showPanel("image_picker");
+        if (ImGui::MenuItem("Open model...", "Ctrl+Shift+O")) showPanel("model_picker");
+        if (ImGui::BeginMenu("Recent images", !m_settings.recentImages.empty())) {
+            for (const auto& p : std::vector<std::string>(m_settings.recentImages))
+                if (ImGui::MenuItem(shortName(p).c_str())) openImage(p);
+            ImGui::EndMenu();
+        }
+        ImGui::Separator();
+        if (ImGui::MenuItem("Export layer grid", "Ctrl+E")) exportSweep(defaultExportPath("sweep"));
+        if (ImGui::MenuItem("Export restarts grid", nullptr, false, currentResult() != nullptr))
+            exportRestarts(defaultExportPath(layerName(m_layer) + "_restarts"));
+        ImGui::EndMenu();
+    }
+    if (ImGui::BeginMenu("Layer")) {
+        if (ImGui::MenuItem("Next layer", "Right / K")) stepLayer(+1);
+        if (ImGui::MenuItem("Previous layer", "Left / J")) stepLayer(-1);
+        if (ImGui::MenuItem("Run again", "R")) rerun();
+        if (ImGui::MenuItem("Stop", "Esc", false, m_jobRunning)) stop();
+        ImGui::EndMenu();
+    }
+    const std::string right = m_model ? m_model->name + "  |  " + m_model->device : std::string("loading model...");
+    ImGui::SameLine(ImGui::GetWindowWidth() - ImGui::CalcTextSize(right.c_str()).x - 16.f);
+    ImGui::TextDisabled("%s", right.c_str());
+    ImGui::EndMainMenuBar();
+}
+
+void App::drawControls(float x, float y, float w, float h) {
+    ImGui::SetNextWindowPos(ImVec2(x, y));
+    ImGui::SetNextWindowSize(ImVec2(w, h));
+    ImGui::Begin("Controls", nullptr, kPanel | ImGuiWindowFlags_NoTitleBar);
+
+    sectionHeader("Model");
+    ImGui::TextWrapped("%s", m_model ? m_model->name.c_str() : "loading...");
+    if (m_model)
+        ImGui::TextDisabled("input %dx%dx%d, %zu layers", m_model->input.channels, m_model->input.height, m_model->input.width,
+                            m_model->layers.size());
+    for (const auto& name : m_defaultModels) {
+        if (ImGui::Button(name.c_str())) openModel(name);
+        if (ImGui::IsItemHovered()) ImGui::SetTooltip("Default model %s (assets/models/%s)", name.c_str(), name.c_str());
+        ImGui::SameLine();
+    }
+    if (ImGui::Button("Open TorchScript...")) showPanel("model_picker");
+    if (ImGui::IsItemHovered())
+        ImGui::SetTooltip("A network saved with torch.jit.script or torch.jit.trace (or drop the file on the window)");
+    ImGui::TextDisabled("TorchScript input:");
+    ImGui::SameLine();
+    int side = m_settings.modelSize > 0 ? m_settings.modelSize : 224;
+    ImGui::SetNextItemWidth(60.f);
+    if (ImGui::InputInt("px##model", &side, 0)) m_settings.modelSize = std::clamp(side, 8, 4096);
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("Input side for TorchScript models (ImageNet normalisation); applies when one is opened");
+    ImGui::SameLine();
+    ImGui::Checkbox("gray", &m_settings.modelGray);
+
+    sectionHeader("Image");
+    ImGui::TextWrapped("%s", m_imagePath.empty() ? "(none)" : shortName(m_imagePath).c_str());
+    if (ImGui::Button("Open image...")) showPanel("image_picker");
+    ImGui::SameLine();
+    ImGui::TextDisabled("or drop a file");
+    if (!m_samples.empty()) {
+        ImGui::TextDisabled("samples (Fashion-MNIST test set)");
+        if (m_sampleTex.size() != m_samples.size()) {  // first draw: small textures of the samples
+            m_sampleTex.resize(m_samples.size());
+            for (size_t i = 0; i < m_samples.size(); ++i) {
+                try {
+                    m_uploader->upload(m_sampleTex[i], render::loadImage(m_samples[i]));
+                } catch (const std::exception&) {
+                }
+            }
+        }
+        const float thumbW = 40.f;
+        const int perRow = std::max(1, int((w - 16.f) / (thumbW + 8.f + ImGui::GetStyle().ItemSpacing.x)));
+        for (size_t i = 0; i < m_samples.size(); ++i) {
+            if (i % size_t(perRow)) ImGui::SameLine();
+            ImGui::PushID(int(i));
+            const bool current = m_samples[i] == m_imagePath;
+            if (current) ImGui::PushStyleColor(ImGuiCol_Button, ImVec4(0.25f, 0.45f, 0.8f, 1.f));
+            if (ImGui::ImageButton(m_sampleTex[i].imguiId(), ImVec2(thumbW, thumbW))) openImage(m_samples[i]);
+            if (current) ImGui::PopStyleColor();
+            if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", shortName(m_samples[i]).c_str());
+            ImGui::PopID();
+        }
+    }
+    if (!m_settings.recentImages.empty() && ImGui::BeginCombo("##recent", "recent images")) {
+        for (const auto& p : std::vector<std::string>(m_settings.recentImages))
+            if (ImGui::Selectable(shortName(p).c_str())) openImage(p);
+        ImGui::EndCombo();
+    }
+
+    sectionHeader("Inversion (Mahendran & Vedaldi)");
+    const float paperTv = m_model && m_layer < int(m_model->lambdaTv.size()) ? m_model->lambdaTv[size_t(m_layer)] : 1.f;
+    const widgets::InversionSettings before = m_settings.inversion;
+    if (widgets::inversionSettingsPanel(m_settings.inversion, paperTv) && m_settings.inversion != before) {
+        m_settings.save();
+        resetResults();
+        requestInversion();  // newest request wins: the running job is cancelled
+    }
+    if (ImGui::Button("Run again (R)")) rerun();
+    ImGui::SameLine();
+    if (ImGui::Button("Defaults")) {
+        m_settings.inversion = {};
+        resetResults();
+        requestInversion();
+    }
+
+    sectionHeader("Export");
+    if (ImGui::Button("Export layer grid")) exportSweep(defaultExportPath("sweep"));
+    if (ImGui::IsItemHovered())
+        ImGui::SetTooltip("Original + every layer's pre-image, labelled, as PNG, with the numbers in a JSON beside it "
+                          "(computes the layers not done yet)");
+    ImGui::SameLine();
+    ImGui::BeginDisabled(currentResult() == nullptr);
+    if (ImGui::Button("Export restarts")) exportRestarts(defaultExportPath(layerName(m_layer) + "_restarts"));
+    ImGui::EndDisabled();
+    ImGui::TextDisabled("to %s", m_settings.exportDir.empty() ? fs::current_path().string().c_str() : m_settings.exportDir.c_str());
+    ImGui::End();
+}
+
+void App::drawMain(float x, float y, float w, float h) {
+    ImGui::SetNextWindowPos(ImVec2(x, y));
+    ImGui::SetNextWindowSize(ImVec2(w, h));
+    ImGui::Begin("Pre-images", nullptr, kPanel | ImGuiWindowFlags_NoTitleBar);
+    if (!m_error.empty()) {
+        ImGui::PushStyleColor(ImGuiCol_ChildBg, ImVec4(0.45f, 0.12f, 0.12f, 1.f));
+        ImGui::BeginChild("##error", ImVec2(0, ImGui::GetFrameHeightWithSpacing() + 8.f), true);
+        ImGui::TextColored(ImVec4(1.f, 0.85f, 0.85f, 1.f), "%s", m_error.c_str());
+        ImGui::SameLine(ImGui::GetWindowWidth() - 80.f);
+        if (ImGui::SmallButton("Dismiss")) m_error.clear();
+        ImGui::EndChild();
+        ImGui::PopStyleColor();
+    }
+    const std::string layer = layerName(m_layer);
+    const LayerInfo* info = m_model && m_layer < int(m_model->layers.size()) ? &m_model->layers[size_t(m_layer)] : nullptr;
+    ImGui::Text("Layer %d/%zu  %s", m_layer + 1, m_model ? m_model->layers.size() : size_t(0), layer.c_str());
+    if (info) {
+        ImGui::SameLine();
+        ImGui::TextDisabled("%s, output %s", info->kind.c_str(), shapeText(info->shape).c_str());
+    }
+
+    const InversionResult* result = currentResult();
+    const bool live = m_frame.layer == m_layer && !m_restartTex.empty();
+    const int best = result ? result->best : 0;
+    const float plotH = std::max(140.f, h * 0.26f);
+    const float side = std::max(120.f, std::min((w - 60.f) / 3.f, h - plotH - 150.f));
+
+    const render::Texture& orig = m_targetTex.valid() ? m_targetTex : m_originalTex;
+    widgets::imageView("original", orig.valid() ? orig.imguiId() : nullptr, orig.width(), orig.height(), side,
+                       "original (model input)", "no image: open one or drop it here");
+    ImGui::SameLine(0, 20.f);
+    const render::Texture* pre = live && best < int(m_restartTex.size()) ? &m_restartTex[size_t(best)] : nullptr;
+    if (!pre && m_layer < int(m_slots.size()) && m_slots[size_t(m_layer)].thumbnail.valid()) pre = &m_slots[size_t(m_layer)].thumbnail;
+    char caption[128];
+    if (result)
+        std::snprintf(caption, sizeof caption, "pre-image: feature error %.4f, pixel RMSE %.4f", double(result->featureError),
+                      double(result->pixelRmse));
+    else
+        std::snprintf(caption, sizeof caption, "pre-image (optimising...)");
+    auto view = widgets::imageView("preimage", pre ? pre->imguiId() : nullptr, pre ? pre->width() : 0, pre ? pre->height() : 0,
+                                   side, caption, m_jobRunning ? "starting..." : "");
+    m_preimageRect[0] = view.min.x, m_preimageRect[1] = view.min.y, m_preimageRect[2] = view.max.x, m_preimageRect[3] = view.max.y;
+
+    // Restarts: small grid plus the variance map (what the layer is invariant to).
+    if (m_restartTex.size() > 1 && live) {
+        ImGui::SameLine(0, 20.f);
+        ImGui::BeginGroup();
+        ImGui::TextDisabled("%zu restarts", m_restartTex.size());
+        const float cell = std::max(40.f, std::min((side - 30.f) / 3.f, (ImGui::GetContentRegionAvail().x - 30.f) / 3.f));
+        for (size_t i = 0; i < m_restartTex.size(); ++i) {
+            if (i % 3) ImGui::SameLine();
+            ImGui::Image(m_restartTex[i].imguiId(), ImVec2(cell, cell), ImVec2(0, 0), ImVec2(1, 1), ImVec4(1, 1, 1, 1),
+                         result && int(i) == best ? ImVec4(0.5f, 0.75f, 1.f, 1.f) : ImVec4(0.25f, 0.25f, 0.3f, 1.f));
+            if (result && ImGui::IsItemHovered())
+                ImGui::SetTooltip("restart %zu: feature error %.4f", i + 1, double(result->featureErrorPerRestart[i]));
+        }
+        if (result && m_varianceTex.valid()) {
+            ImGui::Image(m_varianceTex.imguiId(), ImVec2(cell, cell));
+            ImGui::SameLine();
+            ImGui::TextWrapped("variance across restarts\n(bright = not determined\nby the layer; max %.2e)", double(result->varianceMax));
+        }
+        ImGui::EndGroup();
+    }
+
+    // Progress and the loss plot.
+    const ProgressEvent& p = m_frame.progress;
+    char status[160];
+    if (m_jobRunning && m_jobKind == JobKind::Sweep)
+        std::snprintf(status, sizeof status, "export: layer %d of %d", m_frame.sweepDone + 1, std::max(1, m_frame.sweepTotal));
+    else if (m_jobRunning && p.iterations > 0)
+        std::snprintf(status, sizeof status, "iteration %d / %d   %.0f it/s   loss %.3e", p.iteration, p.iterations,
+                      double(p.itersPerSecond), double(p.loss));
+    else
+        std::snprintf(status, sizeof status, "%s", m_status.empty() ? "idle" : m_status.c_str());
+    float fraction = m_jobKind == JobKind::Sweep && m_frame.sweepTotal > 0 ? float(m_frame.sweepDone) / float(m_frame.sweepTotal)
+                     : p.iterations > 0                                      ? float(p.iteration) / float(p.iterations)
+                                                                             : 0.f;
+    if (!m_jobRunning && result) fraction = 1.f;
+    ImGui::Spacing();
+    if (widgets::jobProgress(fraction, status, m_jobRunning)) stop();
+
+    std::vector<widgets::PlotSeries> series{{"total", IM_COL32(235, 235, 235, 255), {}},
+                                            {"feature", IM_COL32(90, 170, 255, 255), {}},
+                                            {"TV", IM_COL32(250, 170, 70, 255), {}},
+                                            {"alpha", IM_COL32(150, 220, 120, 255), {}}};
+    const auto& hist = live || (result && m_frame.layer == m_layer) ? m_frame.history : (result ? result->history : m_frame.history);
+    for (const auto& e : hist) {
+        series[0].values.push_back(e.loss);
+        series[1].values.push_back(e.featureLoss);
+        series[2].values.push_back(e.tvLoss);
+        series[3].values.push_back(e.alphaLoss);
+    }
+    widgets::lossPlot("loss", series, m_settings.inversion.iterations, ImVec2(-1.f, std::max(100.f, ImGui::GetContentRegionAvail().y)));
+    ImGui::End();
+}
+
+void App::drawStrip(float x, float y, float w, float h) {
+    ImGui::SetNextWindowPos(ImVec2(x, y));
+    ImGui::SetNextWindowSize(ImVec2(w, h));
+    ImGui::Begin("Layers", nullptr, kPanel);
+    if (!m_model) {
+        ImGui::TextDisabled("loading model...");
+        ImGui::End();
+        return;
+    }
+    std::vector<widgets::LayerCard> cards;
+    for (size_t i = 0; i < m_model->layers.size(); ++i) {
+        const auto& l = m_model->layers[i];
+        widgets::LayerCard c{l.name, l.kind, shapeText(l.shape)};
+        if (i < m_slots.size() && m_slots[i].result) {
+            c.error = m_slots[i].result->featureError;
+            c.thumbnail = m_slots[i].thumbnail.imguiId();
+        }
+        c.running = m_jobRunning && ((m_jobKind == JobKind::Invert && int(i) == m_layer) ||
+                                     (m_jobKind == JobKind::Sweep && int(i) == m_frame.layer));
+        cards.push_back(std::move(c));
+    }
+    int selected = m_layer;
+    const bool scroll = m_stripShownLayer != m_layer;
+    m_stripShownLayer = m_layer;
+    if (widgets::layerStrip(cards, selected, scroll)) {
+        selectLayer(selected);
+        m_stripShownLayer = m_layer;  // clicked: already in view
+    }
+    ImGui::End();
+}
+
+}  // namespace preimage::app

@@ -1,0 +1,107 @@
+#include "gui_script.h"
+
+#include "gui_app.h"
+
+#include <fstream>
+#include <thread>
+
+namespace preimage::app {
+
+Script::Script(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw Error("cannot read script '" + path + "'");
+    try {
+        m_steps = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+        throw Error("script '" + path + "' is not valid JSON: " + e.what());
+    }
+    if (!m_steps.is_array()) throw Error("script '" + path + "' must be a JSON array of steps");
+}
+
+std::string Script::takeScreenshotRequest() {
+    std::string s;
+    s.swap(m_screenshot);
+    return s;
+}
+
+bool Script::update(App& app) {
+    if (!m_failure.empty() || m_index >= m_steps.size()) return true;
+    const auto& step = m_steps[m_index];
+    auto next = [&] {
+        m_log.push_back({{"step", m_index}, {"done", step}, {"error", app.error()}});
+        ++m_index;
+        m_waiting = false;
+        m_framesLeft = -1;
+    };
+    try {
+        if (step.contains("wait_idle")) {
+            if (!m_waiting) {
+                m_waiting = true;
+                m_waitStart = std::chrono::steady_clock::now();
+                return false;  // let the posted request reach the worker first
+            }
+            const double limit = step["wait_idle"].get<double>();
+            if (app.idle()) {
+                next();
+            } else if (std::chrono::duration<double>(std::chrono::steady_clock::now() - m_waitStart).count() > limit) {
+                m_failure = "wait_idle timed out after " + std::to_string(limit) + " s at step " + std::to_string(m_index);
+            } else {
+                std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            }
+            return !m_failure.empty();
+        }
+        if (step.contains("frames")) {
+            if (m_framesLeft < 0) m_framesLeft = step["frames"].get<int>();
+            if (m_framesLeft-- <= 0) next();
+            return false;
+        }
+        if (step.contains("sleep_ms")) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(step["sleep_ms"].get<int>()));
+        } else if (step.contains("open_image")) {
+            app.openImage(step["open_image"].get<std::string>());
+        } else if (step.contains("open_model")) {
+            app.openModel(step["open_model"].get<std::string>());
+        } else if (step.contains("select_layer")) {
+            const int i = app.layerIndex(step["select_layer"].get<std::string>());
+            if (i < 0) throw Error("script: no layer '" + step["select_layer"].get<std::string>() + "'");
+            app.selectLayer(i);
+        } else if (step.contains("key")) {
+            const std::string k = step["key"];
+            app.stepLayer(k == "Left" ? -1 : +1);
+        } else if (step.contains("set")) {
+            auto& s = app.settings().inversion;
+            const auto& v = step["set"];
+            s.iterations = v.value("iterations", s.iterations);
+            s.restarts = v.value("restarts", s.restarts);
+            s.seed = v.value("seed", s.seed);
+            s.learningRate = v.value("lr", s.learningRate);
+            if (v.contains("lambda_tv")) {
+                s.tvByDepth = false;
+                s.lambdaTv = v["lambda_tv"];
+            }
+            app.rerun();
+        } else if (step.contains("panel")) {
+            app.showPanel(step["panel"].get<std::string>());
+        } else if (step.contains("drop")) {
+            app.onDrop(step["drop"].get<std::vector<std::string>>());
+        } else if (step.contains("screenshot")) {
+            m_screenshot = step["screenshot"].get<std::string>();
+        } else if (step.contains("export_sweep")) {
+            app.exportSweep(step["export_sweep"].get<std::string>());
+        } else if (step.contains("export_restarts")) {
+            app.exportRestarts(step["export_restarts"].get<std::string>());
+        } else if (step.contains("quit")) {
+            m_index = m_steps.size();
+            return true;
+        } else {
+            throw Error("script: unknown step " + step.dump());
+        }
+    } catch (const std::exception& e) {
+        m_failure = e.what();
+        return true;
+    }
+    next();
+    return false;
+}
+
+}  // namespace preimage::app

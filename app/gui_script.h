@@ -1,0 +1,43 @@
+// Scripted sessions for tests and demos: `preimage gui --script steps.json --screenshot out.png`.
+// A script is a JSON array of steps, run one per frame in order; some steps wait for a condition:
+//   {"open_image": PATH} {"open_model": NAME_OR_PATH} {"select_layer": NAME} {"key": "Right"|"Left"}
+//   {"set": {"iterations": N, "restarts": R, "seed": S, "lr": X, "lambda_tv": X}}
+//   {"wait_idle": SECONDS}   wait until no job runs (fails the script after SECONDS)
+//   {"frames": N}            render N frames      {"sleep_ms": MS}
+//   {"panel": "image_picker"|"model_picker"}      {"drop": [PATHS]}
+//   {"screenshot": PATH}     the window as PNG    {"export_sweep": PATH}  {"export_restarts": PATH}
+//   {"quit": true}
+// UI thread.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <string>
+
+namespace preimage::app {
+
+class App;
+
+class Script {
+public:
+    explicit Script(const std::string& path);  // throws preimage::Error on a missing or malformed file
+    // Advances by at most one step; returns true when the script has finished (or failed).
+    bool update(App& app);
+    // A screenshot requested by the current step, to take after this frame is drawn ("" = none).
+    std::string takeScreenshotRequest();
+    bool failed() const { return !m_failure.empty(); }
+    const std::string& failure() const { return m_failure; }
+    nlohmann::json log() const { return m_log; }
+
+private:
+    nlohmann::json m_steps;
+    size_t m_index = 0;
+    int m_framesLeft = -1;
+    bool m_waiting = false;
+    std::chrono::steady_clock::time_point m_waitStart;
+    std::string m_screenshot, m_failure;
+    nlohmann::json m_log = nlohmann::json::array();
+};
+
+}  // namespace preimage::app

@@ -1,0 +1,30 @@
+// Settings persisted between runs (last model, image, recent files, inversion parameters, window
+// geometry), as JSON in $PREIMAGE_CONFIG_DIR, $XDG_CONFIG_HOME/preimage or ~/.config/preimage.
+// Saved atomically. UI thread.
+#pragma once
+
+#include "widgets/params_panel.h"
+
+#include <string>
+#include <vector>
+
+namespace preimage::app {
+
+struct Settings {
+    std::string model = "fashion";
+    int modelSize = 0;       // TorchScript input side (0 = 224)
+    bool modelGray = false;
+    std::string image;       // last image ("" = first sample)
+    std::string layer;       // last layer name
+    std::vector<std::string> recentImages, recentModels;
+    widgets::InversionSettings inversion;
+    int windowX = -1, windowY = -1, windowWidth = 1440, windowHeight = 900;
+    std::string exportDir;   // "" = the working directory
+
+    static std::string directory();
+    static Settings load();  // defaults when missing or unreadable
+    void save() const;       // errors are reported to stderr, never thrown
+    static void remember(std::vector<std::string>& list, const std::string& item, size_t keep = 10);
+};
+
+}  // namespace preimage::app

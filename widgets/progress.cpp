@@ -1,0 +1,18 @@
+#include "progress.h"
+
+#include <imgui.h>
+
+namespace preimage::widgets {
+
+bool jobProgress(float fraction, const char* status, bool running) {
+    const float stopWidth = 70.f;
+    ImGui::ProgressBar(fraction, ImVec2(-stopWidth - ImGui::GetStyle().ItemSpacing.x, 0), status);
+    ImGui::SameLine();
+    ImGui::BeginDisabled(!running);
+    const bool stop = ImGui::Button("Stop", ImVec2(stopWidth, 0));
+    ImGui::EndDisabled();
+    if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled)) ImGui::SetTooltip("Stop the running job (Esc)");
+    return stop;
+}
+
+}  // namespace preimage::widgets
