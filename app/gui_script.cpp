@@ -50,6 +50,20 @@ bool Script::update(App& app) {
             }
             return !m_failure.empty();
         }
+        // Steps about layers wait for the (asynchronous) model load, as a user would.
+        const bool needsModel = step.contains("select_layer") || step.contains("key") || step.contains("set") ||
+                                step.contains("export_sweep") || step.contains("export_restarts");
+        if (needsModel && !app.model()) {
+            if (!m_waiting) {
+                m_waiting = true;
+                m_waitStart = std::chrono::steady_clock::now();
+            } else if (std::chrono::duration<double>(std::chrono::steady_clock::now() - m_waitStart).count() > 120) {
+                m_failure = "no model loaded after 120 s (" + app.error() + ")";
+                return true;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            return false;
+        }
         if (step.contains("frames")) {
             if (m_framesLeft < 0) m_framesLeft = step["frames"].get<int>();
             if (m_framesLeft-- <= 0) next();
