@@ -36,6 +36,19 @@ void sectionHeader(const char* text) {
 
 std::string shortName(const std::string& path) { return fs::path(path).filename().string(); }
 
+// Tooltip with the pixel under the mouse (values in [0,1], as the model sees them before normalisation).
+void pixelTooltip(const widgets::ImageViewResult& view, const ImageF* image, const char* what) {
+    if (!view.hovered || !image || image->empty() || view.pixelX >= image->width || view.pixelY >= image->height) return;
+    ImGui::BeginTooltip();
+    ImGui::Text("%s  x %d  y %d", what, view.pixelX, view.pixelY);
+    if (image->channels == 1)
+        ImGui::Text("value %.3f", double(image->at(view.pixelY, view.pixelX, 0)));
+    else
+        ImGui::Text("rgb %.3f %.3f %.3f", double(image->at(view.pixelY, view.pixelX, 0)),
+                    double(image->at(view.pixelY, view.pixelX, 1)), double(image->at(view.pixelY, view.pixelX, 2)));
+    ImGui::EndTooltip();
+}
+
 }  // namespace
 
 void App::frame(int fbWidth, int fbHeight) {
@@ -217,8 +230,9 @@ void App::drawMain(float x, float y, float w, float h) {
     const float side = std::max(120.f, std::min((w - 60.f) / 3.f, h - plotH - 150.f));
 
     const render::Texture& orig = m_targetTex.valid() ? m_targetTex : m_originalTex;
-    widgets::imageView("original", orig.valid() ? orig.imguiId() : nullptr, orig.width(), orig.height(), side,
-                       "original (model input)", "no image: open one or drop it here");
+    auto origView = widgets::imageView("original", orig.valid() ? orig.imguiId() : nullptr, orig.width(), orig.height(), side,
+                                       "original (model input)", "no image: open one or drop it here");
+    pixelTooltip(origView, m_targetTex.valid() ? &m_target : &m_image, "original");
     ImGui::SameLine(0, 20.f);
     const render::Texture* pre = live && best < int(m_restartTex.size()) ? &m_restartTex[size_t(best)] : nullptr;
     if (!pre && m_layer < int(m_slots.size()) && m_slots[size_t(m_layer)].thumbnail.valid()) pre = &m_slots[size_t(m_layer)].thumbnail;
@@ -230,6 +244,10 @@ void App::drawMain(float x, float y, float w, float h) {
         std::snprintf(caption, sizeof caption, "pre-image (optimising...)");
     auto view = widgets::imageView("preimage", pre ? pre->imguiId() : nullptr, pre ? pre->width() : 0, pre ? pre->height() : 0,
                                    side, caption, m_jobRunning ? "starting..." : "");
+    const ImageF* preImage = live && best < int(m_frame.previews.size()) ? &m_frame.previews[size_t(best)]
+                             : result                                  ? &result->preimages[size_t(best)]
+                                                                       : nullptr;
+    pixelTooltip(view, preImage, "pre-image");
     m_preimageRect[0] = view.min.x, m_preimageRect[1] = view.min.y, m_preimageRect[2] = view.max.x, m_preimageRect[3] = view.max.y;
 
     // Restarts: small grid plus the variance map (what the layer is invariant to).
