@@ -1,6 +1,7 @@
 // `preimage invert` and `preimage sweep`.
 #include "cli.h"
 #include "convert.h"
+#include "report.h"
 #include "progress_bar.h"
 #include "render/grid.h"
 
@@ -13,11 +14,6 @@
 namespace preimage::app {
 namespace {
 
-std::string fmt(const char* f, double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, f, v);
-    return buf;
-}
 
 ProgressFn barCallback(ProgressBar& bar) {
     return [&bar](const ProgressEvent& e) {
@@ -93,13 +89,8 @@ int cmdInvert(const std::vector<std::string>& argv, size_t first, std::ostream& 
         render::savePng(upscale(r.preimages[size_t(r.best)], a.integer("scale", 0)), path);
         j["outputs"].push_back(path);
         if (r.preimages.size() > 1) {
-            std::vector<render::GridCell> cells{{toBytes(r.target), "original", ""}};
-            for (size_t i = 0; i < r.preimages.size(); ++i)
-                cells.push_back({toBytes(r.preimages[i]), "restart " + std::to_string(i + 1),
-                                 fmt("err %.3f", r.featureErrorPerRestart[i])});
-            cells.push_back({toBytes(r.variance), "variance", fmt("max %.2e", r.varianceMax)});
             const std::string grid = stemWith(path, ".restarts");
-            render::savePng(render::composeGrid(cells, int(cells.size())), grid);
+            render::savePng(restartsGrid(r), grid);
             j["outputs"].push_back(grid);
         }
     }

@@ -1,6 +1,7 @@
 // `preimage train`, `preimage eval`, `preimage samples` and `preimage bench`.
 #include "cli.h"
 #include "convert.h"
+#include "report.h"
 #include "progress_bar.h"
 
 #include "inference/training.h"
@@ -15,11 +16,6 @@
 namespace preimage::app {
 namespace {
 
-std::string fmt(const char* f, double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, f, v);
-    return buf;
-}
 
 std::string joinArgs(const std::vector<std::string>& argv) {
     std::string s = "preimage";
@@ -50,19 +46,16 @@ int cmdTrain(const std::vector<std::string>& argv, size_t first, std::ostream& o
     o.seed = uint64_t(std::max(0, a.integer("seed", int(o.seed))));
     o.trainLimit = a.integer("limit", 0);
     o.command = joinArgs(argv);
-    ProgressBar* bar = nullptr;
-    std::unique_ptr<ProgressBar> owned;
+    std::unique_ptr<ProgressBar> bar;  // one per epoch
     auto m = trainClassifier(o, [&](const TrainProgress& p) {
-        if (p.testAccuracy >= 0) {
-            if (owned) owned->finish("loss " + fmt("%.4f", p.loss) + "  test accuracy " + fmt("%.2f%%", 100 * p.testAccuracy));
-            owned.reset();
-            if (!ProgressBar::enabledByDefault())
-                out << "epoch " << p.epoch << "/" << p.epochs << ": loss " << fmt("%.4f", p.loss) << ", test accuracy "
-                    << fmt("%.2f%%", 100 * p.testAccuracy) << std::endl;
+        if (p.testAccuracy >= 0) {  // end of an epoch
+            const std::string summary = "loss " + fmt("%.4f", p.loss) + "  test accuracy " + fmt("%.2f%%", 100 * p.testAccuracy);
+            if (bar) bar->finish(summary);
+            bar.reset();
+            if (!ProgressBar::enabledByDefault()) out << "epoch " << p.epoch << "/" << p.epochs << ": " << summary << std::endl;
             return;
         }
-        if (!owned) owned = std::make_unique<ProgressBar>("epoch " + std::to_string(p.epoch) + "/" + std::to_string(p.epochs));
-        bar = owned.get();
+        if (!bar) bar = std::make_unique<ProgressBar>("epoch " + std::to_string(p.epoch) + "/" + std::to_string(p.epochs));
         bar->update(p.step, p.steps, "loss " + fmt("%.4f", p.loss) + "  " + fmt("%.0f img/s", p.imagesPerSecond));
     });
     out << "test accuracy " << fmt("%.2f%%", 100 * m.testAccuracy) << " after " << o.epochs << " epochs in "

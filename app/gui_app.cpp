@@ -2,6 +2,7 @@
 #include "gui_app.h"
 
 #include "convert.h"
+#include "report.h"
 #include "render/grid.h"
 
 #include <nlohmann/json.hpp>
@@ -32,11 +33,6 @@ bool isModelFile(const std::string& path) {
     return e == ".pt" || e == ".pth" || e == ".ts" || e == ".torchscript";
 }
 
-std::string fmt(const char* f, double v) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, f, v);
-    return buf;
-}
 
 }  // namespace
 
@@ -271,15 +267,11 @@ bool App::exportRestarts(const std::string& pngPath) {
         setError("no finished pre-image to export yet");
         return false;
     }
-    std::vector<render::GridCell> cells{{toBytes(r->target), "original", ""}};
-    for (size_t i = 0; i < r->preimages.size(); ++i)
-        cells.push_back({toBytes(r->preimages[i]), "restart " + std::to_string(i + 1), fmt("err %.3f", r->featureErrorPerRestart[i])});
-    if (r->preimages.size() > 1) cells.push_back({toBytes(r->variance), "variance", fmt("max %.2e", r->varianceMax)});
     nlohmann::json j{{"model", m_model->name},  {"image", m_imagePath},          {"layer", r->layer},
                      {"feature_error", r->featureError}, {"feature_error_per_restart", r->featureErrorPerRestart},
                      {"pixel_rmse", r->pixelRmse}, {"restart_variance_max", r->varianceMax}, {"iters", r->iterations}};
     try {
-        render::savePng(render::composeGrid(cells, int(cells.size())), pngPath);
+        render::savePng(restartsGrid(*r), pngPath);
         render::writeFileAtomically(fs::path(pngPath).replace_extension(".json").string(), j.dump(2) + "\n");
         m_status = "exported " + pngPath + " (+ .json)";
         return true;
