@@ -93,6 +93,10 @@ usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
        preimage train classifier --data fashion-mnist --out DIR [--epochs E] [--seed S]
        preimage eval classifier --model M [--limit N]
        preimage bench [--model M] [--layer L] [--iters N] [--restarts R] [--json J]
+       preimage train inverter --model fashion --layer L|all [--epochs E] [--seed S]
+       preimage eval inverter --model fashion                per-layer pixel RMSE of the learned inverters
+       preimage dream --unit U [--generator relu4] --out u.png [--json J]
+                       preferred input of a unit (class index or name, or LAYER:CHANNEL) through a learned inverter
 
 models:    a default model name (fashion) or a TorchScript file (torch.jit.script / torch.jit.trace)
            TorchScript input: --size S (224) --gray --mean a,b,c --std a,b,c (ImageNet statistics)
@@ -122,6 +126,7 @@ int runCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
         if (cmd == "sweep") return cmdSweep(argv, 2, out);
         if (cmd == "train") return cmdTrain(argv, 2, out);
         if (cmd == "eval") return cmdEval(argv, 2, out);
+        if (cmd == "dream") return cmdDream(argv, 2, out);
         if (cmd == "samples") return cmdSamples(argv, 2, out);
         if (cmd == "bench") return cmdBench(argv, 2, out);
         err << "preimage: unknown command '" << cmd << "' (see `preimage help`)\n";

@@ -25,6 +25,7 @@ int cmdInvert(const std::vector<std::string>& argv, size_t first, std::ostream& 
 int cmdSweep(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 int cmdTrain(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 int cmdEval(const std::vector<std::string>& argv, size_t first, std::ostream& out);
+int cmdDream(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 int cmdSamples(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 int cmdBench(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 

@@ -5,6 +5,8 @@
 #include "progress_bar.h"
 #include "render/grid.h"
 
+#include "inference/dream.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -155,6 +157,44 @@ int cmdSweep(const std::vector<std::string>& argv, size_t first, std::ostream& o
         render::writeFileAtomically(a.str("json"), j.dump(2) + "\n");
     }
     out << "wrote " << gridPath << (a.has("csv") ? " and " + a.str("csv") : "") << "\n";
+    return 0;
+}
+
+int cmdDream(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
+    Args a(argv, first, {"model", "unit", "generator", "iters", "lr", "seed", "out", "json", "scale", "threads", "device"}, {},
+           "dream");
+    ModelOptions mo;
+    mo.device = a.str("device", "auto");
+    auto model = Model::load(a.str("model", "fashion"), mo);
+    DreamParams p;
+    p.unit = a.required("unit");
+    p.generator = a.str("generator", p.generator);
+    p.iterations = a.integer("iters", p.iterations);
+    p.learningRate = a.number("lr", p.learningRate);
+    p.seed = uint64_t(std::max(0, a.integer("seed", 0)));
+    if (a.has("out")) checkPng(a.str("out"), "--out");
+    ProgressBar bar("dream");
+    auto r = dream(*model, p, [&](const DreamProgress& e) {
+        bar.update(e.iteration, e.iterations, "activation " + fmt("%.3f", e.activation));
+    });
+    bar.finish("activation " + fmt("%.3f", r.activation));
+    if (a.has("out")) render::savePng(upscale(r.image, a.integer("scale", 0)), a.str("out"));
+    nlohmann::json j{{"model", model->name()},
+                     {"unit", p.unit},
+                     {"layer", r.layer},
+                     {"channel", r.channel},
+                     {"generator", p.generator},
+                     {"activation", r.activation},
+                     {"start_activation", r.startActivation},
+                     {"train_max", r.trainMax},
+                     {"train_mean", r.trainMean},
+                     {"ratio_to_train_max", r.trainMax != 0 ? r.activation / r.trainMax : 0.f},
+                     {"iters", r.history.size()},
+                     {"seconds", r.seconds}};
+    if (a.has("json")) render::writeFileAtomically(a.str("json"), j.dump(2) + "\n");
+    out << r.layer << ":" << r.channel << ": activation " << fmt("%.3f", r.activation) << " (training-set max "
+        << fmt("%.3f", r.trainMax) << ", mean " << fmt("%.3f", r.trainMean) << "; " << fmt("%.2f", r.activation / r.trainMax)
+        << "x the max) in " << fmt("%.1f", r.seconds) << " s\n";
     return 0;
 }
 

@@ -4,6 +4,8 @@
 #include "report.h"
 #include "progress_bar.h"
 
+#include "inference/hypernet.h"
+#include "inference/inverter.h"
 #include "inference/training.h"
 
 #include <nlohmann/json.hpp>
@@ -31,10 +33,88 @@ std::string datasetDir(const std::string& data) {
 
 }  // namespace
 
+namespace {
+
+// `preimage train inverter --model fashion --layer L|all [--out DIR] [--epochs E] [--seed S]`
+int trainInverters(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
+    Args a(argv, first, {"model", "layer", "out", "epochs", "batch", "lr", "seed", "limit", "threads"}, {}, "train inverter");
+    auto model = Model::load(a.str("model", "fashion"));
+    std::vector<std::string> layers;
+    if (a.required("layer") == "all")
+        for (const auto& l : model->layers()) layers.push_back(l.name);
+    else
+        layers.push_back(model->layers()[size_t(model->layerIndex(a.str("layer")))].name);
+    for (const auto& layer : layers) {
+        TrainInverterOptions o;
+        o.layer = layer;
+        o.outDir = a.str("out", model->directory() + "/inverters");
+        o.epochs = a.integer("epochs", o.epochs);
+        o.batch = a.integer("batch", o.batch);
+        o.learningRate = a.number("lr", o.learningRate);
+        o.seed = uint64_t(std::max(0, a.integer("seed", int(o.seed))));
+        o.trainLimit = a.integer("limit", 0);
+        o.command = joinArgs(argv);
+        std::unique_ptr<ProgressBar> bar;
+        auto m = trainInverter(*model, o, [&](const TrainProgress& p) {
+            if (!bar) bar = std::make_unique<ProgressBar>(layer + " " + std::to_string(p.epoch) + "/" + std::to_string(p.epochs));
+            bar->update(p.step, p.steps, "mse " + fmt("%.4f", p.loss) + "  " + fmt("%.0f img/s", p.imagesPerSecond));
+            if (p.step == p.steps) {
+                bar->finish("mse " + fmt("%.4f", p.loss));
+                bar.reset();
+            }
+        });
+        out << layer << ": test pixel RMSE " << fmt("%.4f", m.testRmse) << ", feature error " << fmt("%.4f", m.testFeatureError)
+            << " (" << fmt("%.0f", m.seconds) << " s)" << std::endl;
+    }
+    return 0;
+}
+
+void printHyperNet(std::ostream& out, const std::string& layer, const HyperNetReport& r) {
+    out << "layer " << layer << ", test pixel RMSE:\n"
+        << "  plain decoder from z          " << fmt("%.4f", r.plainRmse) << "\n"
+        << "  plain decoder from [z, n]     " << fmt("%.4f", r.concatRmse) << "\n"
+        << "  HyperNet (n modulates)        " << fmt("%.4f", r.hyperRmse) << "\n"
+        << "  HyperNet, z set to zero       " << fmt("%.4f", r.hyperZeroZRmse) << "  (ablation)\n";
+}
+
+// `preimage train hypernet --model fashion --layer L [--code-dims 4] [--epochs E] [--seed S]`
+int trainHyperNet(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
+    Args a(argv, first, {"model", "layer", "out", "epochs", "batch", "lr", "seed", "limit", "code-dims", "threads"}, {},
+           "train hypernet");
+    auto model = Model::load(a.str("model", "fashion"));
+    TrainHyperNetOptions o;
+    o.layer = a.str("layer", o.layer);
+    model->layerIndex(o.layer);  // validates the name
+    o.outDir = a.str("out", model->directory() + "/hypernet");
+    o.codeDims = a.integer("code-dims", o.codeDims);
+    if (o.codeDims < 1 || o.codeDims > 64) throw Error("--code-dims must be between 1 and 64");
+    o.epochs = a.integer("epochs", o.epochs);
+    o.batch = a.integer("batch", o.batch);
+    o.learningRate = a.number("lr", o.learningRate);
+    o.seed = uint64_t(std::max(0, a.integer("seed", int(o.seed))));
+    o.trainLimit = a.integer("limit", 0);
+    o.command = joinArgs(argv);
+    ProgressBar bar("hypernet");
+    int variant = 0, lastStep = 0;
+    auto r = trainHyperNets(*model, o, [&](const TrainProgress& p) {
+        if (p.step < lastStep) ++variant;
+        lastStep = p.step;
+        const long total = 3L * p.epochs * p.steps, done = (long(variant) * p.epochs + (p.epoch - 1)) * p.steps + p.step;
+        bar.update(done, total, "mse " + fmt("%.4f", p.loss));
+    });
+    bar.finish();
+    printHyperNet(out, o.layer, r);
+    return 0;
+}
+
+}  // namespace
+
 int cmdTrain(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
-    if (first >= argv.size()) throw Error("usage: preimage train classifier --data fashion-mnist --out DIR");
+    if (first >= argv.size()) throw Error("usage: preimage train classifier|inverter ...");
     const std::string what = argv[first];
-    if (what != "classifier") throw Error("unknown model kind to train: '" + what + "' (expected: classifier)");
+    if (what == "inverter") return trainInverters(argv, first + 1, out);
+    if (what == "hypernet") return trainHyperNet(argv, first + 1, out);
+    if (what != "classifier") throw Error("unknown model kind to train: '" + what + "' (expected: classifier, inverter or hypernet)");
     Args a(argv, first + 1, {"data", "out", "epochs", "batch", "lr", "seed", "limit", "threads"}, {}, "train classifier");
     const std::string dir = datasetDir(a.str("data", "fashion-mnist"));
     if (!dir.empty()) setenv("PREIMAGE_FASHION_MNIST", dir.c_str(), 1);
@@ -64,8 +144,33 @@ int cmdTrain(const std::vector<std::string>& argv, size_t first, std::ostream& o
 }
 
 int cmdEval(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
+    if (first < argv.size() && argv[first] == "hypernet") {
+        Args a(argv, first + 1, {"model", "layer", "limit", "threads"}, {}, "eval hypernet");
+        auto model = Model::load(a.str("model", "fashion"));
+        const std::string layer = a.str("layer", "relu4");
+        printHyperNet(out, layer, evaluateHyperNets(*model, layer, loadFashionMnist(false, a.integer("limit", 0))));
+        return 0;
+    }
+    if (first < argv.size() && argv[first] == "inverter") {
+        Args a(argv, first + 1, {"model", "limit", "threads"}, {}, "eval inverter");
+        auto model = Model::load(a.str("model", "fashion"));
+        auto test = loadFashionMnist(false, a.integer("limit", 0));
+        out << "layer        pixel_rmse  feature_error   (" << test.count << " Fashion-MNIST test images)\n";
+        int found = 0;
+        for (int i = 0; i < int(model->layers().size()); ++i) {
+            if (!model->hasLearnedInverter(i)) continue;
+            auto m = evaluateInverter(*model, i, test);
+            char line[128];
+            std::snprintf(line, sizeof line, "%-12s %10.4f  %13.4f\n", model->layers()[size_t(i)].name.c_str(), m.testRmse,
+                          m.testFeatureError);
+            out << line;
+            ++found;
+        }
+        if (!found) throw Error("model '" + model->name() + "' has no learned inverters (preimage train inverter --layer all)");
+        return 0;
+    }
     if (first >= argv.size() || argv[first] != "classifier")
-        throw Error("usage: preimage eval classifier --model M [--limit N]");
+        throw Error("usage: preimage eval classifier|inverter --model M [--limit N]");
     Args a(argv, first + 1, unite({kModelOptions, {"limit", "data"}}), {"gray"}, "eval classifier");
     const std::string dir = datasetDir(a.str("data", "fashion-mnist"));
     if (!dir.empty()) setenv("PREIMAGE_FASHION_MNIST", dir.c_str(), 1);

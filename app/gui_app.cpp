@@ -158,6 +158,8 @@ void App::stop() {
 }
 
 void App::resetResults() {
+    m_learned.reset();
+    m_learnedLayer = -1;
     for (auto& s : m_slots) {
         s.result.reset();
         s.thumbnail.reset();
@@ -190,11 +192,13 @@ Request App::baseRequest(JobKind kind) const {
     r.image = m_image;
     r.layer = m_layer;
     r.params = params();
+    r.learnedKind = m_learnedKind;
     return r;
 }
 
 void App::requestInversion() {
     if (!m_model || m_image.empty()) return;  // runs once both are there
+    if (m_learnedLayer != m_layer) m_learned.reset();
     Request r = baseRequest(JobKind::Invert);
     m_jobGeneration = m_worker->post(std::move(r));
     m_jobKind = JobKind::Invert;
@@ -299,6 +303,22 @@ void App::onDrop(const std::vector<std::string>& paths) {
     }
 }
 
+void App::startDream(const std::string& unit) {
+    if (!m_model) return;
+    Request r = baseRequest(JobKind::Dream);
+    r.dream.unit = unit;
+    if (m_dreamGenerator >= 0) r.dream.generator = layerName(m_dreamGenerator);
+    m_dreamUnit = unit;
+    m_dreamActivations.clear();
+    m_dreamResult.reset();
+    m_showDream = true;
+    m_jobGeneration = m_worker->post(std::move(r));
+    m_jobKind = JobKind::Dream;
+    m_jobRunning = true;
+    m_pendingExport.clear();
+    m_status = "dreaming " + unit + "...";
+}
+
 void App::showPanel(const std::string& name) {
     if (name == "image_picker") m_imagePicker.open = true;
     if (name == "model_picker") m_modelPicker.open = true;
@@ -341,11 +361,27 @@ void App::pollWorker() {
         if (f->kind == JobKind::LoadModel && !m_model) m_modelKey = m_settings.model;  // keep the last good model
         return;
     }
+    if (f->kind == JobKind::Dream) {
+        if (!f->previews.empty()) m_uploader->upload(m_dreamTex, toBytes(f->previews[0]));
+        m_dreamActivations = f->activations;
+        if (f->done) {
+            m_dreamResult = f->dream;
+            m_jobRunning = false;
+            m_status = "preferred input of " + m_dreamUnit + ": activation " + fmt("%.2f", f->dream->activation) +
+                       " (training max " + fmt("%.2f", f->dream->trainMax) + ")";
+        }
+        return;
+    }
     if (f->kind == JobKind::LoadModel) {
         m_jobRunning = false;
         m_status = "model " + m_model->name + " on " + m_model->device;
         requestInversion();
         return;
+    }
+    if (f->learned && (m_learnedLayer != f->layer || !m_learned)) {
+        m_learned = f->learned;
+        m_learnedLayer = f->layer;
+        m_uploader->upload(m_learnedTex, toBytes(m_learned->image));
     }
     if (!f->target.empty() && m_target.empty()) {
         m_target = f->target;

@@ -46,6 +46,7 @@ public:
     bool exportRestarts(const std::string& pngPath);
     void onDrop(const std::vector<std::string>& paths);
     void showPanel(const std::string& name);  // "image_picker", "model_picker", "" (none)
+    void startDream(const std::string& unit);  // preferred input of a unit (DGN-AM), shown live
 
     // Queries for scripts, tests and the frame loop.
     bool idle() const;  // no job running or pending, no export waiting
@@ -96,6 +97,18 @@ private:
     Frame m_frame;  // newest frame of the current job
     std::vector<render::Texture> m_restartTex;
     render::Texture m_varianceTex;
+    std::optional<Model::LearnedPreimage> m_learned;  // for the current layer, when a decoder exists
+    int m_learnedLayer = -1;
+    int m_learnedKind = 0;  // 0 decoder, 1 HyperNet, 2 HyperNet with z = 0 (the ablation)
+    render::Texture m_learnedTex;
+    // Preferred input (DGN-AM).
+    bool m_showDream = false;
+    int m_dreamClass = 7, m_dreamGenerator = -1;
+    std::string m_dreamUnit;
+    std::vector<float> m_dreamActivations;
+    std::shared_ptr<const DreamResult> m_dreamResult;
+    render::Texture m_dreamTex;
+    void drawDream();
     std::vector<LayerSlot> m_slots;
     std::string m_pendingExport;
 

@@ -65,6 +65,7 @@ void App::frame(int fbWidth, int fbHeight) {
     drawMain(controlsW, menuH, W - controlsW, H - menuH - stripH);
     drawStrip(controlsW, H - stripH, W - controlsW, stripH);
 
+    drawDream();
     std::string picked;
     if (widgets::filePicker(m_imagePicker, picked)) openImage(picked);
     if (widgets::filePicker(m_modelPicker, picked)) openModel(picked);
@@ -189,6 +190,26 @@ void App::drawControls(float x, float y, float w, float h) {
         requestInversion();
     }
 
+    if (m_model && !m_model->classes.empty()) {
+        sectionHeader("Preferred input (DGN-AM)");
+        std::vector<const char*> names;
+        for (const auto& c : m_model->classes) names.push_back(c.c_str());
+        m_dreamClass = std::clamp(m_dreamClass, 0, int(names.size()) - 1);
+        ImGui::SetNextItemWidth(-90.f);
+        ImGui::Combo("class", &m_dreamClass, names.data(), int(names.size()));
+        std::vector<int> generators;
+        for (size_t i = 0; i < m_model->learnedInverters.size(); ++i)
+            if (m_model->learnedInverters[i] && m_model->layers[i].shape.size() == 1) generators.push_back(int(i));
+        if (m_dreamGenerator < 0 && !generators.empty()) m_dreamGenerator = layerIndex("relu4") >= 0 ? layerIndex("relu4") : generators[0];
+        ImGui::BeginDisabled(generators.empty());
+        if (ImGui::Button("Dream")) startDream(m_model->classes[size_t(m_dreamClass)]);
+        ImGui::EndDisabled();
+        if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
+            ImGui::SetTooltip("Optimise the code of the %s learned inverter so that the class score fires, keeping the code\n"
+                              "in the range seen on data (Nguyen et al. 2016).",
+                              m_dreamGenerator >= 0 ? layerName(m_dreamGenerator).c_str() : "(none trained)");
+    }
+
     sectionHeader("Export");
     if (ImGui::Button("Export layer grid")) exportSweep(defaultExportPath("sweep"));
     if (ImGui::IsItemHovered())
@@ -227,7 +248,8 @@ void App::drawMain(float x, float y, float w, float h) {
     const bool live = m_frame.layer == m_layer && !m_restartTex.empty();
     const int best = result ? result->best : 0;
     const float plotH = std::max(140.f, h * 0.26f);
-    const float side = std::max(120.f, std::min((w - 60.f) / 3.f, h - plotH - 150.f));
+    const bool hasLearned = m_learned && m_learnedLayer == m_layer && m_learnedTex.valid();
+    const float side = std::max(120.f, std::min((w - 80.f) / (hasLearned ? 3.6f : 3.f), h - plotH - 150.f));
 
     const render::Texture& orig = m_targetTex.valid() ? m_targetTex : m_originalTex;
     auto origView = widgets::imageView("original", orig.valid() ? orig.imguiId() : nullptr, orig.width(), orig.height(), side,
@@ -248,6 +270,29 @@ void App::drawMain(float x, float y, float w, float h) {
                              : result                                  ? &result->preimages[size_t(best)]
                                                                        : nullptr;
     pixelTooltip(view, preImage, "pre-image");
+    if (hasLearned) {  // the learned inverter's instant pre-image, beside the optimised one
+        ImGui::SameLine(0, 20.f);
+        char learnedCaption[128];
+        std::snprintf(learnedCaption, sizeof learnedCaption, "learned: error %.4f, RMSE %.4f", double(m_learned->featureError),
+                      double(m_learned->pixelRmse));
+        ImGui::BeginGroup();
+        auto lv = widgets::imageView("learned", m_learnedTex.imguiId(), m_learnedTex.width(), m_learnedTex.height(),
+                                     side * 0.6f, learnedCaption);
+        pixelTooltip(lv, &m_learned->image, "learned pre-image");
+        if (m_layer < int(m_model->hyperNets.size()) && m_model->hyperNets[size_t(m_layer)]) {
+            const char* kinds[] = {"decoder", "HyperNet", "HyperNet, z = 0"};
+            ImGui::SetNextItemWidth(side * 0.6f);
+            if (ImGui::Combo("##learnedkind", &m_learnedKind, kinds, 3)) rerun();
+            if (ImGui::IsItemHovered())
+                ImGui::SetTooltip("decoder: trained from this layer's features alone\n"
+                                  "HyperNet: a 4-dim code of the image modulates the decoder's weights\n"
+                                  "HyperNet, z = 0: the ablation, features replaced by zeros");
+        }
+        ImGui::EndGroup();
+        if (!lv.hovered && ImGui::IsItemHovered())  // over the caption
+            ImGui::SetTooltip("Learned inverter (a decoder trained to map this layer's features back to images): instant,\n"
+                              "the average image with these features rather than one that matches them exactly.");
+    }
     m_preimageRect[0] = view.min.x, m_preimageRect[1] = view.min.y, m_preimageRect[2] = view.max.x, m_preimageRect[3] = view.max.y;
 
     // Restarts: small grid plus the variance map (what the layer is invariant to).
@@ -300,6 +345,29 @@ void App::drawMain(float x, float y, float w, float h) {
         series[3].values.push_back(e.alphaLoss);
     }
     widgets::lossPlot("loss", series, m_settings.inversion.iterations, ImVec2(-1.f, std::max(100.f, ImGui::GetContentRegionAvail().y)));
+    ImGui::End();
+}
+
+void App::drawDream() {
+    if (!m_showDream) return;
+    ImGui::SetNextWindowSize(ImVec2(360, 470), ImGuiCond_Appearing);
+    ImGui::SetNextWindowPos(ImVec2(float(m_fbWidth) - 380.f, 60.f), ImGuiCond_Appearing);
+    if (!ImGui::Begin("Preferred input", &m_showDream, ImGuiWindowFlags_NoSavedSettings)) {
+        ImGui::End();
+        return;
+    }
+    ImGui::Text("unit: %s", m_dreamUnit.c_str());
+    widgets::imageView("dream", m_dreamTex.valid() ? m_dreamTex.imguiId() : nullptr, m_dreamTex.width(), m_dreamTex.height(),
+                       224.f, "", "starting...");
+    if (m_dreamResult)
+        ImGui::TextWrapped("activation %.2f (training images: max %.2f, mean %.2f), from %.2f at the mean code",
+                           double(m_dreamResult->activation), double(m_dreamResult->trainMax), double(m_dreamResult->trainMean),
+                           double(m_dreamResult->startActivation));
+    std::vector<widgets::PlotSeries> s{{"activation", IM_COL32(250, 170, 70, 255), {}}};
+    // The plot is logarithmic: show the activation gained over the start (positive once it rises).
+    if (!m_dreamActivations.empty())
+        for (float a : m_dreamActivations) s[0].values.push_back(a - m_dreamActivations.front() + 1e-3f);
+    widgets::lossPlot("dreamplot", s, 200, ImVec2(-1, -1));
     ImGui::End();
 }
 

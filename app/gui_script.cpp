@@ -52,7 +52,7 @@ bool Script::update(App& app) {
         }
         // Steps about layers wait for the (asynchronous) model load, as a user would.
         const bool needsModel = step.contains("select_layer") || step.contains("key") || step.contains("set") ||
-                                step.contains("export_sweep") || step.contains("export_restarts");
+                                step.contains("export_sweep") || step.contains("export_restarts") || step.contains("dream");
         if (needsModel && !app.model()) {
             if (!m_waiting) {
                 m_waiting = true;
@@ -94,6 +94,8 @@ bool Script::update(App& app) {
                 s.lambdaTv = v["lambda_tv"];
             }
             app.rerun();
+        } else if (step.contains("dream")) {
+            app.startDream(step["dream"].get<std::string>());
         } else if (step.contains("panel")) {
             app.showPanel(step["panel"].get<std::string>());
         } else if (step.contains("drop")) {

@@ -6,6 +6,7 @@
 //   {"frames": N}            render N frames      {"sleep_ms": MS}
 //   {"panel": "image_picker"|"model_picker"}      {"drop": [PATHS]}
 //   {"screenshot": PATH}     the window as PNG    {"export_sweep": PATH}  {"export_restarts": PATH}
+//   {"dream": UNIT}          preferred input of a class (name or index), shown live
 //   {"quit": true}
 // UI thread.
 #pragma once

@@ -84,6 +84,16 @@ public:
     // Class scores for prepared images (batch); used by eval and tests.
     std::vector<std::vector<float>> logits(const std::vector<ImageF>& prepared);
 
+    // Learned inverters (inference/inverter.h): whether a trained decoder exists for the layer, and the
+    // decoded pre-image of an image with its feature error and pixel RMSE (no optimisation).
+    struct LearnedPreimage {
+        ImageF image;
+        float featureError = 0, pixelRmse = 0;
+    };
+    bool hasLearnedInverter(int layerIndex) const;
+    LearnedPreimage learnedPreimage(const ImageF& image, int layerIndex);
+    const std::string& directory() const;  // a default model's folder; empty for TorchScript files
+
     struct Impl;
     Impl& impl() { return *m_impl; }
 

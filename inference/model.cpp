@@ -235,6 +235,7 @@ std::shared_ptr<Model> Model::load(const std::string& nameOrPath, const ModelOpt
 
     if (isDefault) {
         impl->name = nameOrPath;
+        impl->directory = manifest.parent_path().string();
         impl->manifestText = readText(manifest);
         nlohmann::json m;
         try {
@@ -398,6 +399,14 @@ torch::nn::Sequential buildSequential(const nlohmann::json& architecture) {
             add(torch::nn::Flatten());
         } else if (type == "linear") {
             add(torch::nn::Linear(int64_t(l.at("in")), int64_t(l.at("out"))));
+        } else if (type == "upsample") {
+            add(torch::nn::Upsample(torch::nn::UpsampleOptions()
+                                        .scale_factor(std::vector<double>{double(l.at("scale")), double(l.at("scale"))})
+                                        .mode(torch::kNearest)));
+        } else if (type == "unflatten") {
+            add(torch::nn::Unflatten(torch::nn::UnflattenOptions(1, l.at("shape").get<std::vector<int64_t>>())));
+        } else if (type == "sigmoid") {
+            add(torch::nn::Sigmoid());
         } else if (type == "dropout") {
             add(torch::nn::Dropout(double(l.value("p", 0.5))));
         } else {

@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+
 namespace preimage {
 
 struct Stage {
@@ -25,6 +27,8 @@ struct Model::Impl {
     std::vector<int> layerStage;  // layers[i] is the output of stages[layerStage[i]]
     int totalWeightLayers = 0;
     std::string manifestText;
+    std::string directory;  // default models: assets/models/<name>
+    std::map<int, torch::nn::Sequential> decoders;  // learned inverters, loaded on first use
     torch::Device device = torch::kCPU;
     // Exactly one of these holds the network.
     torch::jit::Module script;
@@ -44,6 +48,10 @@ struct Model::Impl {
 // {"kernel": 2} | flatten | linear {"in", "out"} | dropout {"p"}
 torch::nn::Sequential buildSequential(const nlohmann::json& architecture);
 nlohmann::json defaultClassifierArchitecture();
+// A decoder from a layer's features (shape without batch) back to an image of `image` channels/size:
+// convolutions and nearest-neighbour 2x upsampling, narrower at higher resolution, sigmoid output.
+nlohmann::json decoderArchitecture(const std::vector<int64_t>& featureShape, const InputSpec& image);
+torch::nn::Sequential loadDecoder(const std::string& directory, const std::string& layer);
 
 torch::Device resolveDevice(const std::string& device);
 ImageF tensorToImage(const torch::Tensor& chw01);  // [C,H,W] in [0,1] -> ImageF

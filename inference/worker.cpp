@@ -1,5 +1,10 @@
 #include "worker.h"
 
+#include "hypernet.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
 #include <chrono>
 
 namespace preimage {
@@ -99,7 +104,13 @@ std::shared_ptr<Model> Worker::model(const Request& r, std::shared_ptr<const Mod
         s->name = m_model->name();
         s->input = m_model->input();
         s->layers = m_model->layers();
-        for (size_t i = 0; i < s->layers.size(); ++i) s->lambdaTv.push_back(m_model->defaultLambdaTv(int(i)));
+        for (size_t i = 0; i < s->layers.size(); ++i) {
+            s->lambdaTv.push_back(m_model->defaultLambdaTv(int(i)));
+            s->learnedInverters.push_back(m_model->hasLearnedInverter(int(i)));
+            s->hyperNets.push_back(hasHyperNet(*m_model, s->layers[i].name));
+        }
+        if (!m_model->manifestJson().empty())
+            s->classes = nlohmann::json::parse(m_model->manifestJson()).value("classes", std::vector<std::string>{});
         s->device = m_model->deviceName();
         m_summary = s;
     }
@@ -118,7 +129,39 @@ void Worker::execute(const Request& r, uint64_t gen) {
             publish(std::move(base));
             return;
         }
+        if (r.kind == JobKind::Dream) {
+            std::vector<float> acts;
+            auto result = dream(*m, r.dream, [&](const DreamProgress& e) {
+                acts.push_back(e.activation);
+                if (e.preview.empty()) return;
+                Frame f = base;
+                f.previews = {e.preview};
+                f.activations = acts;
+                publish(std::move(f));
+            }, &m_cancel);
+            if (result.cancelled) return;
+            Frame f = base;
+            f.previews = {result.image};
+            f.activations = result.history;
+            f.dream = std::make_shared<DreamResult>(std::move(result));
+            f.done = true;
+            publish(std::move(f));
+            return;
+        }
         base.target = m->prepare(r.image);
+        const std::string layerName = m->layers()[size_t(std::clamp(r.layer, 0, int(m->layers().size()) - 1))].name;
+        if (r.kind == JobKind::Invert && r.learnedKind > 0 && hasHyperNet(*m, layerName)) {
+            auto h = hyperNetPreimage(*m, layerName, DecoderVariant::HyperNet, r.image, r.learnedKind == 2);
+            base.learned = Model::LearnedPreimage{h.image, h.featureError, h.pixelRmse};
+            Frame f = base;
+            f.layer = r.layer;
+            publish(std::move(f));
+        } else if (r.kind == JobKind::Invert && m->hasLearnedInverter(r.layer)) {
+            base.learned = m->learnedPreimage(r.image, r.layer);  // one forward pass: shown at once
+            Frame f = base;
+            f.layer = r.layer;
+            publish(std::move(f));
+        }
         InversionParams params = r.params;
         params.previewEveryMs = r.previewEveryMs;
         std::vector<int> layers = r.kind == JobKind::Invert ? std::vector<int>{r.layer} : r.layers;

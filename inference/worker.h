@@ -8,6 +8,7 @@
 // in Frame::error. Models are created, used and destroyed on the worker thread only.
 #pragma once
 
+#include "dream.h"
 #include "engine.h"
 
 #include <condition_variable>
@@ -18,7 +19,7 @@
 
 namespace preimage {
 
-enum class JobKind { LoadModel, Invert, Sweep };
+enum class JobKind { LoadModel, Invert, Sweep, Dream };
 
 struct Request {
     JobKind kind = JobKind::Invert;
@@ -28,6 +29,8 @@ struct Request {
     int layer = 0;               // Invert
     std::vector<int> layers;     // Sweep: empty = all
     InversionParams params;
+    DreamParams dream;           // Dream
+    int learnedKind = 0;         // Invert: 0 the layer's learned inverter, 1 its HyperNet, 2 the HyperNet with z = 0
     int previewEveryMs = 100;    // live pre-images this often
 };
 
@@ -36,6 +39,9 @@ struct ModelSummary {
     InputSpec input;
     std::vector<LayerInfo> layers;
     std::vector<float> lambdaTv;  // the paper's value for each layer
+    std::vector<std::string> classes;  // class names of a default classifier (manifest), else empty
+    std::vector<bool> learnedInverters;  // per layer: a trained decoder exists
+    std::vector<bool> hyperNets;         // per layer: HyperNet decoders exist
     std::string device;
 };
 
@@ -46,6 +52,7 @@ struct Frame {
     std::string error;     // non-empty: the job failed with this message (shown in the UI)
     std::shared_ptr<const ModelSummary> model;
     ImageF target;                          // the image as the model sees it (prepared), Invert/Sweep
+    std::optional<Model::LearnedPreimage> learned;  // Invert: the learned inverter's pre-image, if trained
     int layer = -1;
     ProgressEvent progress;                 // latest event, previews moved to `previews`
     std::vector<ImageF> previews;           // current pre-image per restart
@@ -53,6 +60,8 @@ struct Frame {
     std::shared_ptr<const InversionResult> result;  // Invert, when done
     int sweepDone = 0, sweepTotal = 0;               // Sweep progress in layers
     std::vector<std::shared_ptr<const InversionResult>> sweep;
+    std::vector<float> activations;                  // Dream: the unit's activation per iteration
+    std::shared_ptr<const DreamResult> dream;        // Dream, when done
 };
 
 class Worker {

@@ -104,5 +104,10 @@ check(r.get("layer") == "pool2", f"layer persisted ({r.get('layer')})")
 check(settings["image"].endswith(bag), "image persisted")
 check(settings["inversion"]["restarts"] == 3, "parameters persisted")
 
+# 4. Preferred input, live in the app.
+r = run("dream", [{"dream": "Sneaker"}, {"wait_idle": 120}, {"frames": 3}, {"screenshot": shot("dream.png")}])
+check(r.get("errors") == [], f"dream: no error ({r.get('errors')})")
+check("preferred input of Sneaker" in r.get("status", ""), f"dream finished: {r.get('status')}")
+
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)

@@ -1,0 +1,139 @@
+#include "dream.h"
+
+#include "dataset.h"
+#include "model_impl.h"
+
+#include <torch/nn.h>
+#include <torch/optim/adam.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+
+namespace preimage {
+namespace {
+
+struct Unit {
+    int layer = -1, channel = 0;
+};
+
+Unit parseUnit(Model& model, const std::string& spec) {
+    const auto& layers = model.layers();
+    Unit u;
+    std::string channel = spec;
+    if (auto colon = spec.rfind(':'); colon != std::string::npos) {
+        u.layer = model.layerIndex(spec.substr(0, colon));
+        channel = spec.substr(colon + 1);
+    } else {
+        u.layer = int(layers.size()) - 1;  // the class scores
+    }
+    const auto& shape = layers[size_t(u.layer)].shape;
+    try {
+        size_t used = 0;
+        u.channel = std::stoi(channel, &used);
+        if (used != channel.size()) throw std::invalid_argument(channel);
+    } catch (const std::exception&) {
+        // A class name from the manifest ("sneaker", "Ankle boot"), case-insensitive.
+        auto lower = [](std::string s) {
+            std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+            return s;
+        };
+        u.channel = -1;
+        if (!model.manifestJson().empty() && u.layer == int(layers.size()) - 1) {
+            auto classes = nlohmann::json::parse(model.manifestJson()).value("classes", std::vector<std::string>{});
+            for (size_t i = 0; i < classes.size(); ++i)
+                if (lower(classes[i]) == lower(channel)) u.channel = int(i);
+        }
+        if (u.channel < 0) throw Error("--unit '" + spec + "': expected a class index or name, or LAYER:CHANNEL");
+    }
+    if (u.channel < 0 || u.channel >= shape[0])
+        throw Error("--unit '" + spec + "': layer '" + layers[size_t(u.layer)].name + "' has channels 0-" +
+                    std::to_string(shape[0] - 1));
+    return u;
+}
+
+// The unit's activation for a batch of network inputs: a class score, a vector element, or the mean of a
+// feature map's channel.
+torch::Tensor activation(Model::Impl& M, const torch::Tensor& x, const Unit& u) {
+    auto f = M.forwardTo(x, u.layer).select(1, u.channel);
+    return f.dim() > 1 ? f.flatten(1).mean(1) : f;
+}
+
+}  // namespace
+
+DreamResult dream(Model& classifier, const DreamParams& p, const std::function<void(const DreamProgress&)>& progress,
+                  const std::atomic<bool>* cancel) {
+    auto& M = classifier.impl();
+    if (M.directory.empty()) throw Error("dream needs a default model with learned inverters");
+    if (p.iterations < 1 || !(p.learningRate > 0)) throw Error("dream: bad iterations or learning rate");
+    const Unit unit = parseUnit(classifier, p.unit);
+    const int gen = classifier.layerIndex(p.generator);
+    if (!classifier.hasLearnedInverter(gen))
+        throw Error("no learned inverter for generator layer '" + p.generator + "' (preimage train inverter --layer " +
+                    p.generator + ")");
+    auto decoder = loadDecoder(M.directory + "/inverters", p.generator);
+    decoder->to(M.device);
+    auto mean = torch::tensor(M.input.mean).view({1, -1, 1, 1}).to(M.device);
+    auto std = torch::tensor(M.input.std).view({1, -1, 1, 1}).to(M.device);
+
+    DreamResult r;
+    r.layer = M.layers[size_t(unit.layer)].name;
+    r.channel = unit.channel;
+    torch::Tensor lo, hi, z0;
+    {  // Code range and the unit's activations on training data.
+        torch::NoGradGuard noGrad;
+        auto data = loadFashionMnist(true, p.dataImages);
+        auto x = torch::from_blob(data.images.data(), {data.count, 1, data.height, data.width}, torch::kUInt8)
+                     .to(torch::kFloat)
+                     .div_(255.f)
+                     .to(M.device);
+        auto xn = (x - mean) / std;
+        auto codes = M.forwardTo(xn, gen);
+        lo = std::get<0>(codes.min(0, true));
+        hi = std::get<0>(codes.max(0, true));
+        z0 = codes.mean(0, true);
+        auto acts = activation(M, xn, unit);
+        r.trainMax = acts.max().item<float>();
+        r.trainMean = acts.mean().item<float>();
+    }
+    const auto start = std::chrono::steady_clock::now();
+    torch::manual_seed(p.seed);
+    auto range = (hi - lo).clamp_min(1e-6);
+    // Optimise u = (z - lo) / range in [0,1]: one learning rate fits every code dimension.
+    auto u = ((z0 - lo) / range + 0.01 * torch::randn_like(z0)).clamp(0, 1).detach().set_requires_grad(true);
+    torch::optim::Adam optim({u}, torch::optim::AdamOptions(p.learningRate));
+    auto generate = [&](const torch::Tensor& code) { return decoder->forward(lo + code * range); };
+    {
+        torch::NoGradGuard noGrad;
+        r.startActivation = activation(M, (generate(u) - mean) / std, unit).item<float>();
+    }
+    for (int it = 0; it < p.iterations; ++it) {
+        if (cancel && cancel->load()) {
+            r.cancelled = true;
+            break;
+        }
+        optim.zero_grad();
+        auto img = generate(u);
+        auto a = activation(M, (img - mean) / std, unit).sum();
+        (-a).backward();
+        optim.step();
+        {
+            torch::NoGradGuard noGrad;
+            u.clamp_(0, 1);  // DGN-AM: the code stays in the range seen on data
+        }
+        r.history.push_back(a.item<float>());
+        if (progress) {
+            DreamProgress ev{it + 1, p.iterations, r.history.back(), {}};
+            if ((it + 1) % 10 == 0 || it + 1 == p.iterations) ev.preview = tensorToImage(img.detach()[0]);
+            progress(ev);
+        }
+    }
+    torch::NoGradGuard noGrad;
+    auto img = generate(u);
+    r.activation = activation(M, (img - mean) / std, unit).item<float>();
+    r.image = tensorToImage(img[0]);
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return r;
+}
+
+}  // namespace preimage

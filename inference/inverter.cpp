@@ -1,0 +1,234 @@
+// Learned inverters: per-layer decoders trained on Fashion-MNIST (Dosovitskiy & Brox 2016).
+#include "inverter.h"
+
+#include "model_impl.h"
+
+#include <torch/nn.h>
+#include <torch/optim/adam.h>
+#include <torch/serialize.h>
+#include <torch/version.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+
+namespace preimage {
+
+nlohmann::json decoderArchitecture(const std::vector<int64_t>& shape, const InputSpec& image) {
+    using nlohmann::json;
+    json layers = json::array();
+    int n = 0;
+    auto name = [&](const char* kind) { return std::string(kind) + std::to_string(++n); };
+    // Width by resolution: 64 channels at 7x7, 32 at 14x14, 16 at 28x28 (cost stays ~constant per level).
+    auto width = [&](int64_t side) { return int64_t(std::max<int64_t>(16, 64 * 7 / std::max<int64_t>(1, side))); };
+    int64_t channels, side;
+    if (shape.size() == 3) {
+        channels = shape[0];
+        side = shape[1];
+    } else if (shape.size() == 1) {
+        side = std::max<int64_t>(1, image.height / 4);
+        const int64_t c = width(side);
+        layers.push_back({{"name", name("fc")}, {"type", "linear"}, {"in", shape[0]}, {"out", c * side * side}});
+        layers.push_back({{"name", name("relu")}, {"type", "relu"}});
+        layers.push_back({{"name", "unflatten"}, {"type", "unflatten"}, {"shape", {c, side, side}}});
+        channels = c;
+    } else {
+        throw Error("learned inverters need a feature map [C,H,W] or a vector [D]");
+    }
+    auto conv = [&](int64_t in, int64_t out) {
+        layers.push_back({{"name", name("conv")}, {"type", "conv"}, {"in", in}, {"out", out}, {"kernel", 3}, {"pad", 1}});
+    };
+    conv(channels, width(side));
+    layers.push_back({{"name", name("relu")}, {"type", "relu"}});
+    channels = width(side);
+    while (side < image.height) {
+        layers.push_back({{"name", name("up")}, {"type", "upsample"}, {"scale", 2}});
+        side *= 2;
+        conv(channels, width(side));
+        layers.push_back({{"name", name("relu")}, {"type", "relu"}});
+        channels = width(side);
+    }
+    conv(channels, image.channels);
+    layers.push_back({{"name", "out"}, {"type", "sigmoid"}});
+    return layers;
+}
+
+torch::nn::Sequential loadDecoder(const std::string& directory, const std::string& layer) {
+    const fs::path json = fs::path(directory) / (layer + ".json"), weights = fs::path(directory) / (layer + ".pt");
+    std::ifstream in(json);
+    if (!in) throw Error("no learned inverter for layer '" + layer + "' in " + directory);
+    auto manifest = nlohmann::json::parse(in);
+    auto net = buildSequential(manifest.at("architecture"));
+    torch::load(net, weights.string());
+    net->eval();
+    for (auto& p : net->parameters()) p.set_requires_grad(false);
+    return net;
+}
+
+namespace {
+
+fs::path inverterDir(const Model::Impl& m) { return fs::path(m.directory) / "inverters"; }
+
+torch::Tensor pixels(const Dataset& d) {  // [N,1,H,W] in [0,1]
+    return torch::from_blob(const_cast<uint8_t*>(d.images.data()), {d.count, 1, d.height, d.width}, torch::kUInt8)
+        .to(torch::kFloat)
+        .div_(255.f);
+}
+
+}  // namespace
+
+const std::string& Model::directory() const { return m_impl->directory; }
+
+bool Model::hasLearnedInverter(int layerIndex) const {
+    if (m_impl->directory.empty() || layerIndex < 0 || layerIndex >= int(m_impl->layers.size())) return false;
+    const auto& name = m_impl->layers[size_t(layerIndex)].name;
+    return fs::exists(inverterDir(*m_impl) / (name + ".pt")) && fs::exists(inverterDir(*m_impl) / (name + ".json"));
+}
+
+Model::LearnedPreimage Model::learnedPreimage(const ImageF& image, int layerIndex) {
+    auto& M = *m_impl;
+    if (!hasLearnedInverter(layerIndex)) throw Error("no learned inverter for this layer");
+    auto it = M.decoders.find(layerIndex);
+    if (it == M.decoders.end())
+        it = M.decoders.emplace(layerIndex, loadDecoder(inverterDir(M).string(), M.layers[size_t(layerIndex)].name)).first;
+    it->second->to(M.device);
+    torch::InferenceMode guard;
+    const ImageF target = prepare(image);
+    auto x0 = M.toInput({target});
+    auto z = M.forwardTo(x0, layerIndex);
+    auto decoded = it->second->forward(z);  // [1,C,H,W] in [0,1]
+    auto mean = torch::tensor(M.input.mean).view({1, -1, 1, 1}).to(M.device);
+    auto std = torch::tensor(M.input.std).view({1, -1, 1, 1}).to(M.device);
+    auto z2 = M.forwardTo((decoded - mean) / std, layerIndex);
+    LearnedPreimage out;
+    out.image = tensorToImage(decoded[0]);
+    out.featureError = ((z2 - z).norm() / z.norm().clamp_min(1e-12)).item<float>();
+    out.pixelRmse = (decoded[0].cpu() - imageToTensor(target)).pow(2).mean().sqrt().item<float>();
+    return out;
+}
+
+namespace {
+
+InverterMetrics evaluateDecoder(Model::Impl& M, torch::nn::Sequential& decoder, int layerIndex, const Dataset& test) {
+    torch::InferenceMode guard;
+    const float kFashionMean = M.input.mean.at(0), kFashionStd = M.input.std.at(0);
+    auto x = pixels(test);
+    double se = 0, fe = 0;
+    for (int64_t i = 0; i < x.size(0); i += 500) {
+        auto xb = x.slice(0, i, i + 500);
+        auto z = M.forwardTo((xb - kFashionMean) / kFashionStd, layerIndex);
+        auto d = decoder->forward(z);
+        se += (d - xb).pow(2).sum().item<double>();
+        auto z2 = M.forwardTo((d - kFashionMean) / kFashionStd, layerIndex);
+        fe += ((z2 - z).flatten(1).norm(2, 1) / z.flatten(1).norm(2, 1).clamp_min(1e-12)).sum().item<double>();
+    }
+    InverterMetrics m;
+    m.testRmse = float(std::sqrt(se / double(x.numel())));
+    m.testFeatureError = float(fe / double(x.size(0)));
+    return m;
+}
+
+}  // namespace
+
+InverterMetrics evaluateInverter(Model& classifier, int layerIndex, const Dataset& test) {
+    auto& M = classifier.impl();
+    auto decoder = loadDecoder(inverterDir(M).string(), M.layers.at(size_t(layerIndex)).name);
+    return evaluateDecoder(M, decoder, layerIndex, test);
+}
+
+InverterMetrics trainInverter(Model& classifier, const TrainInverterOptions& o, const TrainProgressFn& progress) {
+    auto& M = classifier.impl();
+    if (M.directory.empty() || M.input.channels != 1 || M.input.width != 28)
+        throw Error("learned inverters are trained for the default Fashion-MNIST models");
+    const int layer = classifier.layerIndex(o.layer);
+    if (o.epochs < 1 || o.batch < 1) throw Error("train inverter: bad epochs/batch");
+    std::error_code ec;
+    fs::create_directories(o.outDir, ec);
+    if (!fs::is_directory(o.outDir)) throw Error("cannot create output directory '" + o.outDir + "'");
+
+    auto train = loadFashionMnist(true, o.trainLimit);
+    auto test = loadFashionMnist(false, o.testLimit);
+    auto x = pixels(train);
+    const float kFashionMean = M.input.mean.at(0), kFashionStd = M.input.std.at(0);
+    torch::manual_seed(o.seed);
+    const auto arch = decoderArchitecture(M.layers[size_t(layer)].shape, M.input);
+    auto net = buildSequential(arch);
+    net->train();
+    torch::optim::Adam optim(net->parameters(), torch::optim::AdamOptions(o.learningRate));
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
+    InverterMetrics metrics;
+    const auto start = std::chrono::steady_clock::now();
+    const int steps = int((x.size(0) + o.batch - 1) / o.batch);
+    int globalStep = 0;
+    for (int epoch = 1; epoch <= o.epochs; ++epoch) {
+        auto perm = at::randperm(x.size(0), gen, torch::kLong);
+        double sum = 0;
+        const auto epochStart = std::chrono::steady_clock::now();
+        for (int s = 0; s < steps; ++s, ++globalStep) {
+            auto xb = x.index_select(0, perm.slice(0, int64_t(s) * o.batch, int64_t(s + 1) * o.batch));
+            torch::Tensor z;
+            {
+                torch::NoGradGuard noGrad;
+                z = M.forwardTo((xb - kFashionMean) / kFashionStd, layer);
+            }
+            const double lr = 0.5 * o.learningRate * (1.0 + std::cos(M_PI * globalStep / double(steps * o.epochs)));
+            for (auto& g : optim.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
+            optim.zero_grad();
+            auto loss = torch::mse_loss(net->forward(z), xb);
+            loss.backward();
+            optim.step();
+            const float l = loss.item<float>();
+            if (globalStep == 0) metrics.firstLoss = l;
+            sum += l;
+            if (progress) {
+                double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - epochStart).count();
+                progress({epoch, o.epochs, s + 1, steps, float(sum / (s + 1)), el > 0 ? float((s + 1) * o.batch / el) : 0.f, -1.f});
+            }
+        }
+        metrics.lastLoss = float(sum / steps);
+    }
+    metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    net->eval();
+    const fs::path out(o.outDir);
+    const std::string name = M.layers[size_t(layer)].name;
+    torch::save(net, (out / (name + ".pt.tmp")).string());
+    fs::rename(out / (name + ".pt.tmp"), out / (name + ".pt"));
+    nlohmann::json m{{"kind", "learned inverter"},
+                     {"classifier", M.name},
+                     {"layer", name},
+                     {"feature_shape", M.layers[size_t(layer)].shape},
+                     {"architecture", arch},
+                     {"training",
+                      {{"command", o.command},
+                       {"seed", o.seed},
+                       {"epochs", o.epochs},
+                       {"batch", o.batch},
+                       {"loss", "pixel MSE in [0,1]"},
+                       {"optimizer", "Adam, lr " + std::to_string(o.learningRate) + ", cosine decay"},
+                       {"train_images", train.count},
+                       {"seconds", std::round(metrics.seconds)},
+                       {"libtorch", TORCH_VERSION}}}};
+    {
+        std::ofstream f(out / (name + ".json.tmp"));
+        f << m.dump(2) << "\n";
+    }
+    fs::rename(out / (name + ".json.tmp"), out / (name + ".json"));
+    // Test metrics with the saved decoder, recorded in its manifest.
+    auto eval = evaluateDecoder(M, net, layer, test);
+    metrics.testRmse = eval.testRmse;
+    metrics.testFeatureError = eval.testFeatureError;
+    m["metrics"] = {{"test_pixel_rmse", eval.testRmse}, {"test_feature_error", eval.testFeatureError}, {"test_images", test.count}};
+    {
+        std::ofstream f(out / (name + ".json.tmp"));
+        f << m.dump(2) << "\n";
+    }
+    fs::rename(out / (name + ".json.tmp"), out / (name + ".json"));
+    return metrics;
+}
+
+}  // namespace preimage
