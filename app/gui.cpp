@@ -178,6 +178,7 @@ int runGui(const std::vector<std::string>& argv) {
                   {"layer", app.model() ? app.model()->layers[size_t(app.layer())].name : ""},
                   {"feature_error", app.currentResult() ? app.currentResult()->featureError : -1.f},
                   {"preimage_rect", {app.preimageRect()[0], app.preimageRect()[1], app.preimageRect()[2], app.preimageRect()[3]}},
+                  {"learned_feature_error", app.learned() ? app.learned()->featureError : -1.f},
                   {"status", app.status()}};
         if (script) report["script"] = script->log();
         if (!automated) {

@@ -135,6 +135,9 @@ void App::selectLayer(int index) {
         m_restartTex.resize(r.preimages.size());
         for (size_t i = 0; i < r.preimages.size(); ++i) m_uploader->upload(m_restartTex[i], toBytes(r.preimages[i]));
         m_uploader->upload(m_varianceTex, toBytes(r.variance));
+        m_learned = m_slots[size_t(index)].learned;
+        m_learnedLayer = index;
+        if (m_learned) m_uploader->upload(m_learnedTex, toBytes(m_learned->image));
         return;
     }
     requestInversion();
@@ -198,7 +201,6 @@ Request App::baseRequest(JobKind kind) const {
 
 void App::requestInversion() {
     if (!m_model || m_image.empty()) return;  // runs once both are there
-    if (m_learnedLayer != m_layer) m_learned.reset();
     Request r = baseRequest(JobKind::Invert);
     m_jobGeneration = m_worker->post(std::move(r));
     m_jobKind = JobKind::Invert;
@@ -378,10 +380,12 @@ void App::pollWorker() {
         requestInversion();
         return;
     }
-    if (f->learned && (m_learnedLayer != f->layer || !m_learned)) {
+    if (f->learned && m_learnedGeneration != f->generation) {
         m_learned = f->learned;
         m_learnedLayer = f->layer;
+        m_learnedGeneration = f->generation;
         m_uploader->upload(m_learnedTex, toBytes(m_learned->image));
+        if (f->layer >= 0 && f->layer < int(m_slots.size())) m_slots[size_t(f->layer)].learned = f->learned;
     }
     if (!f->target.empty() && m_target.empty()) {
         m_target = f->target;

@@ -19,6 +19,7 @@ namespace preimage::app {
 struct LayerSlot {
     std::shared_ptr<const InversionResult> result;
     render::Texture thumbnail;
+    std::optional<Model::LearnedPreimage> learned;  // the learned inverter's pre-image, when one exists
 };
 
 struct FrameStats {
@@ -53,6 +54,7 @@ public:
     const std::string& error() const { return m_error; }
     const std::vector<std::string>& errorLog() const { return m_errorLog; }
     const std::string& status() const { return m_status; }
+    const Model::LearnedPreimage* learned() const { return m_learned && m_learnedLayer == m_layer ? &*m_learned : nullptr; }
     int layer() const { return m_layer; }
     int layerIndex(const std::string& name) const;
     const ModelSummary* model() const { return m_model.get(); }
@@ -99,6 +101,7 @@ private:
     render::Texture m_varianceTex;
     std::optional<Model::LearnedPreimage> m_learned;  // for the current layer, when a decoder exists
     int m_learnedLayer = -1;
+    uint64_t m_learnedGeneration = 0;  // the job whose learned pre-image is shown
     int m_learnedKind = 0;  // 0 decoder, 1 HyperNet, 2 HyperNet with z = 0 (the ablation)
     render::Texture m_learnedTex;
     // Preferred input (DGN-AM).

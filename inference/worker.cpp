@@ -150,17 +150,18 @@ void Worker::execute(const Request& r, uint64_t gen) {
         }
         base.target = m->prepare(r.image);
         const std::string layerName = m->layers()[size_t(std::clamp(r.layer, 0, int(m->layers().size()) - 1))].name;
-        if (r.kind == JobKind::Invert && r.learnedKind > 0 && hasHyperNet(*m, layerName)) {
-            auto h = hyperNetPreimage(*m, layerName, DecoderVariant::HyperNet, r.image, r.learnedKind == 2);
-            base.learned = Model::LearnedPreimage{h.image, h.featureError, h.pixelRmse};
-            Frame f = base;
-            f.layer = r.layer;
-            publish(std::move(f));
-        } else if (r.kind == JobKind::Invert && m->hasLearnedInverter(r.layer)) {
-            base.learned = m->learnedPreimage(r.image, r.layer);  // one forward pass: shown at once
-            Frame f = base;
-            f.layer = r.layer;
-            publish(std::move(f));
+        if (r.kind == JobKind::Invert) {  // learned pre-images: one forward pass, shown at once
+            if (r.learnedKind > 0 && hasHyperNet(*m, layerName)) {
+                auto h = hyperNetPreimage(*m, layerName, DecoderVariant::HyperNet, r.image, r.learnedKind == 2);
+                base.learned = Model::LearnedPreimage{h.image, h.featureError, h.pixelRmse};
+            } else if (m->hasLearnedInverter(r.layer)) {
+                base.learned = m->learnedPreimage(r.image, r.layer);
+            }
+            if (base.learned) {
+                Frame f = base;
+                f.layer = r.layer;
+                publish(std::move(f));
+            }
         }
         InversionParams params = r.params;
         params.previewEveryMs = r.previewEveryMs;

@@ -64,6 +64,7 @@ r = run("layers", [
 check(r.get("errors") == [], f"layers: no error shown ({r.get('errors')})")
 check(r.get("layer") == "fc4", "layers: ended on fc4")
 check(0 < r.get("feature_error", -1) < 1, f"layers: fc4 feature error {r.get('feature_error')}")
+check(0 < r.get("learned_feature_error", -1) < 1, f"layers: learned pre-image shown ({r.get('learned_feature_error')})")
 a, b, p = img(shot("conv1.png")), img(shot("fc4.png")), img(shot("picker.png"))
 check(a.shape == (900, 1440, 3), f"screenshot size {a.shape}")
 check(a.std() > 20, f"conv1 screenshot is not blank (std {a.std():.1f})")
