@@ -350,15 +350,17 @@ void App::drawMain(float x, float y, float w, float h) {
 
 void App::drawDream() {
     if (!m_showDream) return;
-    ImGui::SetNextWindowSize(ImVec2(360, 470), ImGuiCond_Appearing);
-    ImGui::SetNextWindowPos(ImVec2(float(m_fbWidth) - 380.f, 60.f), ImGuiCond_Appearing);
+    // Over the lower right of the loss plot, clear of the images; movable.
+    const ImVec2 size(340.f, 400.f);
+    ImGui::SetNextWindowSize(size, ImGuiCond_Appearing);
+    ImGui::SetNextWindowPos(ImVec2(float(m_fbWidth) - size.x - 14.f, float(m_fbHeight) * 0.76f - size.y), ImGuiCond_Appearing);
     if (!ImGui::Begin("Preferred input", &m_showDream, ImGuiWindowFlags_NoSavedSettings)) {
         ImGui::End();
         return;
     }
     ImGui::Text("unit: %s", m_dreamUnit.c_str());
     widgets::imageView("dream", m_dreamTex.valid() ? m_dreamTex.imguiId() : nullptr, m_dreamTex.width(), m_dreamTex.height(),
-                       224.f, "", "starting...");
+                       170.f, "", "starting...");
     if (m_dreamResult)
         ImGui::TextWrapped("activation %.2f (training images: max %.2f, mean %.2f), from %.2f at the mean code",
                            double(m_dreamResult->activation), double(m_dreamResult->trainMax), double(m_dreamResult->trainMean),
