@@ -41,14 +41,16 @@ int cmdBench(const std::vector<std::string>& argv, size_t first, std::ostream& o
     p.iterations = a.integer("iters", 200);
     const int restarts = a.integer("restarts", 4);
     const int repeat = std::max(1, a.integer("repeat", 3));
+    float featureError = 0;
     auto timeRun = [&](int r) {
         InversionParams q = p;
         q.restarts = r;
         double best = 1e30;
         for (int k = 0; k < repeat; ++k) {
             auto t0 = std::chrono::steady_clock::now();
-            invert(*model, image, layer, q);
+            auto result = invert(*model, image, layer, q);
             best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+            if (r == 1) featureError = result.featureError;
         }
         return best;
     };
@@ -68,6 +70,8 @@ int cmdBench(const std::vector<std::string>& argv, size_t first, std::ostream& o
                      {"restarts", restarts},
                      {"threads", threads()},
                      {"device", model->deviceName()},
+                     {"lambda_tv", model->defaultLambdaTv(layer)},
+                     {"batch1_feature_error", featureError},
                      {"batch1_seconds", single},
                      {"batch1_iters_per_second", p.iterations / single},
                      {"batched_restarts_seconds", batched},

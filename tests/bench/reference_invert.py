@@ -47,6 +47,7 @@ def main():
     ap.add_argument("--restarts", type=int, default=1)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--tv", type=float, default=1.0, help="lambda_tv (preimage's by-depth value for the layer)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
 
@@ -75,7 +76,7 @@ def main():
     B = sigma / math.sqrt(H * W)
     V = B * 227.0 / math.sqrt(H * W)
     hw = float(H * W)
-    lam_a, lam_tv, alpha, lr0, mom = 1e-5, 1.0, 6.0, 0.004, 0.9
+    lam_a, lam_tv, alpha, lr0, mom = 1e-5, a.tv, 6.0, 0.004, 0.9
 
     def run():
         g = torch.Generator().manual_seed(0)
