@@ -3,7 +3,7 @@
 #include <vector>
 namespace preimage::app {
 int runGui(const std::vector<std::string>&) {
-    std::cerr << "preimage: the desktop app is not built yet; see `preimage help`\n";
+    std::cerr << "preimage: this build has no desktop app (configured with -DPREIMAGE_GUI=OFF); see `preimage help`\n";
     return 2;
 }
 }  // namespace preimage::app
