@@ -1,0 +1,89 @@
+// The Worker's contract: the newest request wins, superseded jobs are cancelled between iterations,
+// stale frames never replace newer ones, errors travel in frames, and take() never blocks on a job.
+#include "inference/dataset.h"
+#include "inference/worker.h"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <thread>
+
+using namespace preimage;
+
+namespace {
+
+// Polls take() until the job of `generation` reports done (or a timeout), as the UI thread does.
+Frame waitDone(Worker& w, uint64_t generation, double seconds = 120) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    Frame last;
+    while (std::chrono::steady_clock::now() < end) {
+        if (auto f = w.take()) {
+            REQUIRE(f->generation <= w.generation());
+            if (f->generation == generation && f->done) return *f;
+            last = *f;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    FAIL("job " << generation << " did not finish; last frame from job " << last.generation);
+    return last;
+}
+
+Request invertRequest(int layer, int iterations) {
+    Request r;
+    r.image = loadFashionMnist(false, 1).image(0);
+    r.layer = layer;
+    r.params.iterations = iterations;
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("the newest request wins and superseded jobs are cancelled") {
+    Worker w(1);
+    const auto start = std::chrono::steady_clock::now();
+    w.post(invertRequest(8, 200000));             // would run for minutes
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const uint64_t last = w.post(invertRequest(0, 50));
+    Frame f = waitDone(w, last);
+    CHECK(f.error.empty());
+    REQUIRE(static_cast<bool>(f.result));
+    CHECK(f.result->layer == "conv1");
+    CHECK(f.result->iterations == 50);
+    CHECK(static_cast<bool>(f.model));
+    CHECK(f.model->layers.size() == 11);
+    // The long job was abandoned at an iteration boundary, not run to the end.
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(60));
+    CHECK_FALSE(w.busy());
+}
+
+TEST_CASE("take() returns immediately while a job runs, with live previews and history") {
+    Worker w(1);
+    auto r = invertRequest(3, 3000);
+    r.previewEveryMs = 20;
+    const uint64_t gen = w.post(r);
+    int withPreviews = 0;
+    double slowestTake = 0;
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < end && withPreviews < 3) {
+        const auto t0 = std::chrono::steady_clock::now();
+        auto f = w.take();
+        slowestTake = std::max(slowestTake, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        if (f && f->generation == gen && !f->previews.empty() && !f->history.empty()) ++withPreviews;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    CHECK(withPreviews >= 3);
+    CHECK(slowestTake < 50.0);  // a mutex swap, never the job (generous bound for a loaded CI machine)
+    w.cancel();
+}
+
+TEST_CASE("errors travel in frames and the worker stays usable") {
+    Worker w(1);
+    Request bad = invertRequest(0, 10);
+    bad.model = "/nonexistent/model.pt";
+    Frame f = waitDone(w, w.post(bad));
+    CHECK(f.error.find("not found") != std::string::npos);
+    Request good = invertRequest(1, 10);
+    Frame g = waitDone(w, w.post(good));
+    CHECK(g.error.empty());
+    CHECK(g.result->layer == "relu1");
+}
