@@ -35,6 +35,17 @@ std::string datasetDir(const std::string& data) {
 
 namespace {
 
+// The options every trainer shares: --epochs --batch --lr --seed --limit, and the command line itself.
+template <typename Options>
+void readTrainingOptions(const Args& a, const std::vector<std::string>& argv, Options& o) {
+    o.epochs = a.integer("epochs", o.epochs);
+    o.batch = a.integer("batch", o.batch);
+    o.learningRate = a.number("lr", o.learningRate);
+    o.seed = uint64_t(std::max(0, a.integer("seed", int(o.seed))));
+    o.trainLimit = a.integer("limit", 0);
+    o.command = joinArgs(argv);
+}
+
 // `preimage train inverter --model fashion --layer L|all [--out DIR] [--epochs E] [--seed S]`
 int trainInverters(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
     Args a(argv, first, {"model", "layer", "out", "epochs", "batch", "lr", "seed", "limit", "threads"}, {}, "train inverter");
@@ -48,12 +59,7 @@ int trainInverters(const std::vector<std::string>& argv, size_t first, std::ostr
         TrainInverterOptions o;
         o.layer = layer;
         o.outDir = a.str("out", model->directory() + "/inverters");
-        o.epochs = a.integer("epochs", o.epochs);
-        o.batch = a.integer("batch", o.batch);
-        o.learningRate = a.number("lr", o.learningRate);
-        o.seed = uint64_t(std::max(0, a.integer("seed", int(o.seed))));
-        o.trainLimit = a.integer("limit", 0);
-        o.command = joinArgs(argv);
+        readTrainingOptions(a, argv, o);
         std::unique_ptr<ProgressBar> bar;
         auto m = trainInverter(*model, o, [&](const TrainProgress& p) {
             if (!bar) bar = std::make_unique<ProgressBar>(layer + " " + std::to_string(p.epoch) + "/" + std::to_string(p.epochs));
@@ -88,12 +94,7 @@ int trainHyperNet(const std::vector<std::string>& argv, size_t first, std::ostre
     o.outDir = a.str("out", model->directory() + "/hypernet");
     o.codeDims = a.integer("code-dims", o.codeDims);
     if (o.codeDims < 1 || o.codeDims > 64) throw Error("--code-dims must be between 1 and 64");
-    o.epochs = a.integer("epochs", o.epochs);
-    o.batch = a.integer("batch", o.batch);
-    o.learningRate = a.number("lr", o.learningRate);
-    o.seed = uint64_t(std::max(0, a.integer("seed", int(o.seed))));
-    o.trainLimit = a.integer("limit", 0);
-    o.command = joinArgs(argv);
+    readTrainingOptions(a, argv, o);
     ProgressBar bar("hypernet");
     int variant = 0, lastStep = 0;
     auto r = trainHyperNets(*model, o, [&](const TrainProgress& p) {
@@ -120,12 +121,7 @@ int cmdTrain(const std::vector<std::string>& argv, size_t first, std::ostream& o
     if (!dir.empty()) setenv("PREIMAGE_FASHION_MNIST", dir.c_str(), 1);
     TrainClassifierOptions o;
     o.outDir = a.required("out");
-    o.epochs = a.integer("epochs", o.epochs);
-    o.batch = a.integer("batch", o.batch);
-    o.learningRate = a.number("lr", o.learningRate);
-    o.seed = uint64_t(std::max(0, a.integer("seed", int(o.seed))));
-    o.trainLimit = a.integer("limit", 0);
-    o.command = joinArgs(argv);
+    readTrainingOptions(a, argv, o);
     std::unique_ptr<ProgressBar> bar;  // one per epoch
     auto m = trainClassifier(o, [&](const TrainProgress& p) {
         if (p.testAccuracy >= 0) {  // end of an epoch

@@ -2,6 +2,7 @@
 
 #include "dataset.h"
 #include "model_impl.h"
+#include "training_util.h"
 
 #include <torch/nn.h>
 #include <torch/optim/adam.h>
@@ -83,10 +84,7 @@ DreamResult dream(Model& classifier, const DreamParams& p, const std::function<v
     {  // Code range and the unit's activations on training data.
         torch::NoGradGuard noGrad;
         auto data = loadFashionMnist(true, p.dataImages);
-        auto x = torch::from_blob(data.images.data(), {data.count, 1, data.height, data.width}, torch::kUInt8)
-                     .to(torch::kFloat)
-                     .div_(255.f)
-                     .to(M.device);
+        auto x = datasetPixels(data).to(M.device);
         auto xn = (x - mean) / std;
         auto codes = M.forwardTo(xn, gen);
         lo = std::get<0>(codes.min(0, true));

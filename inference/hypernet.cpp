@@ -1,6 +1,7 @@
 #include "hypernet.h"
 
 #include "model_impl.h"
+#include "training_util.h"
 
 #include <torch/nn.h>
 #include <torch/optim/adam.h>
@@ -105,12 +106,6 @@ struct HyperDecoderImpl : torch::nn::Module {
 };
 TORCH_MODULE(HyperDecoder);
 
-torch::Tensor pixels(const Dataset& d) {
-    return torch::from_blob(const_cast<uint8_t*>(d.images.data()), {d.count, 1, d.height, d.width}, torch::kUInt8)
-        .to(torch::kFloat)
-        .div_(255.f);
-}
-
 float testRmse(Model::Impl& M, HyperDecoder& net, int layer, const torch::Tensor& x, bool zeroZ) {
     torch::InferenceMode guard;
     net->eval();
@@ -136,8 +131,8 @@ HyperNetReport trainHyperNets(Model& classifier, const TrainHyperNetOptions& o, 
     fs::create_directories(o.outDir, ec);
     if (!fs::is_directory(o.outDir)) throw Error("cannot create output directory '" + o.outDir + "'");
     auto train = loadFashionMnist(true, o.trainLimit);
-    auto x = pixels(train);
-    auto xTest = pixels(loadFashionMnist(false, o.testLimit));
+    auto x = datasetPixels(train);
+    auto xTest = datasetPixels(loadFashionMnist(false, o.testLimit));
     const auto& shape = M.layers[size_t(layer)].shape;
     HyperNetReport report;
     const auto start = std::chrono::steady_clock::now();
@@ -161,8 +156,7 @@ HyperNetReport trainHyperNets(Model& classifier, const TrainHyperNetOptions& o, 
                     torch::NoGradGuard g;
                     z = M.forwardTo((xb - M.input.mean[0]) / M.input.std[0], layer);
                 }
-                const double lr = 0.5 * o.learningRate * (1.0 + std::cos(M_PI * step / double(steps * o.epochs)));
-                for (auto& pg : optim.param_groups()) static_cast<torch::optim::AdamOptions&>(pg.options()).lr(lr);
+                setCosineRate(optim, o.learningRate, step, steps * o.epochs);
                 optim.zero_grad();
                 auto loss = torch::mse_loss(net->forward(z, xb), xb);
                 loss.backward();
@@ -186,8 +180,7 @@ HyperNetReport trainHyperNets(Model& classifier, const TrainHyperNetOptions& o, 
             entry["test_pixel_rmse_zero_features"] = report.hyperZeroZRmse;
         }
         const fs::path weights = fs::path(o.outDir) / (o.layer + "." + variantName(v) + ".pt");
-        torch::save(net, weights.string() + ".tmp");
-        fs::rename(weights.string() + ".tmp", weights);
+        saveAtomically(net, weights);
         variants[variantName(v)] = entry;
     }
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -205,12 +198,7 @@ HyperNetReport trainHyperNets(Model& classifier, const TrainHyperNetOptions& o, 
                        {"loss", "pixel MSE in [0,1]"},
                        {"train_images", train.count},
                        {"seconds", std::round(report.seconds)}}}};
-    const fs::path json = fs::path(o.outDir) / (o.layer + ".json");
-    {
-        std::ofstream f(json.string() + ".tmp");
-        f << m.dump(2) << "\n";
-    }
-    fs::rename(json.string() + ".tmp", json);
+    writeTextAtomically(fs::path(o.outDir) / (o.layer + ".json"), m.dump(2) + "\n");
     return report;
 }
 
@@ -236,7 +224,7 @@ HyperDecoder loadVariant(Model::Impl& M, const std::string& layerName, int layer
 HyperNetReport evaluateHyperNets(Model& classifier, const std::string& layerName, const Dataset& test) {
     auto& M = classifier.impl();
     const int layer = classifier.layerIndex(layerName);
-    auto x = pixels(test);
+    auto x = datasetPixels(test);
     HyperNetReport r;
     auto plain = loadVariant(M, layerName, layer, DecoderVariant::Plain);
     auto concat = loadVariant(M, layerName, layer, DecoderVariant::Concat);

@@ -119,7 +119,6 @@ void validate(const InversionParams& p) {
     if (p.jitter < 0) bad("--jitter must be non-negative");
 }
 
-
 }  // namespace
 
 InversionResult invert(Model& model, const ImageF& image, int layerIndex, const InversionParams& params,

@@ -2,6 +2,7 @@
 #include "inverter.h"
 
 #include "model_impl.h"
+#include "training_util.h"
 
 #include <torch/nn.h>
 #include <torch/optim/adam.h>
@@ -74,12 +75,6 @@ namespace {
 
 fs::path inverterDir(const Model::Impl& m) { return fs::path(m.directory) / "inverters"; }
 
-torch::Tensor pixels(const Dataset& d) {  // [N,1,H,W] in [0,1]
-    return torch::from_blob(const_cast<uint8_t*>(d.images.data()), {d.count, 1, d.height, d.width}, torch::kUInt8)
-        .to(torch::kFloat)
-        .div_(255.f);
-}
-
 }  // namespace
 
 const std::string& Model::directory() const { return m_impl->directory; }
@@ -117,7 +112,7 @@ namespace {
 InverterMetrics evaluateDecoder(Model::Impl& M, torch::nn::Sequential& decoder, int layerIndex, const Dataset& test) {
     torch::InferenceMode guard;
     const float kFashionMean = M.input.mean.at(0), kFashionStd = M.input.std.at(0);
-    auto x = pixels(test);
+    auto x = datasetPixels(test);
     double se = 0, fe = 0;
     for (int64_t i = 0; i < x.size(0); i += 500) {
         auto xb = x.slice(0, i, i + 500);
@@ -153,7 +148,7 @@ InverterMetrics trainInverter(Model& classifier, const TrainInverterOptions& o, 
 
     auto train = loadFashionMnist(true, o.trainLimit);
     auto test = loadFashionMnist(false, o.testLimit);
-    auto x = pixels(train);
+    auto x = datasetPixels(train);
     const float kFashionMean = M.input.mean.at(0), kFashionStd = M.input.std.at(0);
     torch::manual_seed(o.seed);
     const auto arch = decoderArchitecture(M.layers[size_t(layer)].shape, M.input);
@@ -176,8 +171,7 @@ InverterMetrics trainInverter(Model& classifier, const TrainInverterOptions& o, 
                 torch::NoGradGuard noGrad;
                 z = M.forwardTo((xb - kFashionMean) / kFashionStd, layer);
             }
-            const double lr = 0.5 * o.learningRate * (1.0 + std::cos(M_PI * globalStep / double(steps * o.epochs)));
-            for (auto& g : optim.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
+            setCosineRate(optim, o.learningRate, globalStep, steps * o.epochs);
             optim.zero_grad();
             auto loss = torch::mse_loss(net->forward(z), xb);
             loss.backward();
@@ -196,8 +190,7 @@ InverterMetrics trainInverter(Model& classifier, const TrainInverterOptions& o, 
     net->eval();
     const fs::path out(o.outDir);
     const std::string name = M.layers[size_t(layer)].name;
-    torch::save(net, (out / (name + ".pt.tmp")).string());
-    fs::rename(out / (name + ".pt.tmp"), out / (name + ".pt"));
+    saveAtomically(net, out / (name + ".pt"));
     nlohmann::json m{{"kind", "learned inverter"},
                      {"classifier", M.name},
                      {"layer", name},
@@ -213,21 +206,13 @@ InverterMetrics trainInverter(Model& classifier, const TrainInverterOptions& o, 
                        {"train_images", train.count},
                        {"seconds", std::round(metrics.seconds)},
                        {"libtorch", TORCH_VERSION}}}};
-    {
-        std::ofstream f(out / (name + ".json.tmp"));
-        f << m.dump(2) << "\n";
-    }
-    fs::rename(out / (name + ".json.tmp"), out / (name + ".json"));
+    writeTextAtomically(out / (name + ".json"), m.dump(2) + "\n");
     // Test metrics with the saved decoder, recorded in its manifest.
     auto eval = evaluateDecoder(M, net, layer, test);
     metrics.testRmse = eval.testRmse;
     metrics.testFeatureError = eval.testFeatureError;
     m["metrics"] = {{"test_pixel_rmse", eval.testRmse}, {"test_feature_error", eval.testFeatureError}, {"test_images", test.count}};
-    {
-        std::ofstream f(out / (name + ".json.tmp"));
-        f << m.dump(2) << "\n";
-    }
-    fs::rename(out / (name + ".json.tmp"), out / (name + ".json"));
+    writeTextAtomically(out / (name + ".json"), m.dump(2) + "\n");
     return metrics;
 }
 

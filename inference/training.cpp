@@ -2,6 +2,7 @@
 #include "training.h"
 
 #include "model_impl.h"
+#include "training_util.h"
 
 #include <torch/nn.h>
 #include <torch/optim/adam.h>
@@ -24,12 +25,7 @@ namespace {
 // Fashion-MNIST statistics of the training pixels in [0,1].
 constexpr float kMean = 0.2860f, kStd = 0.3530f;
 
-torch::Tensor toTensor(const Dataset& d) {
-    auto t = torch::from_blob(const_cast<uint8_t*>(d.images.data()), {d.count, 1, d.height, d.width}, torch::kUInt8)
-                 .to(torch::kFloat)
-                 .div_(255.f);
-    return (t - kMean) / kStd;
-}
+torch::Tensor toTensor(const Dataset& d) { return (datasetPixels(d) - kMean) / kStd; }
 
 torch::Tensor labelsTensor(const Dataset& d) {
     return torch::from_blob(const_cast<uint8_t*>(d.labels.data()), {d.count}, torch::kUInt8).to(torch::kLong);
@@ -45,18 +41,6 @@ float accuracy(torch::nn::Sequential& net, const torch::Tensor& x, const torch::
     }
     net->train();
     return float(double(correct) / double(x.size(0)));
-}
-
-void writeFileAtomically(const fs::path& path, const std::string& text) {
-    fs::path tmp = path;
-    tmp += ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) throw Error("cannot write '" + tmp.string() + "'");
-        out << text;
-        if (!out.flush()) throw Error("cannot write '" + tmp.string() + "'");
-    }
-    fs::rename(tmp, path);
 }
 
 std::string today() {
@@ -106,8 +90,7 @@ ClassifierMetrics trainClassifier(const TrainClassifierOptions& o, const TrainPr
             auto flip = at::rand({x.size(0), 1, 1, 1}, gen) < 0.5;
             x = torch::where(flip, x.flip({3}), x);
             // Cosine learning-rate decay over the whole run.
-            double lr = 0.5 * o.learningRate * (1.0 + std::cos(M_PI * double(globalStep) / double(totalSteps)));
-            for (auto& g : optim.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
+            setCosineRate(optim, o.learningRate, globalStep, totalSteps);
             optim.zero_grad();
             auto loss = torch::nn::functional::cross_entropy(net->forward(x), y);
             loss.backward();
@@ -129,9 +112,7 @@ ClassifierMetrics trainClassifier(const TrainClassifierOptions& o, const TrainPr
 
     net->eval();
     fs::path out(o.outDir);
-    fs::path tmpWeights = out / "weights.pt.tmp";
-    torch::save(net, tmpWeights.string());
-    fs::rename(tmpWeights, out / "weights.pt");
+    saveAtomically(net, out / "weights.pt");
 
     nlohmann::json m;
     m["name"] = out.filename().string();
@@ -157,7 +138,7 @@ ClassifierMetrics trainClassifier(const TrainClassifierOptions& o, const TrainPr
                      {"threads", at::get_num_threads()},
                      {"libtorch", TORCH_VERSION},
                      {"date", today()}};
-    writeFileAtomically(out / "manifest.json", m.dump(2) + "\n");
+    writeTextAtomically(out / "manifest.json", m.dump(2) + "\n");
     return metrics;
 }
 
