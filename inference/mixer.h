@@ -1,0 +1,83 @@
+// The chunked, disentangled autoencoder of Hu et al. 2018 ("Disentangling factors of variation by mixing
+// them"), trained on Fashion-MNIST beside the default classifier (assets/models/fashion/mixer/).
+//
+// Training step (design.md point 3): f1 = Enc(x1), f2 = Enc(x2); a random chunk mask m mixes them,
+// x3 = Dec(m*f1 + (1-m)*f2); unmixing re-encodes x3, puts f1's chunks back where m took f2's, and must
+// reconstruct x1: Dec(m*Enc(x3) + (1-m)*f1) ~ x1. Plus plain reconstruction, an adversarial loss on x3
+// (a discriminator against real images) and a chunk classifier that tells, from (x1, x2, x3), which image
+// each chunk of x3 came from. One documented addition (weak supervision, on by default): a linear class
+// head on chunk 0 of Enc(x1) and of Enc(x3) (whose chunk 0 came from x1 or x2), so that one known chunk
+// carries the class; the evaluation still finds the class chunk by nearest-neighbour mAP.
+// Torch-free API; one thread at a time.
+#pragma once
+
+#include "latent.h"
+#include "training.h"
+
+#include <memory>
+
+namespace preimage {
+
+struct TrainMixerOptions {
+    std::string outDir;     // receives weights.pt and manifest.json (written atomically)
+    ChunkLayout layout;     // 8 chunks of 8 dims (the paper's MNIST setting)
+    int epochs = 4, batch = 64;
+    float learningRate = 1e-3f;  // autoencoder; the discriminator runs at a fifth of it
+    float lambdaGan = 0.1f, lambdaChunk = 1.f, lambdaClass = 30.f;  // lambdaClass = 0: purely unsupervised
+    uint64_t seed = 1;
+    int trainLimit = 0, testLimit = 0;
+    int evalPairs = 2000;   // swap pairs and analogy triples in the evaluation
+    std::string command;
+};
+
+struct MixerMetrics {
+    float reconRmse = 0;              // test pixel RMSE of Dec(Enc(x))
+    std::vector<float> chunkMap;      // per chunk: nearest-neighbour mAP of the class on that chunk alone
+    float fullCodeMap = 0;            // the same on the whole code
+    int classChunk = 0;               // the chunk with the highest class mAP
+    float swapAccuracy = 0;           // class chunk from b, rest from a: classifier says b's class
+    float swapOtherKeepsA = 0;        // all other chunks from b, class chunk from a: classifier says a's class
+    float analogyVectorAccuracy = 0;  // d = c + (b - a) classified as b's class
+    float analogyChunksAccuracy = 0;  // d = c with b's differing chunks classified as b's class
+    int pairs = 0, queries = 0, gallery = 0;
+    float firstLoss = 0, lastLoss = 0;  // total generator-side loss: first batch, last epoch's mean
+    double seconds = 0;
+};
+
+class Mixer {
+public:
+    // The mixer trained for a default classifier (<model dir>/mixer). Throws Error when there is none.
+    static std::shared_ptr<Mixer> load(const Model& classifier);
+    static std::shared_ptr<Mixer> loadDirectory(const std::string& dir);
+    static bool exists(const Model& classifier);
+    ~Mixer();
+
+    const ChunkLayout& layout() const;
+    int classChunk() const;
+    const std::vector<ChunkBasis>& bases() const;   // per chunk, from the training set
+    const std::vector<float>& chunkScale() const;   // per chunk: distance between two similar data codes (10th pct)
+    float chunkThreshold() const;                   // analogy by chunks: copy chunks above this normalised distance
+    const std::string& manifestJson() const;
+    int imageSide() const;                          // 28: images are 1 x side x side in [0,1]
+
+    // Images must be prepared (one channel, side x side); see Model::prepare.
+    std::vector<Code> encode(const std::vector<ImageF>& prepared);
+    std::vector<ImageF> decode(const std::vector<Code>& codes);
+    Code encode(const ImageF& prepared) { return encode(std::vector<ImageF>{prepared})[0]; }
+    ImageF decode(const Code& code) { return decode(std::vector<Code>{code})[0]; }
+
+    struct Impl;
+    Impl& impl() { return *m_impl; }
+
+private:
+    explicit Mixer(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+};
+
+MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& options, const TrainProgressFn& progress = {});
+MixerMetrics evaluateMixer(Model& classifier, Mixer& mixer, const Dataset& test, int pairs = 2000, uint64_t seed = 1);
+
+// A few training steps from scratch (tests): generator-side loss of the first and the last step.
+std::pair<float, float> mixerLossAfterSteps(const TrainMixerOptions& options, int steps);
+
+}  // namespace preimage
