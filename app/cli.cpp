@@ -18,6 +18,12 @@ std::set<std::string> unite(std::initializer_list<std::set<std::string>> sets) {
     return out;
 }
 
+std::string commandLine(const std::vector<std::string>& argv) {
+    std::string s = "preimage";
+    for (size_t i = 1; i < argv.size(); ++i) s += " " + argv[i];
+    return s;
+}
+
 ModelOptions modelOptions(const Args& a) {
     ModelOptions o;
     o.size = a.integer("size", 0);
@@ -97,6 +103,11 @@ usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
        preimage eval inverter --model fashion                per-layer pixel RMSE of the learned inverters
        preimage dream --unit U [--generator relu4] --out u.png [--json J]
                        preferred input of a unit (class index or name, or LAYER:CHANNEL) through a learned inverter
+       preimage train hypernet --model fashion --layer relu4  /  eval hypernet --layer relu4
+       preimage train mixer --model fashion [--chunks 8 --dims 8] [--epochs E] [--seed S]
+       preimage eval mixer --model fashion [--json out.json]  chunk autoencoder: RMSE, per-chunk mAP, swap accuracy
+       preimage analogy --a A --b B --c C --out d.png [--mode vector|chunks] [--strength 1]
+       preimage traverse --image I --out grid.png [--values -3,...,3]   rows = chunks, columns = slider values
 
 models:    a default model name (fashion) or a TorchScript file (torch.jit.script / torch.jit.trace)
            TorchScript input: --size S (224) --gray --mean a,b,c --std a,b,c (ImageNet statistics)
@@ -129,6 +140,8 @@ int runCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
         if (cmd == "dream") return cmdDream(argv, 2, out);
         if (cmd == "samples") return cmdSamples(argv, 2, out);
         if (cmd == "bench") return cmdBench(argv, 2, out);
+        if (cmd == "analogy") return cmdAnalogy(argv, 2, out);
+        if (cmd == "traverse") return cmdTraverse(argv, 2, out);
         err << "preimage: unknown command '" << cmd << "' (see `preimage help`)\n";
         return 2;
     } catch (const Error& e) {

@@ -17,6 +17,8 @@ extern const std::set<std::string> kModelOptions;      // --model --size --mean 
 extern const std::set<std::string> kInversionOptions;  // --iters --restarts --seed --lr ...
 ModelOptions modelOptions(const Args& args);
 InversionParams inversionParams(const Args& args);
+// "preimage" and the arguments, as typed (recorded in training manifests).
+std::string commandLine(const std::vector<std::string>& argv);
 std::set<std::string> unite(std::initializer_list<std::set<std::string>> sets);
 
 // Subcommands (cli_*.cpp). `argv[first]` is the first option after the command word(s).
@@ -27,6 +29,10 @@ int cmdTrain(const std::vector<std::string>& argv, size_t first, std::ostream& o
 int cmdEval(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 int cmdDream(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 int cmdSamples(const std::vector<std::string>& argv, size_t first, std::ostream& out);
+int cmdTrainMixer(const std::vector<std::string>& argv, size_t first, std::ostream& out);
+int cmdEvalMixer(const std::vector<std::string>& argv, size_t first, std::ostream& out);
+int cmdAnalogy(const std::vector<std::string>& argv, size_t first, std::ostream& out);
+int cmdTraverse(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 int cmdBench(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 
 }  // namespace preimage::app

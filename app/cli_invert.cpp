@@ -25,12 +25,6 @@ ProgressFn barCallback(ProgressBar& bar) {
     };
 }
 
-render::Image upscale(const ImageF& image, int scale) {
-    const int side = std::max(image.width, image.height);
-    const int factor = scale > 0 ? scale : std::max(1, 112 / std::max(1, side));
-    return render::scaleNearest(toBytes(image), factor);
-}
-
 nlohmann::json resultJson(const InversionResult& r, const Model& model, const std::string& image) {
     nlohmann::json j;
     j["model"] = model.name();
@@ -60,12 +54,6 @@ nlohmann::json resultJson(const InversionResult& r, const Model& model, const st
 std::string stemWith(const std::string& path, const std::string& suffix) {
     std::filesystem::path p(path);
     return (p.parent_path() / (p.stem().string() + suffix + p.extension().string())).string();
-}
-
-void checkPng(const std::string& path, const std::string& option) {
-    auto ext = std::filesystem::path(path).extension().string();
-    for (auto& c : ext) c = char(std::tolower(c));
-    if (ext != ".png") throw Error(option + " must name a .png file, got '" + path + "'");
 }
 
 }  // namespace

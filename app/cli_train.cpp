@@ -19,12 +19,6 @@ namespace preimage::app {
 namespace {
 
 
-std::string joinArgs(const std::vector<std::string>& argv) {
-    std::string s = "preimage";
-    for (size_t i = 1; i < argv.size(); ++i) s += " " + argv[i];
-    return s;
-}
-
 std::string datasetDir(const std::string& data) {
     if (data == "fashion-mnist") return "";
     if (std::filesystem::is_directory(data)) return data;
@@ -43,7 +37,7 @@ void readTrainingOptions(const Args& a, const std::vector<std::string>& argv, Op
     o.learningRate = a.number("lr", o.learningRate);
     o.seed = uint64_t(std::max(0, a.integer("seed", int(o.seed))));
     o.trainLimit = a.integer("limit", 0);
-    o.command = joinArgs(argv);
+    o.command = commandLine(argv);
 }
 
 // `preimage train inverter --model fashion --layer L|all [--out DIR] [--epochs E] [--seed S]`
@@ -111,11 +105,13 @@ int trainHyperNet(const std::vector<std::string>& argv, size_t first, std::ostre
 }  // namespace
 
 int cmdTrain(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
-    if (first >= argv.size()) throw Error("usage: preimage train classifier|inverter ...");
+    if (first >= argv.size()) throw Error("usage: preimage train classifier|inverter|hypernet|mixer ...");
     const std::string what = argv[first];
     if (what == "inverter") return trainInverters(argv, first + 1, out);
     if (what == "hypernet") return trainHyperNet(argv, first + 1, out);
-    if (what != "classifier") throw Error("unknown model kind to train: '" + what + "' (expected: classifier, inverter or hypernet)");
+    if (what == "mixer") return cmdTrainMixer(argv, first + 1, out);
+    if (what != "classifier")
+        throw Error("unknown model kind to train: '" + what + "' (expected: classifier, inverter, hypernet or mixer)");
     Args a(argv, first + 1, {"data", "out", "epochs", "batch", "lr", "seed", "limit", "threads"}, {}, "train classifier");
     const std::string dir = datasetDir(a.str("data", "fashion-mnist"));
     if (!dir.empty()) setenv("PREIMAGE_FASHION_MNIST", dir.c_str(), 1);
@@ -140,6 +136,7 @@ int cmdTrain(const std::vector<std::string>& argv, size_t first, std::ostream& o
 }
 
 int cmdEval(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
+    if (first < argv.size() && argv[first] == "mixer") return cmdEvalMixer(argv, first + 1, out);
     if (first < argv.size() && argv[first] == "hypernet") {
         Args a(argv, first + 1, {"model", "layer", "limit", "threads"}, {}, "eval hypernet");
         auto model = Model::load(a.str("model", "fashion"));
@@ -166,7 +163,7 @@ int cmdEval(const std::vector<std::string>& argv, size_t first, std::ostream& ou
         return 0;
     }
     if (first >= argv.size() || argv[first] != "classifier")
-        throw Error("usage: preimage eval classifier|inverter --model M [--limit N]");
+        throw Error("usage: preimage eval classifier|inverter|hypernet|mixer --model M [--limit N]");
     Args a(argv, first + 1, unite({kModelOptions, {"limit", "data"}}), {"gray"}, "eval classifier");
     const std::string dir = datasetDir(a.str("data", "fashion-mnist"));
     if (!dir.empty()) setenv("PREIMAGE_FASHION_MNIST", dir.c_str(), 1);

@@ -20,9 +20,11 @@ namespace preimage::app {
 namespace {
 
 std::vector<std::string> g_dropped;  // filled by the GLFW drop callback (UI thread, inside glfwPollEvents)
+double g_dropX = -1, g_dropY = -1;    // where (window coordinates, as ImGui's mouse)
 
-void onDrop(GLFWwindow*, int count, const char** paths) {
+void onDrop(GLFWwindow* window, int count, const char** paths) {
     for (int i = 0; i < count; ++i) g_dropped.emplace_back(paths[i]);
+    glfwGetCursorPos(window, &g_dropX, &g_dropY);
 }
 
 void onGlfwError(int code, const char* what) { std::fprintf(stderr, "preimage: GLFW error %d: %s\n", code, what); }
@@ -124,7 +126,7 @@ int runGui(const std::vector<std::string>& argv) {
             else glfwWaitEventsTimeout(0.1);  // idle: no busy loop
             const auto t0 = Clock::now();
             if (!g_dropped.empty()) {
-                app.onDrop(g_dropped);
+                app.onDrop(g_dropped, float(g_dropX), float(g_dropY));
                 g_dropped.clear();
             }
             ImGui_ImplOpenGL3_NewFrame();
@@ -180,6 +182,10 @@ int runGui(const std::vector<std::string>& argv) {
                   {"preimage_rect", {app.preimageRect()[0], app.preimageRect()[1], app.preimageRect()[2], app.preimageRect()[3]}},
                   {"learned_feature_error", app.learned() ? app.learned()->featureError : -1.f},
                   {"status", app.status()}};
+        const auto lr = app.latentReport();
+        report["latent"] = {{"decoded_class", lr.decodedClass}, {"analogy_class", lr.analogyClass},
+                            {"slot_classes", lr.slotClasses}, {"swapped", lr.swapped},
+                            {"decode_ms", lr.decodeMs}, {"decodes", lr.decodes}, {"traversal", lr.traversalWritten}};
         if (script) report["script"] = script->log();
         if (!automated) {
             glfwGetWindowPos(window, &app.settings().windowX, &app.settings().windowY);

@@ -52,6 +52,10 @@ App::App(Settings settings, const std::string& modelOverride, const std::string&
     m_imagePicker.title = "Open image";
     m_imagePicker.extensions = {".png", ".jpg", ".jpeg", ".bmp", ".tga", ".gif", ".ppm", ".pgm"};
     m_imagePicker.directory = assets.string() + "/samples";
+    m_secondPicker = m_imagePicker;
+    m_secondPicker.title = "Second image (chunks to swap in)";
+    m_slotPicker = m_imagePicker;
+    m_slotPicker.title = "Analogy slot image";
     m_modelPicker.title = "Open model (TorchScript)";
     m_modelPicker.extensions = {".pt", ".pth", ".ts", ".torchscript"};
 
@@ -103,6 +107,7 @@ void App::openImage(const std::string& path) {
     m_error.clear();
     resetResults();
     requestInversion();
+    if (m_latent.show) encodeMainForLatent();
 }
 
 void App::openModel(const std::string& nameOrPath) {
@@ -305,6 +310,39 @@ void App::onDrop(const std::vector<std::string>& paths) {
     }
 }
 
+void App::onDrop(const std::vector<std::string>& paths, float x, float y) {
+    // Onto an analogy slot or the latent panel's second image: that slot takes the first image.
+    if (!paths.empty() && isImageFile(paths[0])) {
+        const int slot = m_latent.showAnalogy ? widgets::dropTarget(m_latent.analogy, ImVec2(x, y)) : -1;
+        if (slot >= 0) {
+            setAnalogySlot(slot, paths[0]);
+            return;
+        }
+        const auto& a = m_latent.secondMin;
+        const auto& b = m_latent.secondMax;
+        if (m_latent.show && x >= a.x && x < b.x && y >= a.y && y < b.y) {
+            setSecondImage(paths[0]);
+            return;
+        }
+    }
+    onDrop(paths);
+}
+
+void App::dropOn(const std::string& target, const std::vector<std::string>& paths) {
+    ImVec2 lo, hi;
+    if (target == "second") {
+        lo = m_latent.secondMin;
+        hi = m_latent.secondMax;
+    } else if (target == "a" || target == "b" || target == "c") {
+        const int i = target[0] - 'a';
+        lo = m_latent.analogy.slotMin[i];
+        hi = m_latent.analogy.slotMax[i];
+    } else {
+        throw Error("drop target must be a, b, c or second, got '" + target + "'");
+    }
+    onDrop(paths, 0.5f * (lo.x + hi.x), 0.5f * (lo.y + hi.y));
+}
+
 void App::startDream(const std::string& unit) {
     if (!m_model) return;
     Request r = baseRequest(JobKind::Dream);
@@ -326,7 +364,7 @@ void App::showPanel(const std::string& name) {
     if (name == "model_picker") m_modelPicker.open = true;
 }
 
-bool App::idle() const { return !m_jobRunning && m_pendingExport.empty() && !m_worker->busy(); }
+bool App::idle() const { return !m_jobRunning && m_pendingExport.empty() && !m_worker->busy() && latentIdle(); }
 
 const InversionResult* App::currentResult() const {
     if (m_layer >= 0 && m_layer < int(m_slots.size()) && m_slots[size_t(m_layer)].result)

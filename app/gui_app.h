@@ -6,9 +6,11 @@
 
 #include "inference/worker.h"
 #include "render/texture.h"
+#include "widgets/analogy_slots.h"
 #include "widgets/file_picker.h"
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +50,19 @@ public:
     void onDrop(const std::vector<std::string>& paths);
     void showPanel(const std::string& name);  // "image_picker", "model_picker", "" (none)
     void startDream(const std::string& unit);  // preferred input of a unit (DGN-AM), shown live
+    void onDrop(const std::vector<std::string>& paths, float x, float y);  // routed to the analogy slot under (x, y)
+    void dropOn(const std::string& target, const std::vector<std::string>& paths);  // "a" "b" "c" "second": drop at its centre
+
+    // Latent chunks (Hu et al. mixing autoencoder) and analogies; the worker answers between iterations.
+    void showLatent(bool show);
+    void showAnalogy(bool show);
+    void setSecondImage(const std::string& path);
+    void setChunkSlider(int chunk, int direction, float sd);
+    void setChunkSwap(int chunk, bool fromSecond);
+    void resetChunks();
+    void exportTraversal(const std::string& pngPath);  // rows = chunks, columns = -3..3 sd along PC1
+    void setAnalogySlot(int slot, const std::string& path);
+    void setAnalogyMode(int mode, float strength);  // 0 vector, 1 chunks
 
     // Queries for scripts, tests and the frame loop.
     bool idle() const;  // no job running or pending, no export waiting
@@ -63,6 +78,15 @@ public:
     FrameStats& stats() { return m_stats; }
     const float* preimageRect() const { return m_preimageRect; }  // x0, y0, x1, y1 in window pixels
     std::string defaultExportPath(const std::string& what) const;
+    struct LatentReport {
+        int decodedClass = -1, analogyClass = -1;
+        std::vector<int> slotClasses;
+        std::vector<bool> swapped;
+        double decodeMs = 0;
+        uint64_t decodes = 0;
+        std::string traversalWritten;
+    };
+    LatentReport latentReport() const;
 
 private:
     void pollWorker();
@@ -112,6 +136,44 @@ private:
     std::shared_ptr<const DreamResult> m_dreamResult;
     render::Texture m_dreamTex;
     void drawDream();
+    // Latent chunks and analogies (gui_latent.cpp).
+    struct Latent {
+        bool show = false, showAnalogy = false;
+        std::shared_ptr<const MixerInfo> info;
+        Code base, second, edited;
+        std::string secondPath;
+        ImageF secondImage;
+        std::vector<std::vector<float>> sliders;
+        std::vector<bool> swapped;
+        uint64_t mainEncodeId = 0, secondEncodeId = 0, decodeId = 0, analogyId = 0, traversalId = 0;
+        int inputClass = -1, secondClass = -1, decodedClass = -1;
+        double decodeMs = 0;
+        uint64_t decodes = 0;
+        render::Texture inputTex, secondTex, decodedTex;
+        // Analogy slots a, b, c and the result d.
+        std::string slotPath[3];
+        Code slotCode[3];
+        uint64_t slotEncodeId[3] = {0, 0, 0};
+        int slotClass[4] = {-1, -1, -1, -1};
+        render::Texture slotTex[4];
+        widgets::AnalogyState analogy;
+        std::vector<bool> copied;
+        std::string pendingTraversal, traversalWritten;
+        std::vector<float> traversalValues;
+        std::map<int, uint64_t> outstanding;  // tag -> newest request id not yet answered
+        uint64_t shownDecodeId = 0, shownAnalogyId = 0;
+        ImVec2 secondMin, secondMax;  // the second image's box (drops)
+    } m_latent;
+    widgets::FilePickerState m_secondPicker, m_slotPicker;
+    int m_slotPickerTarget = 0;
+    void pollLatent();
+    void drawLatent();
+    void drawAnalogy();
+    void encodeMainForLatent();
+    void requestLatentDecode();
+    void requestAnalogy();
+    uint64_t postEncode(int tag, const ImageF& image);
+    bool latentIdle() const;
     std::vector<LayerSlot> m_slots;
     std::string m_pendingExport;
 

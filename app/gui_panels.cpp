@@ -55,6 +55,7 @@ void App::frame(int fbWidth, int fbHeight) {
     m_fbWidth = fbWidth;
     m_fbHeight = fbHeight;
     pollWorker();
+    pollLatent();
     handleKeys();
     drawMenu();
     const float menuH = ImGui::GetFrameHeight();
@@ -66,8 +67,12 @@ void App::frame(int fbWidth, int fbHeight) {
     drawStrip(controlsW, H - stripH, W - controlsW, stripH);
 
     drawDream();
+    drawLatent();
+    drawAnalogy();
     std::string picked;
     if (widgets::filePicker(m_imagePicker, picked)) openImage(picked);
+    if (widgets::filePicker(m_secondPicker, picked)) setSecondImage(picked);
+    if (widgets::filePicker(m_slotPicker, picked)) setAnalogySlot(m_slotPickerTarget, picked);
     if (widgets::filePicker(m_modelPicker, picked)) openModel(picked);
 }
 
@@ -75,12 +80,17 @@ void App::handleKeys() {
     ImGuiIO& io = ImGui::GetIO();
     if (io.WantTextInput || ImGui::IsPopupOpen(nullptr, ImGuiPopupFlags_AnyPopupId)) return;
     auto pressed = [](ImGuiKey k) { return ImGui::IsKeyPressed(ImGui::GetKeyIndex(k)); };
+    if (io.KeyCtrl) {
+        if (ImGui::IsKeyPressed('O')) showPanel(io.KeyShift ? "model_picker" : "image_picker");
+        if (ImGui::IsKeyPressed('E')) exportSweep(defaultExportPath("sweep"));
+        if (ImGui::IsKeyPressed('L')) showLatent(!m_latent.show);
+        if (ImGui::IsKeyPressed('Y')) showAnalogy(!m_latent.showAnalogy);
+        return;
+    }
     if (pressed(ImGuiKey_RightArrow) || ImGui::IsKeyPressed('K') || ImGui::IsKeyPressed('L')) stepLayer(+1);
     if (pressed(ImGuiKey_LeftArrow) || ImGui::IsKeyPressed('J') || ImGui::IsKeyPressed('H')) stepLayer(-1);
     if (pressed(ImGuiKey_Escape)) stop();
-    if (io.KeyCtrl && ImGui::IsKeyPressed('O')) showPanel(io.KeyShift ? "model_picker" : "image_picker");
-    if (io.KeyCtrl && ImGui::IsKeyPressed('E')) exportSweep(defaultExportPath("sweep"));
-    if (!io.KeyCtrl && (ImGui::IsKeyPressed('R') || pressed(ImGuiKey_Enter))) rerun();
+    if (ImGui::IsKeyPressed('R') || pressed(ImGuiKey_Enter)) rerun();
 }
 
 void App::drawMenu() {
@@ -97,6 +107,11 @@ void App::drawMenu() {
         if (ImGui::MenuItem("Export layer grid", "Ctrl+E")) exportSweep(defaultExportPath("sweep"));
         if (ImGui::MenuItem("Export restarts grid", nullptr, false, currentResult() != nullptr))
             exportRestarts(defaultExportPath(layerName(m_layer) + "_restarts"));
+        ImGui::EndMenu();
+    }
+    if (ImGui::BeginMenu("View")) {
+        if (ImGui::MenuItem("Latent chunks", "Ctrl+L", m_latent.show)) showLatent(!m_latent.show);
+        if (ImGui::MenuItem("Analogy a:b::c:d", "Ctrl+Y", m_latent.showAnalogy)) showAnalogy(!m_latent.showAnalogy);
         ImGui::EndMenu();
     }
     if (ImGui::BeginMenu("Layer")) {
@@ -209,6 +224,15 @@ void App::drawControls(float x, float y, float w, float h) {
                               "in the range seen on data (Nguyen et al. 2016).",
                               m_dreamGenerator >= 0 ? layerName(m_dreamGenerator).c_str() : "(none trained)");
     }
+
+    sectionHeader("Learned latent code (Hu et al.)");
+    if (ImGui::Button(m_latent.show ? "Hide chunk sliders" : "Chunk sliders")) showLatent(!m_latent.show);
+    if (ImGui::IsItemHovered())
+        ImGui::SetTooltip("The image's code in the mixing autoencoder, as chunks with sliders along their principal\n"
+                          "directions and swaps from a second image (Ctrl+L)");
+    ImGui::SameLine();
+    if (ImGui::Button(m_latent.showAnalogy ? "Hide analogies" : "Analogies")) showAnalogy(!m_latent.showAnalogy);
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("Compose a : b :: c : d (Ctrl+Y)");
 
     sectionHeader("Export");
     if (ImGui::Button("Export layer grid")) exportSweep(defaultExportPath("sweep"));

@@ -106,6 +106,33 @@ bool Script::update(App& app) {
             app.exportSweep(step["export_sweep"].get<std::string>());
         } else if (step.contains("export_restarts")) {
             app.exportRestarts(step["export_restarts"].get<std::string>());
+        } else if (step.contains("latent")) {
+            app.showLatent(step["latent"].get<bool>());
+        } else if (step.contains("analogy_panel")) {
+            app.showAnalogy(step["analogy_panel"].get<bool>());
+        } else if (step.contains("second_image")) {
+            app.setSecondImage(step["second_image"].get<std::string>());
+        } else if (step.contains("chunk_slider")) {
+            const auto& v = step["chunk_slider"];
+            app.setChunkSlider(v.at("chunk").get<int>(), v.value("direction", 0), v.at("value").get<float>());
+        } else if (step.contains("chunk_swap")) {
+            const auto& v = step["chunk_swap"];
+            app.setChunkSwap(v.at("chunk").get<int>(), v.value("from_second", true));
+        } else if (step.contains("reset_chunks")) {
+            app.resetChunks();
+        } else if (step.contains("export_traversal")) {
+            app.exportTraversal(step["export_traversal"].get<std::string>());
+        } else if (step.contains("analogy_slot")) {
+            const auto& v = step["analogy_slot"];
+            const std::string slot = v.at("slot");
+            if (slot.size() != 1 || slot[0] < 'a' || slot[0] > 'c') throw Error("analogy_slot: slot must be a, b or c");
+            app.setAnalogySlot(slot[0] - 'a', v.at("path").get<std::string>());
+        } else if (step.contains("analogy_mode")) {
+            const auto& v = step["analogy_mode"];
+            app.setAnalogyMode(v.value("mode", std::string("vector")) == "chunks" ? 1 : 0, v.value("strength", 1.f));
+        } else if (step.contains("drop_on")) {
+            const auto& v = step["drop_on"];
+            app.dropOn(v.at("target").get<std::string>(), v.at("paths").get<std::vector<std::string>>());
         } else if (step.contains("quit")) {
             m_index = m_steps.size();
             return true;

@@ -7,6 +7,11 @@
 //   {"panel": "image_picker"|"model_picker"}      {"drop": [PATHS]}
 //   {"screenshot": PATH}     the window as PNG    {"export_sweep": PATH}  {"export_restarts": PATH}
 //   {"dream": UNIT}          preferred input of a class (name or index), shown live
+//   {"latent": true|false}  chunk sliders panel   {"analogy_panel": true|false}
+//   {"second_image": PATH}  {"chunk_slider": {"chunk": K, "direction": J, "value": SD}}
+//   {"chunk_swap": {"chunk": K, "from_second": true}}  {"reset_chunks": true}  {"export_traversal": PATH}
+//   {"analogy_slot": {"slot": "a"|"b"|"c", "path": P}}  {"analogy_mode": {"mode": "vector"|"chunks", "strength": S}}
+//   {"drop_on": {"target": "a"|"b"|"c"|"second", "paths": [P]}}  a drop at the centre of that box
 //   {"quit": true}
 // UI thread.
 #pragma once

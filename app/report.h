@@ -5,6 +5,7 @@
 #include "render/image.h"
 
 #include <string>
+#include <vector>
 
 namespace preimage::app {
 
@@ -12,5 +13,14 @@ std::string fmt(const char* format, double value);  // printf-style, one number
 
 // Original, every restart (labelled with its feature error) and, with several, the variance map.
 render::Image restartsGrid(const InversionResult& result);
+
+// Rows = latent chunks, columns = slider values (in sigma): one decoded image per cell, row titles
+// "chunk k" (marking the class chunk), column subtitles the value.
+render::Image traversalGrid(const std::vector<std::vector<ImageF>>& rows, const std::vector<float>& values, int classChunk);
+
+// Nearest-neighbour upscale to about 112 px (scale 0) or by `scale`.
+render::Image upscale(const ImageF& image, int scale);
+// Throws Error unless `path` ends in .png (naming the option).
+void checkPng(const std::string& path, const std::string& option);
 
 }  // namespace preimage::app

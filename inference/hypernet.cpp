@@ -127,9 +127,7 @@ HyperNetReport trainHyperNets(Model& classifier, const TrainHyperNetOptions& o, 
     auto& M = classifier.impl();
     if (M.directory.empty() || M.input.channels != 1) throw Error("HyperNet decoders are trained for the default Fashion-MNIST models");
     const int layer = classifier.layerIndex(o.layer);
-    std::error_code ec;
-    fs::create_directories(o.outDir, ec);
-    if (!fs::is_directory(o.outDir)) throw Error("cannot create output directory '" + o.outDir + "'");
+    ensureDirectory(o.outDir);
     auto train = loadFashionMnist(true, o.trainLimit);
     auto x = datasetPixels(train);
     auto xTest = datasetPixels(loadFashionMnist(false, o.testLimit));

@@ -142,9 +142,7 @@ InverterMetrics trainInverter(Model& classifier, const TrainInverterOptions& o, 
         throw Error("learned inverters are trained for the default Fashion-MNIST models");
     const int layer = classifier.layerIndex(o.layer);
     if (o.epochs < 1 || o.batch < 1) throw Error("train inverter: bad epochs/batch");
-    std::error_code ec;
-    fs::create_directories(o.outDir, ec);
-    if (!fs::is_directory(o.outDir)) throw Error("cannot create output directory '" + o.outDir + "'");
+    ensureDirectory(o.outDir);
 
     auto train = loadFashionMnist(true, o.trainLimit);
     auto test = loadFashionMnist(false, o.testLimit);

@@ -226,22 +226,23 @@ nlohmann::json basesJson(const std::vector<ChunkBasis>& bases) {
     return j;
 }
 
-nlohmann::json metricsJson(const MixerMetrics& m) {
-    return {{"test_recon_rmse", m.reconRmse},
-            {"chunk_class_map", m.chunkMap},
-            {"full_code_class_map", m.fullCodeMap},
-            {"random_class_map", 0.1},
-            {"class_chunk", m.classChunk},
-            {"swap_accuracy", m.swapAccuracy},
-            {"swap_other_chunks_keeps_a", m.swapOtherKeepsA},
-            {"analogy_vector_accuracy", m.analogyVectorAccuracy},
-            {"analogy_chunks_accuracy", m.analogyChunksAccuracy},
-            {"eval_pairs", m.pairs},
-            {"map_queries", m.queries},
-            {"map_gallery", m.gallery}};
-}
-
 }  // namespace
+
+std::string metricsJson(const MixerMetrics& m) {
+    const nlohmann::json j{{"test_recon_rmse", m.reconRmse},
+                           {"chunk_class_map", m.chunkMap},
+                           {"full_code_class_map", m.fullCodeMap},
+                           {"random_class_map", 0.1},
+                           {"class_chunk", m.classChunk},
+                           {"swap_accuracy", m.swapAccuracy},
+                           {"swap_other_chunks_keeps_a", m.swapOtherKeepsA},
+                           {"analogy_vector_accuracy", m.analogyVectorAccuracy},
+                           {"analogy_chunks_accuracy", m.analogyChunksAccuracy},
+                           {"eval_pairs", m.pairs},
+                           {"map_queries", m.queries},
+                           {"map_gallery", m.gallery}};
+    return j.dump();
+}
 
 struct Mixer::Impl {
     ChunkLayout layout;
@@ -419,9 +420,7 @@ MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const Tra
     if (M.directory.empty() || M.input.channels != 1 || M.input.width != kSide)
         throw Error("the mixer is trained beside a default Fashion-MNIST classifier (--model fashion)");
     if (o.layout.chunks < 2 || o.layout.dims < 1 || o.layout.size() > 1024) throw Error("--chunks must be >= 2 and --dims >= 1");
-    std::error_code ec;
-    fs::create_directories(o.outDir, ec);
-    if (!fs::is_directory(o.outDir)) throw Error("cannot create output directory '" + o.outDir + "'");
+    ensureDirectory(o.outDir);
     auto train = loadFashionMnist(true, o.trainLimit);
     auto test = loadFashionMnist(false, o.testLimit);
     auto x = datasetPixels(train);
@@ -478,7 +477,7 @@ MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const Tra
         {"chunk_scale", scale},
         {"chunk_threshold", threshold},
         {"bases", basesJson(bases)},
-        {"metrics", metricsJson(m)},
+        {"metrics", nlohmann::json::parse(metricsJson(m))},
         {"training",
          {{"command", o.command},
           {"seed", o.seed},

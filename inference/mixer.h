@@ -44,6 +44,9 @@ struct MixerMetrics {
     double seconds = 0;
 };
 
+// The metrics as a JSON object (the manifest's "metrics" and `eval mixer --json`).
+std::string metricsJson(const MixerMetrics& metrics);
+
 class Mixer {
 public:
     // The mixer trained for a default classifier (<model dir>/mixer). Throws Error when there is none.

@@ -55,9 +55,7 @@ std::string today() {
 ClassifierMetrics trainClassifier(const TrainClassifierOptions& o, const TrainProgressFn& progress) {
     if (o.outDir.empty()) throw Error("train classifier: --out is required");
     if (o.epochs < 1 || o.batch < 1 || !(o.learningRate > 0)) throw Error("train classifier: bad epochs/batch/lr");
-    std::error_code ec;
-    fs::create_directories(o.outDir, ec);
-    if (ec || !fs::is_directory(o.outDir)) throw Error("cannot create output directory '" + o.outDir + "'");
+    ensureDirectory(o.outDir);
 
     auto train = loadFashionMnist(true, o.trainLimit);
     auto test = loadFashionMnist(false, o.testLimit);

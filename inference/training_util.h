@@ -26,6 +26,13 @@ inline void setCosineRate(torch::optim::Adam& optim, double base, int step, int 
     for (auto& g : optim.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
 }
 
+// Creates an output directory (and its parents); Error when that fails.
+inline void ensureDirectory(const std::string& dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (!std::filesystem::is_directory(dir)) throw Error("cannot create output directory '" + dir + "'");
+}
+
 // Manifests and weights are written to a temporary file and renamed, so a reader never sees half a file.
 inline void writeTextAtomically(const std::filesystem::path& path, const std::string& text) {
     std::filesystem::path tmp = path;

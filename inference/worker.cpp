@@ -1,6 +1,7 @@
 #include "worker.h"
 
 #include "hypernet.h"
+#include "mixer.h"
 
 #include <nlohmann/json.hpp>
 
@@ -59,6 +60,97 @@ uint64_t Worker::generation() const {
     return m_generation;
 }
 
+uint64_t Worker::postLatent(LatentRequest request) {
+    uint64_t id;
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        id = ++m_latentId;
+        auto same = std::find_if(m_latentPending.begin(), m_latentPending.end(), [&](const auto& p) {
+            return p.second.op == request.op && p.second.tag == request.tag;
+        });
+        if (same != m_latentPending.end())
+            *same = {id, std::move(request)};
+        else
+            m_latentPending.emplace_back(id, std::move(request));
+    }
+    m_wake.notify_all();
+    return id;
+}
+
+std::vector<LatentFrame> Worker::takeLatent() {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    std::vector<LatentFrame> out(std::make_move_iterator(m_latentDone.begin()), std::make_move_iterator(m_latentDone.end()));
+    m_latentDone.clear();
+    return out;
+}
+
+bool Worker::latentBusy() const {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    return m_latentRunning || !m_latentPending.empty();
+}
+
+void Worker::serveLatent() {
+    for (;;) {
+        std::pair<uint64_t, LatentRequest> job;
+        {
+            std::lock_guard<std::mutex> lock(m_mutex);
+            if (m_latentPending.empty() || m_quit) return;
+            job = std::move(m_latentPending.front());
+            m_latentPending.pop_front();
+            m_latentRunning = true;
+        }
+        const auto start = std::chrono::steady_clock::now();
+        const LatentRequest& r = job.second;
+        LatentFrame f;
+        f.id = job.first;
+        f.op = r.op;
+        f.tag = r.tag;
+        try {
+            if (!m_mixer || m_mixerKey != r.model) {
+                m_mixer.reset();
+                m_mixerInfo.reset();
+                m_latentModel = Model::load(r.model);
+                m_mixer = Mixer::load(*m_latentModel);
+                m_mixerKey = r.model;
+                auto info = std::make_shared<MixerInfo>();
+                info->layout = m_mixer->layout();
+                info->bases = m_mixer->bases();
+                info->chunkScale = m_mixer->chunkScale();
+                info->classChunk = m_mixer->classChunk();
+                info->chunkThreshold = m_mixer->chunkThreshold();
+                if (!m_latentModel->manifestJson().empty())
+                    info->classes = nlohmann::json::parse(m_latentModel->manifestJson()).value("classes", std::vector<std::string>{});
+                m_mixerInfo = info;
+            }
+            f.mixer = m_mixerInfo;
+            if (r.op == LatentOp::Encode) {
+                for (const auto& im : r.images) f.images.push_back(m_latentModel->prepare(im));
+                f.codes = m_mixer->encode(f.images);
+            } else {
+                f.images = m_mixer->decode(r.codes);
+            }
+            if (!f.images.empty())
+                for (const auto& l : m_latentModel->logits(f.images))
+                    f.predicted.push_back(int(std::max_element(l.begin(), l.end()) - l.begin()));
+        } catch (const std::exception& e) {
+            std::string what = e.what();
+            f.error = what.substr(0, what.find('\n'));
+            m_mixer.reset();
+            m_mixerKey.clear();
+        }
+        f.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+        std::lock_guard<std::mutex> lock(m_mutex);
+        m_latentRunning = false;
+        // Newest wins per purpose: an undelivered older decode for the same tag is dropped.
+        if (f.op == LatentOp::Decode)
+            m_latentDone.erase(std::remove_if(m_latentDone.begin(), m_latentDone.end(),
+                                              [&](const LatentFrame& o) { return o.op == LatentOp::Decode && o.tag == f.tag; }),
+                               m_latentDone.end());
+        m_latentDone.push_back(std::move(f));
+        if (m_latentDone.size() > 64) m_latentDone.pop_front();
+    }
+}
+
 void Worker::publish(Frame frame) {
     std::lock_guard<std::mutex> lock(m_mutex);
     // A stale job's frames never replace a newer job's.
@@ -75,8 +167,13 @@ void Worker::run() {
         uint64_t gen;
         {
             std::unique_lock<std::mutex> lock(m_mutex);
-            m_wake.wait(lock, [this] { return m_quit || m_pending.has_value(); });
+            m_wake.wait(lock, [this] { return m_quit || m_pending.has_value() || !m_latentPending.empty(); });
             if (m_quit) break;
+            if (!m_pending) {
+                lock.unlock();
+                serveLatent();
+                continue;
+            }
             request = std::move(*m_pending);
             m_pending.reset();
             gen = m_generation;
@@ -88,6 +185,8 @@ void Worker::run() {
         m_running = false;
     }
     m_model.reset();  // models die on the thread that made them
+    m_mixer.reset();
+    m_latentModel.reset();
 }
 
 std::shared_ptr<Model> Worker::model(const Request& r, std::shared_ptr<const ModelSummary>& summary) {
@@ -132,6 +231,7 @@ void Worker::execute(const Request& r, uint64_t gen) {
         if (r.kind == JobKind::Dream) {
             std::vector<float> acts;
             auto result = dream(*m, r.dream, [&](const DreamProgress& e) {
+                serveLatent();
                 acts.push_back(e.activation);
                 if (e.preview.empty()) return;
                 Frame f = base;
@@ -173,6 +273,7 @@ void Worker::execute(const Request& r, uint64_t gen) {
             const int layer = layers[k];
             std::vector<ProgressEvent> history;
             auto onProgress = [&](const ProgressEvent& e) {
+                serveLatent();  // slider drags and analogy slots are answered between two iterations
                 ProgressEvent slim = e;
                 slim.previews.clear();
                 history.push_back(slim);

@@ -10,14 +10,18 @@
 
 #include "dream.h"
 #include "engine.h"
+#include "latent.h"
 
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
 
 namespace preimage {
+
+class Mixer;
 
 enum class JobKind { LoadModel, Invert, Sweep, Dream };
 
@@ -64,6 +68,40 @@ struct Frame {
     std::shared_ptr<const DreamResult> dream;        // Dream, when done
 };
 
+// Latent-code jobs on the chunked autoencoder (inference/mixer.h): short (a few ms), so they never cancel
+// the running inversion; the worker serves them between two of its iterations. Requests are keyed by
+// (op, tag): a newer request with the same key replaces a pending one (dragging a slider: newest wins).
+enum class LatentOp { Encode, Decode };
+
+struct LatentRequest {
+    LatentOp op = LatentOp::Decode;
+    int tag = 0;                   // the caller's purpose (which slot, which view)
+    std::string model = "fashion"; // the classifier whose mixer is used (and which classifies the results)
+    std::vector<ImageF> images;    // Encode: any size, prepared by the classifier
+    std::vector<Code> codes;       // Decode
+};
+
+struct MixerInfo {
+    ChunkLayout layout;
+    std::vector<ChunkBasis> bases;
+    std::vector<float> chunkScale;
+    int classChunk = 0;
+    float chunkThreshold = 3.f;
+    std::vector<std::string> classes;
+};
+
+struct LatentFrame {
+    uint64_t id = 0;  // of the request
+    LatentOp op = LatentOp::Decode;
+    int tag = 0;
+    std::string error;
+    std::shared_ptr<const MixerInfo> mixer;
+    std::vector<Code> codes;      // Encode: one per image
+    std::vector<ImageF> images;   // Encode: the prepared inputs; Decode: the decoded images
+    std::vector<int> predicted;   // the classifier's class for each image
+    double ms = 0;                // time the job took on the worker
+};
+
 class Worker {
 public:
     // threads: LibTorch intra-op threads for the worker (leave a core for the UI).
@@ -78,10 +116,15 @@ public:
     bool busy() const;               // a job is pending or running
     uint64_t generation() const;     // of the newest request
 
+    uint64_t postLatent(LatentRequest request);  // returns the request's id
+    std::vector<LatentFrame> takeLatent();       // finished latent jobs, oldest first (never blocks)
+    bool latentBusy() const;                     // a latent job is pending or running
+
 private:
     void run();
     void execute(const Request& request, uint64_t generation);
     void publish(Frame frame);
+    void serveLatent();  // worker thread: runs every pending latent request
     std::shared_ptr<Model> model(const Request& request, std::shared_ptr<const ModelSummary>& summary);
 
     mutable std::mutex m_mutex;
@@ -91,10 +134,18 @@ private:
     bool m_running = false, m_quit = false;
     std::atomic<bool> m_cancel{false};
     std::optional<Frame> m_frame;
+    std::deque<std::pair<uint64_t, LatentRequest>> m_latentPending;
+    std::deque<LatentFrame> m_latentDone;
+    uint64_t m_latentId = 0;
+    bool m_latentRunning = false;
     // Worker thread only.
     std::shared_ptr<Model> m_model;
     std::string m_modelKey;
     std::shared_ptr<const ModelSummary> m_summary;
+    std::shared_ptr<Model> m_latentModel;  // the classifier beside the mixer (its own copy)
+    std::shared_ptr<Mixer> m_mixer;
+    std::shared_ptr<const MixerInfo> m_mixerInfo;
+    std::string m_mixerKey;
     int m_threads;
     std::thread m_thread;
 };

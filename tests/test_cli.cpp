@@ -112,3 +112,51 @@ TEST_CASE("eval reprints the classifier's accuracy") {
     CHECK(r.out.find("test accuracy") != std::string::npos);
     CHECK(r.out.find("(manifest: ") != std::string::npos);
 }
+
+TEST_CASE("analogy composes d from a:b::c in both modes and names the classes") {
+    const std::string png = testutil::path("d.png"), json = testutil::path("d.json");
+    // a = trouser, b = sneaker, c = dress (the samples hold one image per class): the command's mechanics and
+    // class names; the accuracy over test triples is test_mixer's.
+    for (const char* mode : {"vector", "chunks"}) {
+        auto r = cli({"analogy", "--a", testutil::sample("fashion_1"), "--b", testutil::sample("fashion_7"), "--c",
+                      testutil::sample("fashion_3"), "--out", png, "--mode", mode, "--json", json});
+        INFO(r.err);
+        REQUIRE(r.code == 0);
+        CHECK(r.out.find("b: Sneaker") != std::string::npos);
+        auto j = nlohmann::json::parse(testutil::readBytes(json));
+        CHECK(j["mode"] == mode);
+        CHECK(j.contains("class_d"));
+        CHECK(j["class_a"] == "Trouser");
+        if (std::string(mode) == "chunks") CHECK(j["chunks_copied"].size() >= 1);
+        auto d = preimage::render::loadImage(png);
+        CHECK(d.width >= 28);
+    }
+    expectUserError(cli({"analogy", "--a", kBoot, "--b", kBoot, "--c", kBoot, "--out", png, "--mode", "sideways"}), "--mode");
+    expectUserError(cli({"analogy", "--a", kBoot, "--b", kBoot, "--out", png}), "--c");
+    expectUserError(cli({"analogy", "--a", kBoot, "--b", kBoot, "--c", "/nonexistent.png", "--out", png}), "nonexistent");
+}
+
+TEST_CASE("traverse writes a chunks x values grid; eval mixer writes its JSON") {
+    const std::string png = testutil::path("trav.png"), json = testutil::path("trav.json");
+    auto r = cli({"traverse", "--image", kBoot, "--out", png, "--values", "-3,0,3", "--json", json});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    auto j = nlohmann::json::parse(testutil::readBytes(json));
+    CHECK(j["predicted_class"].size() == 8);
+    CHECK(j["predicted_class"][0].size() == 3);
+    // At 0 sd every row decodes the same code: the same class in the middle column.
+    for (size_t k = 1; k < 8; ++k) CHECK(j["predicted_class"][k][1] == j["predicted_class"][0][1]);
+    auto grid = preimage::render::loadImage(png);
+    CHECK(grid.height > grid.width);  // 8 rows of 3
+    expectUserError(cli({"traverse", "--image", kBoot, "--out", png, "--direction", "99"}), "--direction");
+
+    const std::string ej = testutil::path("mixer.json");
+    auto e = cli({"eval", "mixer", "--limit", "1000", "--pairs", "200", "--json", ej});
+    INFO(e.err);
+    REQUIRE(e.code == 0);
+    auto m = nlohmann::json::parse(testutil::readBytes(ej));
+    CHECK(m["chunk_class_map"].size() == 8);
+    CHECK(m["test_recon_rmse"].get<float>() < 0.2f);
+    CHECK(m.contains("swap_accuracy"));
+    CHECK(m["manifest_metrics"].contains("swap_accuracy"));
+}

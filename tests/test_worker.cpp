@@ -87,3 +87,64 @@ TEST_CASE("errors travel in frames and the worker stays usable") {
     CHECK(g.error.empty());
     CHECK(g.result->layer == "relu1");
 }
+
+namespace {
+
+std::vector<LatentFrame> waitLatent(Worker& w, size_t count, double seconds = 60) {
+    std::vector<LatentFrame> got;
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (got.size() < count && std::chrono::steady_clock::now() < end) {
+        for (auto& f : w.takeLatent()) got.push_back(std::move(f));
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return got;
+}
+
+}  // namespace
+
+TEST_CASE("latent jobs are answered during a running inversion without cancelling it") {
+    Worker w(1);
+    const uint64_t gen = w.post(invertRequest(3, 1500));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the inversion is running
+    const auto test = loadFashionMnist(false, 2);
+    LatentRequest enc;
+    enc.op = LatentOp::Encode;
+    enc.tag = 1;
+    enc.images = {test.image(0), test.image(1)};
+    w.postLatent(enc);
+    auto frames = waitLatent(w, 1);
+    REQUIRE(frames.size() == 1);
+    REQUIRE(frames[0].error.empty());
+    REQUIRE(frames[0].codes.size() == 2);
+    REQUIRE(static_cast<bool>(frames[0].mixer));
+    CHECK(frames[0].predicted.size() == 2);
+    CHECK(w.busy());  // still inverting
+
+    // Dragging a slider: several decodes for the same purpose; the newest is answered last and none is lost
+    // out of order.
+    uint64_t newest = 0;
+    for (int i = 0; i < 5; ++i) {
+        LatentRequest dec;
+        dec.op = LatentOp::Decode;
+        dec.tag = 10;
+        dec.codes = {swapChunk(frames[0].codes[0], frames[0].codes[1], i % 8, frames[0].mixer->layout)};
+        newest = w.postLatent(dec);
+    }
+    uint64_t lastSeen = 0;
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (lastSeen < newest && std::chrono::steady_clock::now() < end) {
+        for (auto& f : w.takeLatent()) {
+            CHECK(f.id > lastSeen);
+            lastSeen = f.id;
+            CHECK(f.images.size() == 1);
+            CHECK(f.images[0].width == 28);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    CHECK(lastSeen == newest);
+    Frame done = waitDone(w, gen);
+    REQUIRE(static_cast<bool>(done.result));
+    CHECK_FALSE(done.result->cancelled);
+    CHECK(done.result->iterations == 1500);
+    CHECK_FALSE(w.latentBusy());
+}

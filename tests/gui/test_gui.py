@@ -110,5 +110,50 @@ r = run("dream", [{"dream": "Sneaker"}, {"wait_idle": 120}, {"frames": 3}, {"scr
 check(r.get("errors") == [], f"dream: no error ({r.get('errors')})")
 check("preferred input of Sneaker" in r.get("status", ""), f"dream finished: {r.get('status')}")
 
+# 5. Latent chunks and analogies: drops onto the second-image box and the a, b, c slots (routed by
+# position, as a real drop), a swap of the class chunk, slider drags, a traversal export.
+def test_image(label, skip):
+    import gzip
+    d = os.environ.get("PREIMAGE_FASHION_MNIST", "/usr/share/datasets/fashion-mnist")
+    labels = np.frombuffer(gzip.open(os.path.join(d, "t10k-labels-idx1-ubyte.gz")).read()[8:], np.uint8)
+    images = np.frombuffer(gzip.open(os.path.join(d, "t10k-images-idx3-ubyte.gz")).read()[16:], np.uint8)
+    i = [k for k in np.flatnonzero(labels == label) if k not in skip][0]
+    path = os.path.join(work, f"test{i:05d}.png")
+    Image.fromarray(images.reshape(-1, 28, 28)[i]).save(path)
+    return path
+
+
+sample = lambda prefix: os.path.join(samples, sorted(f for f in os.listdir(samples) if f.startswith(prefix))[0])
+trouser2 = test_image(1, {2})  # another trouser than the sample (test image 2)
+traversal = os.path.join(work, "traversal.png")
+steps = [
+    {"open_image": sample("fashion_9")}, {"latent": True}, {"analogy_panel": True}, {"wait_idle": 120}, {"frames": 3},
+    {"screenshot": shot("latent_before.png")},
+    {"drop_on": {"target": "second", "paths": [sample("fashion_8")]}}, {"wait_idle": 60},
+    {"chunk_swap": {"chunk": 0, "from_second": True}}, {"wait_idle": 60},
+    {"drop_on": {"target": "a", "paths": [sample("fashion_1")]}},
+    {"drop_on": {"target": "b", "paths": [sample("fashion_7")]}},
+    {"drop_on": {"target": "c", "paths": [trouser2]}}, {"wait_idle": 60}, {"frames": 3},
+    {"screenshot": shot("latent.png")},
+]
+for v in (-3, -1.5, 0, 1.5, 3):  # a drag: one slider move per frame
+    steps += [{"chunk_slider": {"chunk": 3, "direction": 0, "value": v}}, {"frames": 1}]
+steps += [{"wait_idle": 60}, {"export_traversal": traversal}, {"wait_idle": 60}, {"frames": 2}]
+r = run("latent", steps)
+lat = r.get("latent", {})
+check(r.get("errors") == [], f"latent: no error ({r.get('errors')})")
+check(lat.get("swapped", [False])[0] is True, "latent: chunk 0 swapped from the second image")
+check(lat.get("decoded_class", -1) == 8, f"latent: boot with the bag's class chunk decodes to a Bag ({lat.get('decoded_class')})")
+check(lat.get("slot_classes") == [1, 7, 1], f"analogy slots classified trouser, sneaker, trouser ({lat.get('slot_classes')})")
+check(lat.get("analogy_class") == 7, f"analogy trouser:sneaker::trouser:d gives a Sneaker ({lat.get('analogy_class')})")
+check(lat.get("decodes", 0) >= 4, f"slider drag decoded {lat.get('decodes')} times")
+check(0 < lat.get("decode_ms", 1e9) < 100, f"one decode on the worker takes {lat.get('decode_ms', -1):.1f} ms")
+check(os.path.exists(traversal) and os.path.exists(traversal[:-4] + ".json"), "traversal grid and JSON exported")
+if os.path.exists(traversal[:-4] + ".json"):
+    t = json.load(open(traversal[:-4] + ".json"))
+    check(len(t["predicted_class"]) == 8 and len(t["predicted_class"][0]) == 7, "traversal is 8 chunks x 7 values")
+before, after = img(shot("latent_before.png")), img(shot("latent.png"))
+check(np.abs(before - after).mean() > 2, f"latent and analogy windows changed ({np.abs(before - after).mean():.1f})")
+
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)

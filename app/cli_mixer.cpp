@@ -1,0 +1,183 @@
+// The chunked autoencoder on the command line: `preimage train mixer`, `preimage eval mixer`,
+// `preimage analogy` and `preimage traverse`.
+#include "cli.h"
+#include "convert.h"
+#include "progress_bar.h"
+#include "report.h"
+
+#include "inference/mixer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <ostream>
+
+namespace preimage::app {
+namespace {
+
+std::string className(const Model& model, int c) {
+    if (!model.manifestJson().empty()) {
+        auto names = nlohmann::json::parse(model.manifestJson()).value("classes", std::vector<std::string>{});
+        if (c >= 0 && c < int(names.size())) return names[size_t(c)];
+    }
+    return std::to_string(c);
+}
+
+int predict(Model& model, const ImageF& prepared) {
+    auto l = model.logits({prepared})[0];
+    return int(std::max_element(l.begin(), l.end()) - l.begin());
+}
+
+void printMetrics(std::ostream& out, const MixerMetrics& m) {
+    out << "reconstruction: test pixel RMSE " << fmt("%.4f", m.reconRmse) << "\n";
+    out << "nearest-neighbour mAP of the class per chunk (" << m.queries << " queries, " << m.gallery
+        << " gallery; random 0.10):\n  ";
+    for (size_t k = 0; k < m.chunkMap.size(); ++k) out << fmt("chunk%-3.0f ", double(k));
+    out << " whole code\n  ";
+    for (float v : m.chunkMap) out << fmt("%-9.3f", double(v));
+    out << fmt(" %.3f", double(m.fullCodeMap)) << "\n";
+    out << "class chunk " << m.classChunk << "; on " << m.pairs << " test pairs of different classes:\n"
+        << "  swap (class chunk from b, rest from a) classified as b: " << fmt("%.1f%%", 100 * m.swapAccuracy) << "\n"
+        << "  other chunks from b, class chunk from a, classified as a: " << fmt("%.1f%%", 100 * m.swapOtherKeepsA) << "\n"
+        << "  analogy a:b::c:d (c of a's class) gives b's class: vector " << fmt("%.1f%%", 100 * m.analogyVectorAccuracy)
+        << ", chunks " << fmt("%.1f%%", 100 * m.analogyChunksAccuracy) << "\n";
+}
+
+}  // namespace
+
+// `preimage train mixer --model fashion [--out DIR] [--chunks 8] [--dims 8] [--epochs E] [--seed S] ...`
+int cmdTrainMixer(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
+    Args a(argv, first,
+           {"model", "out", "chunks", "dims", "epochs", "batch", "lr", "seed", "limit", "test-limit", "pairs", "lambda-gan",
+            "lambda-chunk", "lambda-class", "threads"},
+           {}, "train mixer");
+    auto model = Model::load(a.str("model", "fashion"));
+    TrainMixerOptions o;
+    o.outDir = a.str("out", model->directory().empty() ? "" : model->directory() + "/mixer");
+    if (o.outDir.empty()) throw Error("--out is required for a model without a folder");
+    o.layout.chunks = a.integer("chunks", o.layout.chunks);
+    o.layout.dims = a.integer("dims", o.layout.dims);
+    o.epochs = a.integer("epochs", o.epochs);
+    o.batch = a.integer("batch", o.batch);
+    if (o.epochs < 1 || o.batch < 2) throw Error("--epochs must be >= 1 and --batch >= 2");
+    o.learningRate = a.number("lr", o.learningRate);
+    o.seed = uint64_t(std::max(0, a.integer("seed", int(o.seed))));
+    o.trainLimit = a.integer("limit", 0);
+    o.testLimit = a.integer("test-limit", 0);
+    o.evalPairs = a.integer("pairs", o.evalPairs);
+    o.lambdaGan = a.number("lambda-gan", o.lambdaGan);
+    o.lambdaChunk = a.number("lambda-chunk", o.lambdaChunk);
+    o.lambdaClass = a.number("lambda-class", o.lambdaClass);
+    o.command = commandLine(argv);
+    std::unique_ptr<ProgressBar> bar;
+    auto m = trainMixer(*model, o, [&](const TrainProgress& p) {
+        if (!bar) bar = std::make_unique<ProgressBar>("mixer " + std::to_string(p.epoch) + "/" + std::to_string(p.epochs));
+        bar->update(p.step, p.steps, "loss " + fmt("%.3f", p.loss) + "  " + fmt("%.0f img/s", p.imagesPerSecond));
+        if (p.step == p.steps) {
+            bar->finish("loss " + fmt("%.3f", p.loss));
+            bar.reset();
+        }
+    });
+    printMetrics(out, m);
+    out << "trained in " << fmt("%.0f", m.seconds) << " s; wrote " << o.outDir << "/weights.pt and manifest.json\n";
+    return 0;
+}
+
+// `preimage eval mixer --model fashion [--json out.json] [--limit N] [--pairs P]`
+int cmdEvalMixer(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
+    Args a(argv, first, {"model", "json", "limit", "pairs", "seed", "threads"}, {}, "eval mixer");
+    auto model = Model::load(a.str("model", "fashion"));
+    auto mixer = Mixer::load(*model);
+    auto m = evaluateMixer(*model, *mixer, loadFashionMnist(false, a.integer("limit", 0)), a.integer("pairs", 2000),
+                           uint64_t(std::max(0, a.integer("seed", 1))));
+    printMetrics(out, m);
+    if (a.has("json")) {
+        auto j = nlohmann::json::parse(metricsJson(m));
+        j["model"] = model->name();
+        j["manifest_metrics"] = nlohmann::json::parse(mixer->manifestJson()).value("metrics", nlohmann::json::object());
+        render::writeFileAtomically(a.str("json"), j.dump(2) + "\n");
+    }
+    return 0;
+}
+
+// `preimage analogy --a A --b B --c C --out d.png [--mode vector|chunks] [--strength S] [--json J]`
+int cmdAnalogy(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
+    Args a(argv, first, {"model", "a", "b", "c", "out", "mode", "strength", "threshold", "json", "scale", "threads"}, {},
+           "analogy");
+    const std::string mode = a.str("mode", "vector");
+    if (mode != "vector" && mode != "chunks") throw Error("--mode must be 'vector' or 'chunks', got '" + mode + "'");
+    const std::string outPath = a.required("out");
+    checkPng(outPath, "--out");
+    std::vector<ImageF> images;
+    for (const char* slot : {"a", "b", "c"}) images.push_back(loadImageF(a.required(slot)));
+    auto model = Model::load(a.str("model", "fashion"));
+    auto mixer = Mixer::load(*model);
+    for (auto& im : images) im = model->prepare(im);
+    auto codes = mixer->encode(images);
+    const float strength = a.number("strength", 1.f);
+    const float threshold = a.number("threshold", mixer->chunkThreshold());
+    Code d;
+    std::vector<bool> copied;
+    if (mode == "vector") {
+        d = analogyVector(codes[0], codes[1], codes[2], strength);
+    } else {
+        copied = differingChunks(codes[0], codes[1], mixer->layout(), mixer->chunkScale(), threshold);
+        d = mixChunks(codes[2], codes[1], copied, mixer->layout());
+    }
+    const ImageF image = mixer->decode(d);
+    render::savePng(upscale(image, a.integer("scale", 0)), outPath);
+    nlohmann::json j{{"mode", mode}, {"a", a.str("a")}, {"b", a.str("b")}, {"c", a.str("c")}, {"out", outPath}};
+    const char* names[] = {"a", "b", "c"};
+    for (int i = 0; i < 3; ++i) {
+        const int c = predict(*model, images[size_t(i)]);
+        j["class_" + std::string(names[i])] = className(*model, c);
+        out << names[i] << ": " << className(*model, c) << "\n";
+    }
+    const int cd = predict(*model, image);
+    j["class_d"] = className(*model, cd);
+    if (mode == "vector") j["strength"] = strength;
+    if (!copied.empty()) {
+        std::vector<int> which;
+        for (size_t k = 0; k < copied.size(); ++k)
+            if (copied[k]) which.push_back(int(k));
+        j["chunks_copied"] = which;
+    }
+    out << "d: " << className(*model, cd) << "  (" << mode << (mode == "vector" ? fmt(", strength %.2f", strength) : "")
+        << "; wrote " << outPath << ")\n";
+    if (a.has("json")) render::writeFileAtomically(a.str("json"), j.dump(2) + "\n");
+    return 0;
+}
+
+// `preimage traverse --image I --out grid.png [--values -3,-2,-1,0,1,2,3] [--direction 0] [--json J]`
+int cmdTraverse(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
+    Args a(argv, first, {"model", "image", "out", "values", "direction", "json", "threads"}, {}, "traverse");
+    const std::string outPath = a.required("out");
+    checkPng(outPath, "--out");
+    const ImageF input = loadImageF(a.required("image"));
+    auto model = Model::load(a.str("model", "fashion"));
+    auto mixer = Mixer::load(*model);
+    std::vector<float> values = a.has("values") ? a.numbers("values") : std::vector<float>{-3, -2, -1, 0, 1, 2, 3};
+    for (float v : values)
+        if (!(std::abs(v) <= 10)) throw Error("--values must lie within +-10 standard deviations");
+    const int direction = a.integer("direction", 0);
+    if (direction < 0 || direction >= mixer->layout().dims)
+        throw Error("--direction must be between 0 and " + std::to_string(mixer->layout().dims - 1));
+    const Code base = mixer->encode(model->prepare(input));
+    std::vector<std::vector<ImageF>> rows;
+    nlohmann::json classes = nlohmann::json::array();
+    for (const auto& row : traversalCodes(base, mixer->bases(), mixer->layout(), values, direction)) {
+        rows.push_back(mixer->decode(row));
+        nlohmann::json r = nlohmann::json::array();
+        for (const auto& im : rows.back()) r.push_back(className(*model, predict(*model, im)));
+        classes.push_back(r);
+    }
+    render::savePng(traversalGrid(rows, values, mixer->classChunk()), outPath);
+    if (a.has("json")) {
+        nlohmann::json j{{"image", a.str("image")}, {"values_sd", values},     {"direction", direction},
+                         {"class_chunk", mixer->classChunk()}, {"code", base}, {"predicted_class", classes}};
+        render::writeFileAtomically(a.str("json"), j.dump(2) + "\n");
+    }
+    out << "wrote " << outPath << " (" << rows.size() << " chunks x " << values.size() << " values)\n";
+    return 0;
+}
+
+}  // namespace preimage::app

@@ -1,0 +1,357 @@
+// App: the latent-chunk sliders and the analogy composer (Hu et al. mixing autoencoder). The UI thread
+// owns the codes and does the (exact, cheap) chunk maths itself (inference/latent.h); the worker only
+// encodes and decodes, between two iterations of whatever it is running, newest request per purpose.
+#include "gui_app.h"
+
+#include "convert.h"
+#include "report.h"
+
+#include "widgets/chunk_sliders.h"
+#include "widgets/image_view.h"
+
+#include <imgui.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+namespace fs = std::filesystem;
+
+namespace preimage::app {
+namespace {
+
+enum Tag { kTagMain = 1, kTagSecond = 2, kTagSlot = 3 /* 3, 4, 5 */, kTagDecode = 10, kTagAnalogy = 11, kTagTraversal = 12 };
+constexpr int kSliderDirections = 3;  // principal directions shown per chunk
+
+std::string className(const MixerInfo* info, int c) {
+    if (c < 0) return "";
+    if (info && c < int(info->classes.size())) return info->classes[size_t(c)];
+    return std::to_string(c);
+}
+
+}  // namespace
+
+uint64_t App::postEncode(int tag, const ImageF& image) {
+    LatentRequest r;
+    r.op = LatentOp::Encode;
+    r.tag = tag;
+    r.images = {image};
+    const uint64_t id = m_worker->postLatent(std::move(r));
+    m_latent.outstanding[tag] = id;
+    return id;
+}
+
+bool App::latentIdle() const { return m_latent.outstanding.empty() && m_latent.pendingTraversal.empty(); }
+
+void App::encodeMainForLatent() {
+    if (m_image.empty()) return;
+    m_latent.mainEncodeId = postEncode(kTagMain, m_image);
+}
+
+void App::showLatent(bool show) {
+    m_latent.show = show;
+    if (show && m_latent.base.empty()) encodeMainForLatent();
+}
+
+void App::showAnalogy(bool show) { m_latent.showAnalogy = show; }
+
+void App::setSecondImage(const std::string& path) {
+    try {
+        m_latent.secondImage = loadImageF(path);
+    } catch (const Error& e) {
+        setError(e.what());
+        return;
+    }
+    m_latent.secondPath = fs::absolute(path).string();
+    m_latent.secondEncodeId = postEncode(kTagSecond, m_latent.secondImage);
+    if (!m_latent.show) showLatent(true);
+}
+
+void App::setChunkSlider(int chunk, int direction, float sd) {
+    if (!m_latent.info) throw Error("the latent panel has no code yet");
+    const auto& L = m_latent.info->layout;
+    if (chunk < 0 || chunk >= L.chunks || direction < 0 || direction >= kSliderDirections)
+        throw Error("no slider " + std::to_string(chunk) + "/" + std::to_string(direction));
+    m_latent.sliders[size_t(chunk)][size_t(direction)] = std::clamp(sd, -3.f, 3.f);
+    requestLatentDecode();
+}
+
+void App::setChunkSwap(int chunk, bool fromSecond) {
+    if (!m_latent.info || chunk < 0 || chunk >= m_latent.info->layout.chunks) throw Error("no chunk " + std::to_string(chunk));
+    m_latent.swapped[size_t(chunk)] = fromSecond;
+    requestLatentDecode();
+}
+
+void App::resetChunks() {
+    for (auto& s : m_latent.sliders) std::fill(s.begin(), s.end(), 0.f);
+    std::fill(m_latent.swapped.begin(), m_latent.swapped.end(), false);
+    requestLatentDecode();
+}
+
+void App::requestLatentDecode() {
+    if (m_latent.base.empty() || !m_latent.info) return;
+    const auto& L = m_latent.info->layout;
+    Code code = m_latent.base;
+    if (!m_latent.second.empty()) code = mixChunks(code, m_latent.second, m_latent.swapped, L);
+    m_latent.edited = applySliders(code, m_latent.sliders, m_latent.info->bases, L);
+    LatentRequest r;
+    r.op = LatentOp::Decode;
+    r.tag = kTagDecode;
+    r.codes = {m_latent.edited};
+    m_latent.decodeId = m_worker->postLatent(std::move(r));
+    m_latent.outstanding[kTagDecode] = m_latent.decodeId;
+}
+
+void App::setAnalogySlot(int slot, const std::string& path) {
+    if (slot < 0 || slot > 2) return;
+    ImageF image;
+    try {
+        image = loadImageF(path);
+    } catch (const Error& e) {
+        setError(e.what());
+        return;
+    }
+    m_latent.slotPath[slot] = fs::absolute(path).string();
+    m_latent.slotEncodeId[slot] = postEncode(kTagSlot + slot, image);
+    m_latent.showAnalogy = true;
+}
+
+void App::setAnalogyMode(int mode, float strength) {
+    m_latent.analogy.mode = std::clamp(mode, 0, 1);
+    m_latent.analogy.strength = std::clamp(strength, 0.f, 2.f);
+    requestAnalogy();
+}
+
+void App::requestAnalogy() {
+    for (const auto& c : m_latent.slotCode)
+        if (c.empty()) return;
+    if (!m_latent.info) return;
+    const auto& L = m_latent.info->layout;
+    const auto& a = m_latent.slotCode[0];
+    const auto& b = m_latent.slotCode[1];
+    const auto& c = m_latent.slotCode[2];
+    Code d;
+    m_latent.copied.clear();
+    if (m_latent.analogy.mode == 0) {
+        d = analogyVector(a, b, c, m_latent.analogy.strength);
+    } else {
+        m_latent.copied = differingChunks(a, b, L, m_latent.info->chunkScale, m_latent.info->chunkThreshold);
+        d = mixChunks(c, b, m_latent.copied, L);
+    }
+    LatentRequest r;
+    r.op = LatentOp::Decode;
+    r.tag = kTagAnalogy;
+    r.codes = {d};
+    m_latent.analogyId = m_worker->postLatent(std::move(r));
+    m_latent.outstanding[kTagAnalogy] = m_latent.analogyId;
+}
+
+void App::exportTraversal(const std::string& pngPath) {
+    try {
+        checkPng(pngPath, "traversal export");
+    } catch (const Error& e) {
+        setError(e.what());
+        return;
+    }
+    m_latent.pendingTraversal = pngPath;
+    if (m_latent.base.empty()) {  // posted once the code arrives
+        if (m_image.empty()) {
+            m_latent.pendingTraversal.clear();
+            setError("open an image before exporting a traversal");
+        } else if (m_latent.outstanding.count(kTagMain) == 0) {
+            showLatent(true);
+        }
+        return;
+    }
+    m_latent.traversalValues = {-3, -2, -1, 0, 1, 2, 3};
+    LatentRequest r;
+    r.op = LatentOp::Decode;
+    r.tag = kTagTraversal;
+    for (auto& row : traversalCodes(m_latent.edited.empty() ? m_latent.base : m_latent.edited, m_latent.info->bases,
+                                    m_latent.info->layout, m_latent.traversalValues, 0))
+        for (auto& c : row) r.codes.push_back(std::move(c));
+    m_latent.traversalId = m_worker->postLatent(std::move(r));
+    m_latent.outstanding[kTagTraversal] = m_latent.traversalId;
+}
+
+void App::pollLatent() {
+    for (auto& f : m_worker->takeLatent()) {
+        auto it = m_latent.outstanding.find(f.tag);
+        if (it != m_latent.outstanding.end() && f.id >= it->second) m_latent.outstanding.erase(it);
+        if (!f.error.empty()) {
+            if (f.tag == kTagTraversal) m_latent.pendingTraversal.clear();
+            setError("latent code: " + f.error);
+            continue;
+        }
+        if (f.mixer && f.mixer != m_latent.info) {
+            m_latent.info = f.mixer;
+            const auto& L = f.mixer->layout;
+            m_latent.sliders.assign(size_t(L.chunks), std::vector<float>(size_t(std::min(kSliderDirections, L.dims)), 0.f));
+            m_latent.swapped.assign(size_t(L.chunks), false);
+        }
+        ++m_stats.uploads;
+        if (f.tag == kTagMain && f.id == m_latent.mainEncodeId && !f.codes.empty()) {
+            m_latent.base = f.codes[0];
+            m_latent.inputClass = f.predicted.empty() ? -1 : f.predicted[0];
+            m_uploader->upload(m_latent.inputTex, toBytes(f.images[0]));
+            requestLatentDecode();
+            if (!m_latent.pendingTraversal.empty()) exportTraversal(m_latent.pendingTraversal);
+        } else if (f.tag == kTagSecond && f.id == m_latent.secondEncodeId && !f.codes.empty()) {
+            m_latent.second = f.codes[0];
+            m_latent.secondClass = f.predicted.empty() ? -1 : f.predicted[0];
+            m_uploader->upload(m_latent.secondTex, toBytes(f.images[0]));
+            requestLatentDecode();
+        } else if (f.tag >= kTagSlot && f.tag < kTagSlot + 3 && !f.codes.empty()) {
+            const int slot = f.tag - kTagSlot;
+            if (f.id != m_latent.slotEncodeId[slot]) continue;
+            m_latent.slotCode[slot] = f.codes[0];
+            m_latent.slotClass[slot] = f.predicted.empty() ? -1 : f.predicted[0];
+            m_uploader->upload(m_latent.slotTex[slot], toBytes(f.images[0]));
+            requestAnalogy();
+        } else if (f.tag == kTagDecode && f.id >= m_latent.shownDecodeId && !f.images.empty()) {
+            m_latent.shownDecodeId = f.id;
+            m_latent.decodedClass = f.predicted.empty() ? -1 : f.predicted[0];
+            m_latent.decodeMs = f.ms;
+            ++m_latent.decodes;
+            m_uploader->upload(m_latent.decodedTex, toBytes(f.images[0]));
+        } else if (f.tag == kTagAnalogy && f.id >= m_latent.shownAnalogyId && !f.images.empty()) {
+            m_latent.shownAnalogyId = f.id;
+            m_latent.slotClass[3] = f.predicted.empty() ? -1 : f.predicted[0];
+            m_uploader->upload(m_latent.slotTex[3], toBytes(f.images[0]));
+        } else if (f.tag == kTagTraversal && f.id == m_latent.traversalId && !m_latent.pendingTraversal.empty()) {
+            const std::string path = m_latent.pendingTraversal;
+            m_latent.pendingTraversal.clear();
+            const size_t cols = m_latent.traversalValues.size();
+            std::vector<std::vector<ImageF>> rows;
+            nlohmann::json classes = nlohmann::json::array();
+            for (size_t i = 0; i + cols <= f.images.size(); i += cols) {
+                rows.emplace_back(f.images.begin() + long(i), f.images.begin() + long(i + cols));
+                nlohmann::json r = nlohmann::json::array();
+                for (size_t j = i; j < i + cols && j < f.predicted.size(); ++j) r.push_back(className(m_latent.info.get(), f.predicted[j]));
+                classes.push_back(r);
+            }
+            try {
+                render::savePng(traversalGrid(rows, m_latent.traversalValues, m_latent.info->classChunk), path);
+                nlohmann::json j{{"image", m_imagePath},
+                                 {"values_sd", m_latent.traversalValues},
+                                 {"direction", 0},
+                                 {"class_chunk", m_latent.info->classChunk},
+                                 {"code", m_latent.edited.empty() ? m_latent.base : m_latent.edited},
+                                 {"predicted_class", classes}};
+                const fs::path p(path);
+                render::writeFileAtomically((p.parent_path() / (p.stem().string() + ".json")).string(), j.dump(2) + "\n");
+                m_latent.traversalWritten = path;
+                m_status = "wrote " + path;
+            } catch (const std::exception& e) {
+                setError(e.what());
+            }
+        }
+    }
+}
+
+App::LatentReport App::latentReport() const {
+    LatentReport r;
+    r.decodedClass = m_latent.decodedClass;
+    r.analogyClass = m_latent.slotClass[3];
+    r.slotClasses.assign(m_latent.slotClass, m_latent.slotClass + 3);
+    r.swapped = m_latent.swapped;
+    r.decodeMs = m_latent.decodeMs;
+    r.decodes = m_latent.decodes;
+    r.traversalWritten = m_latent.traversalWritten;
+    return r;
+}
+
+void App::drawLatent() {
+    if (!m_latent.show) return;
+    const ImVec2 size(600.f, 640.f);
+    ImGui::SetNextWindowSize(size, ImGuiCond_Appearing);
+    ImGui::SetNextWindowPos(ImVec2(float(m_fbWidth) - size.x - 14.f, 40.f), ImGuiCond_Appearing);
+    if (!ImGui::Begin("Latent chunks", &m_latent.show, ImGuiWindowFlags_NoSavedSettings)) {
+        ImGui::End();
+        return;
+    }
+    const MixerInfo* info = m_latent.info.get();
+    if (info)
+        ImGui::TextDisabled("Fashion-MNIST mixing autoencoder (Hu et al. 2018): %d chunks x %d dims", info->layout.chunks,
+                            info->layout.dims);
+    else
+        ImGui::TextDisabled(m_image.empty() ? "open an image" : "encoding...");
+    const float side = 120.f;
+    widgets::imageView("latent_in", m_latent.inputTex.valid() ? m_latent.inputTex.imguiId() : nullptr, m_latent.inputTex.width(),
+                       m_latent.inputTex.height(), side, "input: " + className(info, m_latent.inputClass), "no image");
+    ImGui::SameLine();
+    char caption[96];
+    std::snprintf(caption, sizeof caption, "decoded: %s", className(info, m_latent.decodedClass).c_str());
+    widgets::imageView("latent_out", m_latent.decodedTex.valid() ? m_latent.decodedTex.imguiId() : nullptr,
+                       m_latent.decodedTex.width(), m_latent.decodedTex.height(), side, caption, "decoding...");
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("Dec(code) with the chunk edits below; decoded in %.1f ms", m_latent.decodeMs);
+    ImGui::SameLine();
+    ImGui::BeginGroup();
+    widgets::imageView("latent_second", m_latent.secondTex.valid() ? m_latent.secondTex.imguiId() : nullptr,
+                       m_latent.secondTex.width(), m_latent.secondTex.height(), side,
+                       "second: " + className(info, m_latent.secondClass), "drop a 2nd image");
+    m_latent.secondMin = ImGui::GetItemRectMin();
+    m_latent.secondMax = ImGui::GetItemRectMax();
+    if (ImGui::SmallButton("open 2nd image")) {
+        m_secondPicker.directory = m_imagePicker.directory;
+        m_secondPicker.open = true;
+    }
+    ImGui::EndGroup();
+    if (ImGui::Button("Reset all")) resetChunks();
+    ImGui::SameLine();
+    ImGui::BeginDisabled(m_latent.base.empty());
+    if (ImGui::Button("Export traversal grid")) exportTraversal(defaultExportPath("traversal"));
+    ImGui::EndDisabled();
+    if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
+        ImGui::SetTooltip("Rows = chunks, columns = -3..+3 sd along each chunk's first principal direction (PNG + JSON)");
+    ImGui::Separator();
+    if (info && !m_latent.base.empty()) {
+        float range = 1e-3f;
+        for (const auto& b : info->bases)
+            for (size_t i = 0; i < b.mean.size(); ++i) range = std::max(range, std::abs(b.mean[i]) + 3.f * (b.sigma.empty() ? 0.f : b.sigma[0]));
+        ImGui::BeginChild("chunks");
+        if (widgets::chunkSliders("chunks", m_latent.edited.empty() ? m_latent.base : m_latent.edited, info->layout.chunks,
+                                  info->layout.dims, info->classChunk, m_latent.sliders, m_latent.swapped,
+                                  !m_latent.second.empty(), range)
+                .changed)
+            requestLatentDecode();
+        ImGui::EndChild();
+    }
+    ImGui::End();
+}
+
+void App::drawAnalogy() {
+    if (!m_latent.showAnalogy) return;
+    const ImVec2 size(640.f, 300.f);
+    ImGui::SetNextWindowSize(size, ImGuiCond_Appearing);
+    ImGui::SetNextWindowPos(ImVec2(float(m_fbWidth) - size.x - 14.f, float(m_fbHeight) - size.y - 200.f), ImGuiCond_Appearing);
+    if (!ImGui::Begin("Analogy a : b :: c : d", &m_latent.showAnalogy, ImGuiWindowFlags_NoSavedSettings)) {
+        ImGui::End();
+        return;
+    }
+    const MixerInfo* info = m_latent.info.get();
+    widgets::AnalogySlotView views[4];
+    for (int i = 0; i < 4; ++i) {
+        const auto& t = m_latent.slotTex[i];
+        views[i] = {t.valid() ? t.imguiId() : nullptr, t.width(), t.height(), className(info, m_latent.slotClass[i])};
+    }
+    auto r = widgets::analogySlots(m_latent.analogy, views, 110.f);
+    if (r.openSlot >= 0) {
+        m_slotPickerTarget = r.openSlot;
+        m_slotPicker.directory = m_imagePicker.directory;
+        m_slotPicker.open = true;
+    }
+    if (r.useCurrent >= 0 && !m_imagePath.empty()) setAnalogySlot(r.useCurrent, m_imagePath);
+    if (r.changed) requestAnalogy();
+    if (m_latent.analogy.mode == 1 && !m_latent.copied.empty()) {
+        std::string which;
+        for (size_t k = 0; k < m_latent.copied.size(); ++k)
+            if (m_latent.copied[k]) which += (which.empty() ? "" : ", ") + std::to_string(k);
+        ImGui::TextDisabled("chunks copied from b: %s", which.c_str());
+    }
+    ImGui::End();
+}
+
+}  // namespace preimage::app
