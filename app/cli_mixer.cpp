@@ -28,7 +28,8 @@ int predict(Model& model, const ImageF& prepared) {
 }
 
 void printMetrics(std::ostream& out, const MixerMetrics& m) {
-    out << "reconstruction: test pixel RMSE " << fmt("%.4f", m.reconRmse) << "\n";
+    out << "reconstruction: test pixel RMSE " << fmt("%.4f", m.reconRmse) << ", classifier accuracy on it "
+        << fmt("%.1f%%", 100 * m.reconAccuracy) << "\n";
     out << "nearest-neighbour mAP of the class per chunk (" << m.queries << " queries, " << m.gallery
         << " gallery; random 0.10):\n  ";
     for (size_t k = 0; k < m.chunkMap.size(); ++k) out << fmt("chunk%-3.0f ", double(k));
@@ -48,7 +49,7 @@ void printMetrics(std::ostream& out, const MixerMetrics& m) {
 int cmdTrainMixer(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
     Args a(argv, first,
            {"model", "out", "chunks", "dims", "epochs", "batch", "lr", "seed", "limit", "test-limit", "pairs", "lambda-gan",
-            "lambda-chunk", "lambda-class", "threads"},
+            "lambda-chunk", "lambda-class", "init", "threads"},
            {}, "train mixer");
     auto model = Model::load(a.str("model", "fashion"));
     TrainMixerOptions o;
@@ -67,6 +68,7 @@ int cmdTrainMixer(const std::vector<std::string>& argv, size_t first, std::ostre
     o.lambdaGan = a.number("lambda-gan", o.lambdaGan);
     o.lambdaChunk = a.number("lambda-chunk", o.lambdaChunk);
     o.lambdaClass = a.number("lambda-class", o.lambdaClass);
+    o.initDir = a.str("init", "");
     o.command = commandLine(argv);
     std::unique_ptr<ProgressBar> bar;
     auto m = trainMixer(*model, o, [&](const TrainProgress& p) {
@@ -120,7 +122,7 @@ int cmdAnalogy(const std::vector<std::string>& argv, size_t first, std::ostream&
     if (mode == "vector") {
         d = analogyVector(codes[0], codes[1], codes[2], strength);
     } else {
-        copied = differingChunks(codes[0], codes[1], mixer->layout(), mixer->chunkScale(), threshold);
+        copied = differingChunks(codes[0], codes[1], codes[2], mixer->layout(), threshold);
         d = mixChunks(codes[2], codes[1], copied, mixer->layout());
     }
     const ImageF image = mixer->decode(d);

@@ -137,7 +137,7 @@ void App::requestAnalogy() {
     if (m_latent.analogy.mode == 0) {
         d = analogyVector(a, b, c, m_latent.analogy.strength);
     } else {
-        m_latent.copied = differingChunks(a, b, L, m_latent.info->chunkScale, m_latent.info->chunkThreshold);
+        m_latent.copied = differingChunks(a, b, c, L, m_latent.info->chunkThreshold);
         d = mixChunks(c, b, m_latent.copied, L);
     }
     LatentRequest r;
@@ -265,7 +265,8 @@ App::LatentReport App::latentReport() const {
 
 void App::drawLatent() {
     if (!m_latent.show) return;
-    const ImVec2 size(600.f, 640.f);
+    // Top right, above the analogy window; both movable.
+    const ImVec2 size(600.f, 370.f);
     ImGui::SetNextWindowSize(size, ImGuiCond_Appearing);
     ImGui::SetNextWindowPos(ImVec2(float(m_fbWidth) - size.x - 14.f, 40.f), ImGuiCond_Appearing);
     if (!ImGui::Begin("Latent chunks", &m_latent.show, ImGuiWindowFlags_NoSavedSettings)) {
@@ -308,9 +309,12 @@ void App::drawLatent() {
         ImGui::SetTooltip("Rows = chunks, columns = -3..+3 sd along each chunk's first principal direction (PNG + JSON)");
     ImGui::Separator();
     if (info && !m_latent.base.empty()) {
-        float range = 1e-3f;
-        for (const auto& b : info->bases)
-            for (size_t i = 0; i < b.mean.size(); ++i) range = std::max(range, std::abs(b.mean[i]) + 3.f * (b.sigma.empty() ? 0.f : b.sigma[0]));
+        std::vector<float> range;  // per chunk: the bars' full scale, |mean| + 3 sd along the first direction
+        for (const auto& b : info->bases) {
+            float r = 1e-3f;
+            for (float m : b.mean) r = std::max(r, std::abs(m) + 3.f * (b.sigma.empty() ? 0.f : b.sigma[0]));
+            range.push_back(r);
+        }
         ImGui::BeginChild("chunks");
         if (widgets::chunkSliders("chunks", m_latent.edited.empty() ? m_latent.base : m_latent.edited, info->layout.chunks,
                                   info->layout.dims, info->classChunk, m_latent.sliders, m_latent.swapped,
@@ -324,9 +328,9 @@ void App::drawLatent() {
 
 void App::drawAnalogy() {
     if (!m_latent.showAnalogy) return;
-    const ImVec2 size(640.f, 300.f);
+    const ImVec2 size(600.f, 280.f);
     ImGui::SetNextWindowSize(size, ImGuiCond_Appearing);
-    ImGui::SetNextWindowPos(ImVec2(float(m_fbWidth) - size.x - 14.f, float(m_fbHeight) - size.y - 200.f), ImGuiCond_Appearing);
+    ImGui::SetNextWindowPos(ImVec2(float(m_fbWidth) - size.x - 14.f, 418.f), ImGuiCond_Appearing);
     if (!ImGui::Begin("Analogy a : b :: c : d", &m_latent.showAnalogy, ImGuiWindowFlags_NoSavedSettings)) {
         ImGui::End();
         return;

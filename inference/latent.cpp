@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace preimage {
 
@@ -69,7 +70,7 @@ Code analogyVector(const Code& a, const Code& b, const Code& c, float strength) 
     return d;
 }
 
-std::vector<float> chunkDistances(const Code& a, const Code& b, const ChunkLayout& layout, const std::vector<float>& scale) {
+std::vector<float> chunkDistances(const Code& a, const Code& b, const ChunkLayout& layout) {
     checkCode(a, layout);
     checkCode(b, layout);
     std::vector<float> d(size_t(layout.chunks));
@@ -79,24 +80,24 @@ std::vector<float> chunkDistances(const Code& a, const Code& b, const ChunkLayou
             const double v = double(b[size_t(k * layout.dims + i)]) - double(a[size_t(k * layout.dims + i)]);
             s += v * v;
         }
-        const float sc = k < int(scale.size()) && scale[size_t(k)] > 0 ? scale[size_t(k)] : 1.f;
-        d[size_t(k)] = float(std::sqrt(s)) / sc;
+        d[size_t(k)] = float(std::sqrt(s));
     }
     return d;
 }
 
-std::vector<bool> differingChunks(const Code& a, const Code& b, const ChunkLayout& layout, const std::vector<float>& scale,
-                                  float threshold) {
-    const auto d = chunkDistances(a, b, layout, scale);
-    std::vector<bool> take(d.size());
-    for (size_t k = 0; k < d.size(); ++k) take[k] = d[k] > threshold;
-    take[size_t(std::max_element(d.begin(), d.end()) - d.begin())] = true;
+std::vector<bool> differingChunks(const Code& a, const Code& b, const Code& c, const ChunkLayout& layout, float threshold) {
+    const auto ab = chunkDistances(a, b, layout), ac = chunkDistances(a, c, layout);
+    std::vector<float> ratio(ab.size());
+    for (size_t k = 0; k < ab.size(); ++k)
+        ratio[k] = ac[k] > 0 ? ab[k] / ac[k] : (ab[k] > 0 ? std::numeric_limits<float>::infinity() : 0.f);
+    std::vector<bool> take(ab.size());
+    for (size_t k = 0; k < ab.size(); ++k) take[k] = ratio[k] > threshold;
+    take[size_t(std::max_element(ratio.begin(), ratio.end()) - ratio.begin())] = true;
     return take;
 }
 
-Code analogyChunks(const Code& a, const Code& b, const Code& c, const ChunkLayout& layout, const std::vector<float>& scale,
-                   float threshold) {
-    return mixChunks(c, b, differingChunks(a, b, layout, scale, threshold), layout);
+Code analogyChunks(const Code& a, const Code& b, const Code& c, const ChunkLayout& layout, float threshold) {
+    return mixChunks(c, b, differingChunks(a, b, c, layout, threshold), layout);
 }
 
 }  // namespace preimage

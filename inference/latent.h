@@ -44,14 +44,14 @@ std::vector<std::vector<Code>> traversalCodes(const Code& base, const std::vecto
 // Analogy a:b::c:d by vector arithmetic: d = c + strength * (b - a).
 Code analogyVector(const Code& a, const Code& b, const Code& c, float strength);
 
-// Per-chunk distance ||b_k - a_k|| divided by scale[k] (the chunk's typical distance between two data
-// codes; empty scale = 1).
-std::vector<float> chunkDistances(const Code& a, const Code& b, const ChunkLayout& layout, const std::vector<float>& scale);
-// The chunks where a and b differ: normalised distance above `threshold`, and always the most different one.
-std::vector<bool> differingChunks(const Code& a, const Code& b, const ChunkLayout& layout, const std::vector<float>& scale,
-                                  float threshold);
+// Per-chunk Euclidean distance ||b_k - a_k||.
+std::vector<float> chunkDistances(const Code& a, const Code& b, const ChunkLayout& layout);
+// The chunks where a and b differ, in the analogy's own terms: chunk k differs when b departs from a by more
+// than `threshold` times as much as c (a's analogue) does, ||b_k - a_k|| > threshold ||c_k - a_k||; the chunk
+// with the largest ratio always counts. (Between two random images every chunk differs; what sets a:b
+// apart from a:c is the factor the analogy is about.)
+std::vector<bool> differingChunks(const Code& a, const Code& b, const Code& c, const ChunkLayout& layout, float threshold);
 // Analogy by chunk transfer: d = c with b's chunks wherever a and b differ.
-Code analogyChunks(const Code& a, const Code& b, const Code& c, const ChunkLayout& layout, const std::vector<float>& scale,
-                   float threshold);
+Code analogyChunks(const Code& a, const Code& b, const Code& c, const ChunkLayout& layout, float threshold);
 
 }  // namespace preimage

@@ -204,22 +204,6 @@ std::vector<ChunkBasis> chunkBases(const torch::Tensor& codes, const ChunkLayout
     return out;
 }
 
-// The distance between the chunks of two similar data codes: the 10th percentile over random pairs. A chunk
-// that carries a discrete factor (the class) has a small one (a tenth of random pairs share the class),
-// so a pair that differs in that factor stands out by many times it; a chunk of smooth style does not.
-std::vector<float> chunkScales(const torch::Tensor& codes, const ChunkLayout& L, uint64_t seed) {
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-    const int64_t n = codes.size(0);
-    auto i = at::randperm(n, gen, torch::kLong);
-    auto a = codes.index_select(0, i), b = codes.index_select(0, i.roll(1, 0));
-    std::vector<float> s;
-    for (int k = 0; k < L.chunks; ++k) {
-        auto d = (a - b).slice(1, int64_t(k) * L.dims, int64_t(k + 1) * L.dims).norm(2, {1});
-        s.push_back(std::get<0>(d.sort()).select(0, int64_t(double(d.size(0) - 1) * 0.1)).item<float>());
-    }
-    return s;
-}
-
 nlohmann::json basesJson(const std::vector<ChunkBasis>& bases) {
     nlohmann::json j = nlohmann::json::array();
     for (const auto& b : bases) j.push_back({{"mean", b.mean}, {"directions", b.directions}, {"sigma", b.sigma}});
@@ -230,6 +214,7 @@ nlohmann::json basesJson(const std::vector<ChunkBasis>& bases) {
 
 std::string metricsJson(const MixerMetrics& m) {
     const nlohmann::json j{{"test_recon_rmse", m.reconRmse},
+                           {"test_recon_classifier_accuracy", m.reconAccuracy},
                            {"chunk_class_map", m.chunkMap},
                            {"full_code_class_map", m.fullCodeMap},
                            {"random_class_map", 0.1},
@@ -248,9 +233,8 @@ struct Mixer::Impl {
     ChunkLayout layout;
     MixerNet net{nullptr};
     std::vector<ChunkBasis> bases;
-    std::vector<float> scale;
     int classChunk = 0;
-    float threshold = 3.f;
+    float threshold = 2.f;
     std::string manifest;
 };
 
@@ -259,7 +243,6 @@ Mixer::~Mixer() = default;
 const ChunkLayout& Mixer::layout() const { return m_impl->layout; }
 int Mixer::classChunk() const { return m_impl->classChunk; }
 const std::vector<ChunkBasis>& Mixer::bases() const { return m_impl->bases; }
-const std::vector<float>& Mixer::chunkScale() const { return m_impl->scale; }
 float Mixer::chunkThreshold() const { return m_impl->threshold; }
 const std::string& Mixer::manifestJson() const { return m_impl->manifest; }
 int Mixer::imageSide() const { return kSide; }
@@ -290,8 +273,7 @@ std::shared_ptr<Mixer> Mixer::loadDirectory(const std::string& dir) {
         impl->layout.chunks = j.at("layout").at("chunks").get<int>();
         impl->layout.dims = j.at("layout").at("dims").get<int>();
         impl->classChunk = j.value("class_chunk", 0);
-        impl->threshold = j.value("chunk_threshold", 3.f);
-        impl->scale = j.at("chunk_scale").get<std::vector<float>>();
+        impl->threshold = j.value("chunk_threshold", 2.f);
         for (const auto& b : j.at("bases"))
             impl->bases.push_back({b.at("mean").get<std::vector<float>>(), b.at("directions").get<std::vector<std::vector<float>>>(),
                                    b.at("sigma").get<std::vector<float>>()});
@@ -343,7 +325,7 @@ std::vector<ImageF> Mixer::decode(const std::vector<Code>& codes) {
 
 namespace {
 
-MixerMetrics evaluate(Model::Impl& M, MixerNet& net, const ChunkLayout& L, const std::vector<float>& scale, float threshold,
+MixerMetrics evaluate(Model::Impl& M, MixerNet& net, const ChunkLayout& L, float threshold,
                       const Dataset& test, int pairs, uint64_t seed) {
     net->eval();
     MixerMetrics r;
@@ -353,6 +335,7 @@ MixerMetrics evaluate(Model::Impl& M, MixerNet& net, const ChunkLayout& L, const
     {
         auto rec = decodeAll(net, codes);
         r.reconRmse = float(std::sqrt((rec - x).pow(2).mean().item<double>()));
+        r.reconAccuracy = (classify(M, rec) == y).to(torch::kFloat).mean().item<float>();
     }
     // mAP: the first fifth of the test set (at most 1000 images) queries the rest.
     const int64_t n = x.size(0), q = std::min<int64_t>(1000, n / 5);
@@ -401,7 +384,7 @@ MixerMetrics evaluate(Model::Impl& M, MixerNet& net, const ChunkLayout& L, const
     auto Ac = A.contiguous(), Bc = B.contiguous(), Cc = C.contiguous();
     for (int64_t i = 0; i < A.size(0); ++i) {
         auto row = [&](const torch::Tensor& t) { return Code(t[i].data_ptr<float>(), t[i].data_ptr<float>() + L.size()); };
-        auto d = analogyChunks(row(Ac), row(Bc), row(Cc), L, scale, threshold);
+        auto d = analogyChunks(row(Ac), row(Bc), row(Cc), L, threshold);
         flat.insert(flat.end(), d.begin(), d.end());
     }
     r.analogyChunksAccuracy = rate(torch::from_blob(flat.data(), {A.size(0), int64_t(L.size())}, torch::kFloat).clone(), yb);
@@ -412,7 +395,7 @@ MixerMetrics evaluate(Model::Impl& M, MixerNet& net, const ChunkLayout& L, const
 
 MixerMetrics evaluateMixer(Model& classifier, Mixer& mixer, const Dataset& test, int pairs, uint64_t seed) {
     auto& I = mixer.impl();
-    return evaluate(classifier.impl(), I.net, I.layout, I.scale, I.threshold, test, pairs, seed);
+    return evaluate(classifier.impl(), I.net, I.layout, I.threshold, test, pairs, seed);
 }
 
 MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const TrainProgressFn& progress) {
@@ -428,6 +411,17 @@ MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const Tra
     const auto start = std::chrono::steady_clock::now();
     torch::manual_seed(o.seed);
     Trainer t(o, 10);
+    nlohmann::json initTraining;
+    if (!o.initDir.empty()) {
+        auto init = Mixer::loadDirectory(o.initDir);
+        const auto& L = init->layout();
+        if (L.chunks != o.layout.chunks || L.dims != o.layout.dims) throw Error("--init: the mixer in '" + o.initDir + "' has another chunk layout");
+        torch::NoGradGuard g;
+        auto src = init->impl().net->named_parameters();
+        for (auto& p : t.net->named_parameters()) p.value().copy_(src[p.key()]);
+        initTraining = nlohmann::json::parse(init->manifestJson()).value("training", nlohmann::json::object());
+        initTraining["directory"] = o.initDir;
+    }
     auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
     const int steps = int(x.size(0) / o.batch);
     if (steps < 1) throw Error("fewer training images than one batch");
@@ -450,14 +444,13 @@ MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const Tra
         }
         r.lastLoss = float(sum / steps);
     }
-    // Directions and scales from (up to) 10,000 training codes, then the evaluation on the test set.
+    // Principal directions from (up to) 10,000 training codes, then the evaluation on the test set.
     t.net->eval();
     auto trainCodes = encodeAll(t.net, x.slice(0, 0, std::min<int64_t>(10000, x.size(0))));
     const auto bases = chunkBases(trainCodes, o.layout);
-    const auto scale = chunkScales(trainCodes, o.layout, o.seed);
-    const float threshold = 3.f;
+    const float threshold = 2.f;
     const double trainSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    auto m = evaluate(M, t.net, o.layout, scale, threshold, test, o.evalPairs, o.seed);
+    auto m = evaluate(M, t.net, o.layout, threshold, test, o.evalPairs, o.seed);
     m.firstLoss = r.firstLoss;
     m.lastLoss = r.lastLoss;
     m.seconds = trainSeconds;
@@ -474,7 +467,6 @@ MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const Tra
          "head: linear(chunk dims,10) on chunk 0; critics (not saved): discriminator and chunk classifier, "
          "conv4x4s2(in,32) conv4x4s2(32,64) LeakyReLU(0.2), linear"},
         {"class_chunk", m.classChunk},
-        {"chunk_scale", scale},
         {"chunk_threshold", threshold},
         {"bases", basesJson(bases)},
         {"metrics", nlohmann::json::parse(metricsJson(m))},
@@ -495,6 +487,7 @@ MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const Tra
           {"first_loss", m.firstLoss},
           {"last_epoch_loss", m.lastLoss},
           {"seconds", std::round(trainSeconds)}}}};
+    if (!initTraining.is_null() && !initTraining.empty()) j["training"]["initialised_from"] = initTraining;
     writeTextAtomically(fs::path(o.outDir) / "manifest.json", j.dump(2) + "\n");
     return m;
 }

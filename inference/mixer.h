@@ -23,15 +23,17 @@ struct TrainMixerOptions {
     ChunkLayout layout;     // 8 chunks of 8 dims (the paper's MNIST setting)
     int epochs = 4, batch = 64;
     float learningRate = 1e-3f;  // autoencoder; the discriminator runs at a fifth of it
-    float lambdaGan = 0.1f, lambdaChunk = 1.f, lambdaClass = 30.f;  // lambdaClass = 0: purely unsupervised
+    float lambdaGan = 0.1f, lambdaChunk = 1.f, lambdaClass = 100.f;  // lambdaClass = 0: purely unsupervised
     uint64_t seed = 1;
     int trainLimit = 0, testLimit = 0;
     int evalPairs = 2000;   // swap pairs and analogy triples in the evaluation
+    std::string initDir;    // non-empty: start from this mixer's weights (fine-tuning; critics start afresh)
     std::string command;
 };
 
 struct MixerMetrics {
     float reconRmse = 0;              // test pixel RMSE of Dec(Enc(x))
+    float reconAccuracy = 0;          // the classifier's accuracy on Dec(Enc(x)): the ceiling for the swap
     std::vector<float> chunkMap;      // per chunk: nearest-neighbour mAP of the class on that chunk alone
     float fullCodeMap = 0;            // the same on the whole code
     int classChunk = 0;               // the chunk with the highest class mAP
@@ -58,8 +60,7 @@ public:
     const ChunkLayout& layout() const;
     int classChunk() const;
     const std::vector<ChunkBasis>& bases() const;   // per chunk, from the training set
-    const std::vector<float>& chunkScale() const;   // per chunk: distance between two similar data codes (10th pct)
-    float chunkThreshold() const;                   // analogy by chunks: copy chunks above this normalised distance
+    float chunkThreshold() const;                   // analogy by chunks (differingChunks): the ratio that counts as differing
     const std::string& manifestJson() const;
     int imageSide() const;                          // 28: images are 1 x side x side in [0,1]
 

@@ -115,7 +115,6 @@ void Worker::serveLatent() {
                 auto info = std::make_shared<MixerInfo>();
                 info->layout = m_mixer->layout();
                 info->bases = m_mixer->bases();
-                info->chunkScale = m_mixer->chunkScale();
                 info->classChunk = m_mixer->classChunk();
                 info->chunkThreshold = m_mixer->chunkThreshold();
                 if (!m_latentModel->manifestJson().empty())

@@ -84,9 +84,8 @@ struct LatentRequest {
 struct MixerInfo {
     ChunkLayout layout;
     std::vector<ChunkBasis> bases;
-    std::vector<float> chunkScale;
     int classChunk = 0;
-    float chunkThreshold = 3.f;
+    float chunkThreshold = 2.f;
     std::vector<std::string> classes;
 };
 

@@ -55,14 +55,15 @@ TEST_CASE("analogies: vector arithmetic and chunk transfer") {
     const Code h = analogyVector(A, B, C, 0.5f);
     CHECK(h[0] == doctest::Approx(7 + 4.5));
 
-    // a and b differ in chunk 1 only (distance 5), slightly in chunk 2 (0.1): chunk 1 is copied from b into c.
-    const Code a{0, 0, 0, 0, 0, 0}, b{0, 0, 3, 4, 0.1f, 0};
-    const auto d = chunkDistances(a, b, L, {1, 1, 1});
+    // a:b differ in chunk 1 far more than a:c do; in chunk 2 as much as a:c: only chunk 1 is copied into c.
+    const Code a{0, 0, 0, 0, 0, 0}, b{0, 0, 3, 4, 1, 0}, c{0.1f, 0, 0.3f, 0, 1, 0};
+    const auto d = chunkDistances(a, b, L);
     CHECK(d[1] == doctest::Approx(5));
-    CHECK(d[2] == doctest::Approx(0.1));
-    CHECK(analogyChunks(a, b, C, L, {1, 1, 1}, 3.f) == Code{7, 7, 3, 4, 7, 7});
-    // Scales normalise: chunk 2 moves little in absolute terms but a lot for its own scale.
-    CHECK(differingChunks(a, b, L, {10, 10, 0.01f}, 3.f) == std::vector<bool>{false, false, true});
-    // The most different chunk is always copied, even below the threshold.
-    CHECK(differingChunks(a, b, L, {1, 1, 1}, 100.f) == std::vector<bool>{false, true, false});
+    CHECK(d[2] == doctest::Approx(1));
+    CHECK(differingChunks(a, b, c, L, 2.f) == std::vector<bool>{false, true, false});
+    CHECK(analogyChunks(a, b, c, L, 2.f) == Code{0.1f, 0, 3, 4, 1, 0});
+    // The chunk with the largest ratio always counts, even below the threshold.
+    CHECK(differingChunks(a, b, c, L, 100.f) == std::vector<bool>{false, true, false});
+    // c = a: every chunk where b differs is copied, so a:b::a:d gives d = b.
+    CHECK(analogyChunks(a, b, a, L, 2.f) == b);
 }

@@ -28,7 +28,7 @@ void codeBars(const float* values, int dims, float range, ImU32 colour) {
 
 ChunkSlidersResult chunkSliders(const char* id, const std::vector<float>& code, int chunks, int dims, int classChunk,
                                 std::vector<std::vector<float>>& sliders, std::vector<bool>& swapped, bool canSwap,
-                                float valueRange) {
+                                const std::vector<float>& valueRange) {
     ChunkSlidersResult r;
     ImGui::PushID(id);
     sliders.resize(size_t(chunks));
@@ -42,7 +42,7 @@ ChunkSlidersResult chunkSliders(const char* id, const std::vector<float>& code, 
         ImGui::TextColored(isClass ? ImVec4(1.f, 0.75f, 0.35f, 1.f) : ImVec4(0.8f, 0.8f, 0.85f, 1.f), "%-15s", label);
         ImGui::SameLine();
         if (int(code.size()) >= (k + 1) * dims)
-            codeBars(code.data() + size_t(k * dims), dims, valueRange,
+            codeBars(code.data() + size_t(k * dims), dims, k < int(valueRange.size()) ? valueRange[size_t(k)] : 1.f,
                      swapped[size_t(k)] ? IM_COL32(120, 200, 120, 255) : IM_COL32(110, 160, 240, 255));
         ImGui::SameLine();
         ImGui::BeginDisabled(!canSwap);

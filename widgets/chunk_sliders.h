@@ -14,9 +14,9 @@ struct ChunkSlidersResult {
 };
 
 // code: the current (edited) code, chunks * dims values; sliders[k][j]: position of chunk k along direction
-// j; swapped[k]: chunk k comes from the second image. valueRange: the bars' full scale.
+// j; swapped[k]: chunk k comes from the second image. valueRange[k]: chunk k's bars' full scale.
 ChunkSlidersResult chunkSliders(const char* id, const std::vector<float>& code, int chunks, int dims, int classChunk,
                                 std::vector<std::vector<float>>& sliders, std::vector<bool>& swapped, bool canSwap,
-                                float valueRange);
+                                const std::vector<float>& valueRange);
 
 }  // namespace preimage::widgets
