@@ -40,7 +40,8 @@ void printMetrics(std::ostream& out, const MixerMetrics& m) {
         << "  swap (class chunk from b, rest from a) classified as b: " << fmt("%.1f%%", 100 * m.swapAccuracy) << "\n"
         << "  other chunks from b, class chunk from a, classified as a: " << fmt("%.1f%%", 100 * m.swapOtherKeepsA) << "\n"
         << "  analogy a:b::c:d (c of a's class) gives b's class: vector " << fmt("%.1f%%", 100 * m.analogyVectorAccuracy)
-        << ", chunks " << fmt("%.1f%%", 100 * m.analogyChunksAccuracy) << "\n";
+        << ", chunks " << fmt("%.1f%%", 100 * m.analogyChunksAccuracy) << " (threshold " << fmt("%.2f", m.chunkThreshold)
+        << ", " << fmt("%.1f", m.analogyChunksCopied) << " chunks of " << m.chunkMap.size() << " copied on average)\n";
 }
 
 }  // namespace
@@ -86,12 +87,21 @@ int cmdTrainMixer(const std::vector<std::string>& argv, size_t first, std::ostre
 
 // `preimage eval mixer --model fashion [--json out.json] [--limit N] [--pairs P]`
 int cmdEvalMixer(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
-    Args a(argv, first, {"model", "json", "limit", "pairs", "seed", "threads"}, {}, "eval mixer");
+    Args a(argv, first, {"model", "json", "limit", "pairs", "seed", "threshold", "split", "threads"}, {"update-manifest"},
+           "eval mixer");
+    const std::string split = a.str("split", "test");
+    if (split != "test" && split != "train") throw Error("--split must be 'test' or 'train', got '" + split + "'");
     auto model = Model::load(a.str("model", "fashion"));
     auto mixer = Mixer::load(*model);
-    auto m = evaluateMixer(*model, *mixer, loadFashionMnist(false, a.integer("limit", 0)), a.integer("pairs", 2000),
-                           uint64_t(std::max(0, a.integer("seed", 1))));
+    auto m = evaluateMixer(*model, *mixer, loadFashionMnist(split == "train", a.integer("limit", 0)), a.integer("pairs", 2000),
+                           uint64_t(std::max(0, a.integer("seed", 1))), a.number("threshold", -1.f));
     printMetrics(out, m);
+    if (a.has("update-manifest")) {
+        if (split != "test" || a.has("limit") || a.has("seed") || a.has("pairs"))
+            throw Error("--update-manifest records the full test-set evaluation: no --split/--limit/--seed/--pairs");
+        updateMixerManifest(*mixer, m, commandLine(argv));
+        out << "updated the mixer's manifest\n";
+    }
     if (a.has("json")) {
         auto j = nlohmann::json::parse(metricsJson(m));
         j["model"] = model->name();

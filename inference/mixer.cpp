@@ -223,6 +223,8 @@ std::string metricsJson(const MixerMetrics& m) {
                            {"swap_other_chunks_keeps_a", m.swapOtherKeepsA},
                            {"analogy_vector_accuracy", m.analogyVectorAccuracy},
                            {"analogy_chunks_accuracy", m.analogyChunksAccuracy},
+                           {"analogy_chunks_copied", m.analogyChunksCopied},
+                           {"chunk_threshold", m.chunkThreshold},
                            {"eval_pairs", m.pairs},
                            {"map_queries", m.queries},
                            {"map_gallery", m.gallery}};
@@ -234,8 +236,8 @@ struct Mixer::Impl {
     MixerNet net{nullptr};
     std::vector<ChunkBasis> bases;
     int classChunk = 0;
-    float threshold = 2.f;
-    std::string manifest;
+    float threshold = 1.f;
+    std::string manifest, directory;
 };
 
 Mixer::Mixer(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
@@ -273,7 +275,8 @@ std::shared_ptr<Mixer> Mixer::loadDirectory(const std::string& dir) {
         impl->layout.chunks = j.at("layout").at("chunks").get<int>();
         impl->layout.dims = j.at("layout").at("dims").get<int>();
         impl->classChunk = j.value("class_chunk", 0);
-        impl->threshold = j.value("chunk_threshold", 2.f);
+        impl->threshold = j.value("chunk_threshold", 1.f);
+        impl->directory = dir;
         for (const auto& b : j.at("bases"))
             impl->bases.push_back({b.at("mean").get<std::vector<float>>(), b.at("directions").get<std::vector<std::vector<float>>>(),
                                    b.at("sigma").get<std::vector<float>>()});
@@ -329,6 +332,7 @@ MixerMetrics evaluate(Model::Impl& M, MixerNet& net, const ChunkLayout& L, float
                       const Dataset& test, int pairs, uint64_t seed) {
     net->eval();
     MixerMetrics r;
+    r.chunkThreshold = threshold;
     auto x = datasetPixels(test);
     auto y = labelsOf(test);
     auto codes = encodeAll(net, x);
@@ -382,20 +386,24 @@ MixerMetrics evaluate(Model::Impl& M, MixerNet& net, const ChunkLayout& L, float
     // Chunk transfer through the same code path the app and the CLI use.
     std::vector<float> flat;
     auto Ac = A.contiguous(), Bc = B.contiguous(), Cc = C.contiguous();
+    double copied = 0;
     for (int64_t i = 0; i < A.size(0); ++i) {
         auto row = [&](const torch::Tensor& t) { return Code(t[i].data_ptr<float>(), t[i].data_ptr<float>() + L.size()); };
-        auto d = analogyChunks(row(Ac), row(Bc), row(Cc), L, threshold);
+        const auto take = differingChunks(row(Ac), row(Bc), row(Cc), L, threshold);
+        copied += double(std::count(take.begin(), take.end(), true));
+        auto d = mixChunks(row(Cc), row(Bc), take, L);
         flat.insert(flat.end(), d.begin(), d.end());
     }
+    r.analogyChunksCopied = float(copied / double(A.size(0)));
     r.analogyChunksAccuracy = rate(torch::from_blob(flat.data(), {A.size(0), int64_t(L.size())}, torch::kFloat).clone(), yb);
     return r;
 }
 
 }  // namespace
 
-MixerMetrics evaluateMixer(Model& classifier, Mixer& mixer, const Dataset& test, int pairs, uint64_t seed) {
+MixerMetrics evaluateMixer(Model& classifier, Mixer& mixer, const Dataset& test, int pairs, uint64_t seed, float threshold) {
     auto& I = mixer.impl();
-    return evaluate(classifier.impl(), I.net, I.layout, I.threshold, test, pairs, seed);
+    return evaluate(classifier.impl(), I.net, I.layout, threshold < 0 ? I.threshold : threshold, test, pairs, seed);
 }
 
 MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const TrainProgressFn& progress) {
@@ -448,7 +456,7 @@ MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const Tra
     t.net->eval();
     auto trainCodes = encodeAll(t.net, x.slice(0, 0, std::min<int64_t>(10000, x.size(0))));
     const auto bases = chunkBases(trainCodes, o.layout);
-    const float threshold = 2.f;
+    const float threshold = 1.f;
     const double trainSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     auto m = evaluate(M, t.net, o.layout, threshold, test, o.evalPairs, o.seed);
     m.firstLoss = r.firstLoss;
@@ -490,6 +498,18 @@ MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const Tra
     if (!initTraining.is_null() && !initTraining.empty()) j["training"]["initialised_from"] = initTraining;
     writeTextAtomically(fs::path(o.outDir) / "manifest.json", j.dump(2) + "\n");
     return m;
+}
+
+void updateMixerManifest(Mixer& mixer, const MixerMetrics& m, const std::string& command) {
+    auto& I = mixer.impl();
+    if (I.directory.empty()) throw Error("this mixer was not loaded from a folder");
+    auto j = nlohmann::json::parse(I.manifest);
+    j["metrics"] = nlohmann::json::parse(metricsJson(m));
+    j["chunk_threshold"] = m.chunkThreshold;
+    j["metrics_command"] = command;
+    writeTextAtomically(fs::path(I.directory) / "manifest.json", j.dump(2) + "\n");
+    I.manifest = j.dump(2);
+    I.threshold = m.chunkThreshold;
 }
 
 std::pair<float, float> mixerLossAfterSteps(const TrainMixerOptions& o, int steps) {

@@ -41,6 +41,8 @@ struct MixerMetrics {
     float swapOtherKeepsA = 0;        // all other chunks from b, class chunk from a: classifier says a's class
     float analogyVectorAccuracy = 0;  // d = c + (b - a) classified as b's class
     float analogyChunksAccuracy = 0;  // d = c with b's differing chunks classified as b's class
+    float analogyChunksCopied = 0;    // mean number of chunks that chunk transfer took from b
+    float chunkThreshold = 0;         // the chunk-transfer threshold these figures used
     int pairs = 0, queries = 0, gallery = 0;
     float firstLoss = 0, lastLoss = 0;  // total generator-side loss: first batch, last epoch's mean
     double seconds = 0;
@@ -79,7 +81,13 @@ private:
 };
 
 MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& options, const TrainProgressFn& progress = {});
-MixerMetrics evaluateMixer(Model& classifier, Mixer& mixer, const Dataset& test, int pairs = 2000, uint64_t seed = 1);
+// threshold < 0: the manifest's chunk-transfer threshold.
+MixerMetrics evaluateMixer(Model& classifier, Mixer& mixer, const Dataset& test, int pairs = 2000, uint64_t seed = 1,
+                           float threshold = -1.f);
+
+// Rewrites the metrics (and the chunk-transfer threshold they used) in the mixer's manifest, atomically,
+// recording the command that did it (`preimage eval mixer --update-manifest`).
+void updateMixerManifest(Mixer& mixer, const MixerMetrics& metrics, const std::string& command);
 
 // A few training steps from scratch (tests): generator-side loss of the first and the last step.
 std::pair<float, float> mixerLossAfterSteps(const TrainMixerOptions& options, int steps);

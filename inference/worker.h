@@ -85,7 +85,7 @@ struct MixerInfo {
     ChunkLayout layout;
     std::vector<ChunkBasis> bases;
     int classChunk = 0;
-    float chunkThreshold = 2.f;
+    float chunkThreshold = 1.f;
     std::vector<std::string> classes;
 };
 
