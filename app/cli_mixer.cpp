@@ -15,11 +15,8 @@ namespace preimage::app {
 namespace {
 
 std::string className(const Model& model, int c) {
-    if (!model.manifestJson().empty()) {
-        auto names = nlohmann::json::parse(model.manifestJson()).value("classes", std::vector<std::string>{});
-        if (c >= 0 && c < int(names.size())) return names[size_t(c)];
-    }
-    return std::to_string(c);
+    const auto& names = model.classNames();
+    return c >= 0 && c < int(names.size()) ? names[size_t(c)] : std::to_string(c);
 }
 
 int predict(Model& model, const ImageF& prepared) {

@@ -177,6 +177,10 @@ void App::exportTraversal(const std::string& pngPath) {
 }
 
 void App::pollLatent() {
+    auto upload = [this](render::Texture& texture, const render::Image& image) {
+        m_uploader->upload(texture, image);
+        ++m_stats.uploads;
+    };
     for (auto& f : m_worker->takeLatent()) {
         auto it = m_latent.outstanding.find(f.tag);
         if (it != m_latent.outstanding.end() && f.id >= it->second) m_latent.outstanding.erase(it);
@@ -191,35 +195,34 @@ void App::pollLatent() {
             m_latent.sliders.assign(size_t(L.chunks), std::vector<float>(size_t(std::min(kSliderDirections, L.dims)), 0.f));
             m_latent.swapped.assign(size_t(L.chunks), false);
         }
-        ++m_stats.uploads;
         if (f.tag == kTagMain && f.id == m_latent.mainEncodeId && !f.codes.empty()) {
             m_latent.base = f.codes[0];
             m_latent.inputClass = f.predicted.empty() ? -1 : f.predicted[0];
-            m_uploader->upload(m_latent.inputTex, toBytes(f.images[0]));
+            upload(m_latent.inputTex, toBytes(f.images[0]));
             requestLatentDecode();
             if (!m_latent.pendingTraversal.empty()) exportTraversal(m_latent.pendingTraversal);
         } else if (f.tag == kTagSecond && f.id == m_latent.secondEncodeId && !f.codes.empty()) {
             m_latent.second = f.codes[0];
             m_latent.secondClass = f.predicted.empty() ? -1 : f.predicted[0];
-            m_uploader->upload(m_latent.secondTex, toBytes(f.images[0]));
+            upload(m_latent.secondTex, toBytes(f.images[0]));
             requestLatentDecode();
         } else if (f.tag >= kTagSlot && f.tag < kTagSlot + 3 && !f.codes.empty()) {
             const int slot = f.tag - kTagSlot;
             if (f.id != m_latent.slotEncodeId[slot]) continue;
             m_latent.slotCode[slot] = f.codes[0];
             m_latent.slotClass[slot] = f.predicted.empty() ? -1 : f.predicted[0];
-            m_uploader->upload(m_latent.slotTex[slot], toBytes(f.images[0]));
+            upload(m_latent.slotTex[slot], toBytes(f.images[0]));
             requestAnalogy();
         } else if (f.tag == kTagDecode && f.id >= m_latent.shownDecodeId && !f.images.empty()) {
             m_latent.shownDecodeId = f.id;
             m_latent.decodedClass = f.predicted.empty() ? -1 : f.predicted[0];
             m_latent.decodeMs = f.ms;
             ++m_latent.decodes;
-            m_uploader->upload(m_latent.decodedTex, toBytes(f.images[0]));
+            upload(m_latent.decodedTex, toBytes(f.images[0]));
         } else if (f.tag == kTagAnalogy && f.id >= m_latent.shownAnalogyId && !f.images.empty()) {
             m_latent.shownAnalogyId = f.id;
             m_latent.slotClass[3] = f.predicted.empty() ? -1 : f.predicted[0];
-            m_uploader->upload(m_latent.slotTex[3], toBytes(f.images[0]));
+            upload(m_latent.slotTex[3], toBytes(f.images[0]));
         } else if (f.tag == kTagTraversal && f.id == m_latent.traversalId && !m_latent.pendingTraversal.empty()) {
             const std::string path = m_latent.pendingTraversal;
             m_latent.pendingTraversal.clear();

@@ -40,8 +40,8 @@ Unit parseUnit(Model& model, const std::string& spec) {
             return s;
         };
         u.channel = -1;
-        if (!model.manifestJson().empty() && u.layer == int(layers.size()) - 1) {
-            auto classes = nlohmann::json::parse(model.manifestJson()).value("classes", std::vector<std::string>{});
+        if (u.layer == int(layers.size()) - 1) {
+            const auto& classes = model.classNames();
             for (size_t i = 0; i < classes.size(); ++i)
                 if (lower(classes[i]) == lower(channel)) u.channel = int(i);
         }

@@ -78,6 +78,8 @@ public:
     std::string deviceName() const;
     // Free-form manifest text (JSON) for default models; empty for TorchScript files.
     const std::string& manifestJson() const;
+    // The class names a default model's manifest lists (empty for TorchScript files).
+    const std::vector<std::string>& classNames() const;
 
     // Converts an arbitrary image to this model's input (channels, size) in [0,1], no normalisation.
     ImageF prepare(const ImageF& image) const;

@@ -205,6 +205,7 @@ const std::string& Model::name() const { return m_impl->name; }
 const InputSpec& Model::input() const { return m_impl->input; }
 const std::vector<LayerInfo>& Model::layers() const { return m_impl->layers; }
 const std::string& Model::manifestJson() const { return m_impl->manifestText; }
+const std::vector<std::string>& Model::classNames() const { return m_impl->classNames; }
 std::string Model::deviceName() const { return m_impl->device.str(); }
 
 int Model::layerIndex(const std::string& layer) const {
@@ -247,6 +248,7 @@ std::shared_ptr<Model> Model::load(const std::string& nameOrPath, const ModelOpt
             impl->input.mean = in.at("mean").get<std::vector<float>>();
             impl->input.std = in.at("std").get<std::vector<float>>();
             impl->input.imageNorm = in.value("image_norm", 0.f);
+            impl->classNames = m.value("classes", std::vector<std::string>{});
             impl->native = buildSequential(m.at("architecture"));
         } catch (const nlohmann::json::exception& e) {
             throw Error("manifest '" + manifest.string() + "' is malformed: " + e.what());

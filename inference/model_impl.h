@@ -27,6 +27,7 @@ struct Model::Impl {
     std::vector<int> layerStage;  // layers[i] is the output of stages[layerStage[i]]
     int totalWeightLayers = 0;
     std::string manifestText;
+    std::vector<std::string> classNames;  // from the manifest
     std::string directory;  // default models: assets/models/<name>
     std::map<int, torch::nn::Sequential> decoders;  // learned inverters, loaded on first use
     torch::Device device = torch::kCPU;

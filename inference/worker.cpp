@@ -117,8 +117,7 @@ void Worker::serveLatent() {
                 info->bases = m_mixer->bases();
                 info->classChunk = m_mixer->classChunk();
                 info->chunkThreshold = m_mixer->chunkThreshold();
-                if (!m_latentModel->manifestJson().empty())
-                    info->classes = nlohmann::json::parse(m_latentModel->manifestJson()).value("classes", std::vector<std::string>{});
+                info->classes = m_latentModel->classNames();
                 m_mixerInfo = info;
             }
             f.mixer = m_mixerInfo;
@@ -207,8 +206,7 @@ std::shared_ptr<Model> Worker::model(const Request& r, std::shared_ptr<const Mod
             s->learnedInverters.push_back(m_model->hasLearnedInverter(int(i)));
             s->hyperNets.push_back(hasHyperNet(*m_model, s->layers[i].name));
         }
-        if (!m_model->manifestJson().empty())
-            s->classes = nlohmann::json::parse(m_model->manifestJson()).value("classes", std::vector<std::string>{});
+        s->classes = m_model->classNames();
         s->device = m_model->deviceName();
         m_summary = s;
     }
