@@ -35,6 +35,9 @@ void printMetrics(std::ostream& out, const MixerMetrics& m) {
     out << fmt(" %.3f", double(m.fullCodeMap)) << "\n";
     out << "class chunk " << m.classChunk << "; on " << m.pairs << " test pairs of different classes:\n"
         << "  swap (class chunk from b, rest from a) classified as b: " << fmt("%.1f%%", 100 * m.swapAccuracy) << "\n"
+        << "  swap by b's class:";
+    for (size_t c = 0; c < m.swapByClass.size(); ++c) out << " " << c << ":" << fmt("%.0f%%", 100 * double(m.swapByClass[c]));
+    out << "\n"
         << "  other chunks from b, class chunk from a, classified as a: " << fmt("%.1f%%", 100 * m.swapOtherKeepsA) << "\n"
         << "  analogy a:b::c:d (c of a's class) gives b's class: vector " << fmt("%.1f%%", 100 * m.analogyVectorAccuracy)
         << ", chunks " << fmt("%.1f%%", 100 * m.analogyChunksAccuracy) << " (threshold " << fmt("%.2f", m.chunkThreshold)

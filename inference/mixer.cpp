@@ -220,6 +220,7 @@ std::string metricsJson(const MixerMetrics& m) {
                            {"random_class_map", 0.1},
                            {"class_chunk", m.classChunk},
                            {"swap_accuracy", m.swapAccuracy},
+                           {"swap_accuracy_by_class", m.swapByClass},
                            {"swap_other_chunks_keeps_a", m.swapOtherKeepsA},
                            {"analogy_vector_accuracy", m.analogyVectorAccuracy},
                            {"analogy_chunks_accuracy", m.analogyChunksAccuracy},
@@ -380,7 +381,15 @@ MixerMetrics evaluate(Model::Impl& M, MixerNet& net, const ChunkLayout& L, float
     auto rate = [&](const torch::Tensor& codesD, const torch::Tensor& want) {
         return (classify(M, decodeAll(net, codesD)) == want).to(torch::kFloat).mean().item<float>();
     };
-    r.swapAccuracy = rate(chunkMask * B + (1 - chunkMask) * A, yb);
+    {
+        auto hit = (classify(M, decodeAll(net, chunkMask * B + (1 - chunkMask) * A)) == yb).to(torch::kFloat);
+        r.swapAccuracy = hit.mean().item<float>();
+        for (int64_t c = 0; c < 10; ++c) {
+            auto sel = yb == c;
+            const auto count = sel.sum().item<int64_t>();
+            r.swapByClass.push_back(count ? hit.masked_select(sel).mean().item<float>() : std::nanf(""));
+        }
+    }
     r.swapOtherKeepsA = rate(chunkMask * A + (1 - chunkMask) * B, ya);
     r.analogyVectorAccuracy = rate(C + (B - A), yb);
     // Chunk transfer through the same code path the app and the CLI use.

@@ -38,6 +38,7 @@ struct MixerMetrics {
     float fullCodeMap = 0;            // the same on the whole code
     int classChunk = 0;               // the chunk with the highest class mAP
     float swapAccuracy = 0;           // class chunk from b, rest from a: classifier says b's class
+    std::vector<float> swapByClass;   // swap accuracy by b's class (NaN where no pair has that class)
     float swapOtherKeepsA = 0;        // all other chunks from b, class chunk from a: classifier says a's class
     float analogyVectorAccuracy = 0;  // d = c + (b - a) classified as b's class
     float analogyChunksAccuracy = 0;  // d = c with b's differing chunks classified as b's class
