@@ -40,6 +40,7 @@ void printMetrics(std::ostream& out, const MixerMetrics& m) {
     out << "\n"
         << "  other chunks from b, class chunk from a, classified as a: " << fmt("%.1f%%", 100 * m.swapOtherKeepsA) << "\n"
         << "  analogy a:b::c:d (c of a's class) gives b's class: vector " << fmt("%.1f%%", 100 * m.analogyVectorAccuracy)
+        << " (strength " << fmt("%.2f", m.analogyStrength) << ")"
         << ", chunks " << fmt("%.1f%%", 100 * m.analogyChunksAccuracy) << " (threshold " << fmt("%.2f", m.chunkThreshold)
         << ", " << fmt("%.1f", m.analogyChunksCopied) << " chunks of " << m.chunkMap.size() << " copied on average)\n";
 }
@@ -87,14 +88,14 @@ int cmdTrainMixer(const std::vector<std::string>& argv, size_t first, std::ostre
 
 // `preimage eval mixer --model fashion [--json out.json] [--limit N] [--pairs P]`
 int cmdEvalMixer(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
-    Args a(argv, first, {"model", "json", "limit", "pairs", "seed", "threshold", "split", "threads"}, {"update-manifest"},
+    Args a(argv, first, {"model", "json", "limit", "pairs", "seed", "threshold", "strength", "split", "threads"}, {"update-manifest"},
            "eval mixer");
     const std::string split = a.str("split", "test");
     if (split != "test" && split != "train") throw Error("--split must be 'test' or 'train', got '" + split + "'");
     auto model = Model::load(a.str("model", "fashion"));
     auto mixer = Mixer::load(*model);
     auto m = evaluateMixer(*model, *mixer, loadFashionMnist(split == "train", a.integer("limit", 0)), a.integer("pairs", 2000),
-                           uint64_t(std::max(0, a.integer("seed", 1))), a.number("threshold", -1.f));
+                           uint64_t(std::max(0, a.integer("seed", 1))), a.number("threshold", -1.f), a.number("strength", -1.f));
     printMetrics(out, m);
     if (a.has("update-manifest")) {
         if (split != "test" || a.has("limit") || a.has("seed") || a.has("pairs"))
@@ -125,7 +126,7 @@ int cmdAnalogy(const std::vector<std::string>& argv, size_t first, std::ostream&
     auto mixer = Mixer::load(*model);
     for (auto& im : images) im = model->prepare(im);
     auto codes = mixer->encode(images);
-    const float strength = a.number("strength", 1.f);
+    const float strength = a.number("strength", mixer->analogyStrength());
     const float threshold = a.number("threshold", mixer->chunkThreshold());
     Code d;
     std::vector<bool> copied;

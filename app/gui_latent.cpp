@@ -194,6 +194,7 @@ void App::pollLatent() {
             const auto& L = f.mixer->layout;
             m_latent.sliders.assign(size_t(L.chunks), std::vector<float>(size_t(std::min(kSliderDirections, L.dims)), 0.f));
             m_latent.swapped.assign(size_t(L.chunks), false);
+            m_latent.analogy.strength = f.mixer->analogyStrength;  // a new mixer brings its own default
         }
         if (f.tag == kTagMain && f.id == m_latent.mainEncodeId && !f.codes.empty()) {
             m_latent.base = f.codes[0];

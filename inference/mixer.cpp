@@ -226,6 +226,7 @@ std::string metricsJson(const MixerMetrics& m) {
                            {"analogy_chunks_accuracy", m.analogyChunksAccuracy},
                            {"analogy_chunks_copied", m.analogyChunksCopied},
                            {"chunk_threshold", m.chunkThreshold},
+                           {"analogy_strength", m.analogyStrength},
                            {"eval_pairs", m.pairs},
                            {"map_queries", m.queries},
                            {"map_gallery", m.gallery}};
@@ -237,7 +238,7 @@ struct Mixer::Impl {
     MixerNet net{nullptr};
     std::vector<ChunkBasis> bases;
     int classChunk = 0;
-    float threshold = 1.f;
+    float threshold = 1.f, strength = 1.f;
     std::string manifest, directory;
 };
 
@@ -247,6 +248,7 @@ const ChunkLayout& Mixer::layout() const { return m_impl->layout; }
 int Mixer::classChunk() const { return m_impl->classChunk; }
 const std::vector<ChunkBasis>& Mixer::bases() const { return m_impl->bases; }
 float Mixer::chunkThreshold() const { return m_impl->threshold; }
+float Mixer::analogyStrength() const { return m_impl->strength; }
 const std::string& Mixer::manifestJson() const { return m_impl->manifest; }
 int Mixer::imageSide() const { return kSide; }
 
@@ -277,6 +279,7 @@ std::shared_ptr<Mixer> Mixer::loadDirectory(const std::string& dir) {
         impl->layout.dims = j.at("layout").at("dims").get<int>();
         impl->classChunk = j.value("class_chunk", 0);
         impl->threshold = j.value("chunk_threshold", 1.f);
+        impl->strength = j.value("analogy_strength", 1.f);
         impl->directory = dir;
         for (const auto& b : j.at("bases"))
             impl->bases.push_back({b.at("mean").get<std::vector<float>>(), b.at("directions").get<std::vector<std::vector<float>>>(),
@@ -329,11 +332,12 @@ std::vector<ImageF> Mixer::decode(const std::vector<Code>& codes) {
 
 namespace {
 
-MixerMetrics evaluate(Model::Impl& M, MixerNet& net, const ChunkLayout& L, float threshold,
+MixerMetrics evaluate(Model::Impl& M, MixerNet& net, const ChunkLayout& L, float threshold, float strength,
                       const Dataset& test, int pairs, uint64_t seed) {
     net->eval();
     MixerMetrics r;
     r.chunkThreshold = threshold;
+    r.analogyStrength = strength;
     auto x = datasetPixels(test);
     auto y = labelsOf(test);
     auto codes = encodeAll(net, x);
@@ -391,7 +395,7 @@ MixerMetrics evaluate(Model::Impl& M, MixerNet& net, const ChunkLayout& L, float
         }
     }
     r.swapOtherKeepsA = rate(chunkMask * A + (1 - chunkMask) * B, ya);
-    r.analogyVectorAccuracy = rate(C + (B - A), yb);
+    r.analogyVectorAccuracy = rate(C + strength * (B - A), yb);
     // Chunk transfer through the same code path the app and the CLI use.
     std::vector<float> flat;
     auto Ac = A.contiguous(), Bc = B.contiguous(), Cc = C.contiguous();
@@ -410,9 +414,11 @@ MixerMetrics evaluate(Model::Impl& M, MixerNet& net, const ChunkLayout& L, float
 
 }  // namespace
 
-MixerMetrics evaluateMixer(Model& classifier, Mixer& mixer, const Dataset& test, int pairs, uint64_t seed, float threshold) {
+MixerMetrics evaluateMixer(Model& classifier, Mixer& mixer, const Dataset& test, int pairs, uint64_t seed, float threshold,
+                           float strength) {
     auto& I = mixer.impl();
-    return evaluate(classifier.impl(), I.net, I.layout, threshold < 0 ? I.threshold : threshold, test, pairs, seed);
+    return evaluate(classifier.impl(), I.net, I.layout, threshold < 0 ? I.threshold : threshold, strength < 0 ? I.strength : strength,
+                    test, pairs, seed);
 }
 
 MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const TrainProgressFn& progress) {
@@ -467,7 +473,7 @@ MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const Tra
     const auto bases = chunkBases(trainCodes, o.layout);
     const float threshold = 1.f;
     const double trainSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    auto m = evaluate(M, t.net, o.layout, threshold, test, o.evalPairs, o.seed);
+    auto m = evaluate(M, t.net, o.layout, threshold, 1.f, test, o.evalPairs, o.seed);
     m.firstLoss = r.firstLoss;
     m.lastLoss = r.lastLoss;
     m.seconds = trainSeconds;
@@ -485,6 +491,7 @@ MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const Tra
          "conv4x4s2(in,32) conv4x4s2(32,64) LeakyReLU(0.2), linear"},
         {"class_chunk", m.classChunk},
         {"chunk_threshold", threshold},
+        {"analogy_strength", 1.f},
         {"bases", basesJson(bases)},
         {"metrics", nlohmann::json::parse(metricsJson(m))},
         {"training",
@@ -515,10 +522,12 @@ void updateMixerManifest(Mixer& mixer, const MixerMetrics& m, const std::string&
     auto j = nlohmann::json::parse(I.manifest);
     j["metrics"] = nlohmann::json::parse(metricsJson(m));
     j["chunk_threshold"] = m.chunkThreshold;
+    j["analogy_strength"] = m.analogyStrength;
     j["metrics_command"] = command;
     writeTextAtomically(fs::path(I.directory) / "manifest.json", j.dump(2) + "\n");
     I.manifest = j.dump(2);
     I.threshold = m.chunkThreshold;
+    I.strength = m.analogyStrength;
 }
 
 std::pair<float, float> mixerLossAfterSteps(const TrainMixerOptions& o, int steps) {

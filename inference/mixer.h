@@ -23,7 +23,7 @@ struct TrainMixerOptions {
     ChunkLayout layout;     // 8 chunks of 8 dims (the paper's MNIST setting)
     int epochs = 4, batch = 64;
     float learningRate = 1e-3f;  // autoencoder; the discriminator runs at a fifth of it
-    float lambdaGan = 0.1f, lambdaChunk = 1.f, lambdaClass = 100.f;  // lambdaClass = 0: purely unsupervised
+    float lambdaGan = 0.1f, lambdaChunk = 1.f, lambdaClass = 300.f;  // lambdaClass = 0: purely unsupervised
     uint64_t seed = 1;
     int trainLimit = 0, testLimit = 0;
     int evalPairs = 2000;   // swap pairs and analogy triples in the evaluation
@@ -40,7 +40,8 @@ struct MixerMetrics {
     float swapAccuracy = 0;           // class chunk from b, rest from a: classifier says b's class
     std::vector<float> swapByClass;   // swap accuracy by b's class (NaN where no pair has that class)
     float swapOtherKeepsA = 0;        // all other chunks from b, class chunk from a: classifier says a's class
-    float analogyVectorAccuracy = 0;  // d = c + (b - a) classified as b's class
+    float analogyVectorAccuracy = 0;  // d = c + s (b - a) classified as b's class
+    float analogyStrength = 1;        // the s those figures used
     float analogyChunksAccuracy = 0;  // d = c with b's differing chunks classified as b's class
     float analogyChunksCopied = 0;    // mean number of chunks that chunk transfer took from b
     float chunkThreshold = 0;         // the chunk-transfer threshold these figures used
@@ -64,6 +65,7 @@ public:
     int classChunk() const;
     const std::vector<ChunkBasis>& bases() const;   // per chunk, from the training set
     float chunkThreshold() const;                   // analogy by chunks (differingChunks): the ratio that counts as differing
+    float analogyStrength() const;                  // analogy by vectors: the default s in d = c + s (b - a)
     const std::string& manifestJson() const;
     int imageSide() const;                          // 28: images are 1 x side x side in [0,1]
 
@@ -82,11 +84,11 @@ private:
 };
 
 MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& options, const TrainProgressFn& progress = {});
-// threshold < 0: the manifest's chunk-transfer threshold.
+// threshold < 0, strength < 0: the manifest's chunk-transfer threshold and vector-analogy strength.
 MixerMetrics evaluateMixer(Model& classifier, Mixer& mixer, const Dataset& test, int pairs = 2000, uint64_t seed = 1,
-                           float threshold = -1.f);
+                           float threshold = -1.f, float strength = -1.f);
 
-// Rewrites the metrics (and the chunk-transfer threshold they used) in the mixer's manifest, atomically,
+// Rewrites the metrics (and the chunk-transfer threshold and analogy strength they used) in the mixer's manifest, atomically,
 // recording the command that did it (`preimage eval mixer --update-manifest`).
 void updateMixerManifest(Mixer& mixer, const MixerMetrics& metrics, const std::string& command);
 

@@ -117,6 +117,7 @@ void Worker::serveLatent() {
                 info->bases = m_mixer->bases();
                 info->classChunk = m_mixer->classChunk();
                 info->chunkThreshold = m_mixer->chunkThreshold();
+                info->analogyStrength = m_mixer->analogyStrength();
                 info->classes = m_latentModel->classNames();
                 m_mixerInfo = info;
             }

@@ -86,6 +86,7 @@ struct MixerInfo {
     std::vector<ChunkBasis> bases;
     int classChunk = 0;
     float chunkThreshold = 1.f;
+    float analogyStrength = 1.f;  // the vector analogy's default s
     std::vector<std::string> classes;
 };
 
