@@ -21,7 +21,7 @@ namespace preimage {
 struct TrainMixerOptions {
     std::string outDir;     // receives weights.pt and manifest.json (written atomically)
     ChunkLayout layout;     // 8 chunks of 8 dims (the paper's MNIST setting)
-    int epochs = 4, batch = 64;
+    int epochs = 6, batch = 64;
     float learningRate = 1e-3f;  // autoencoder; the discriminator runs at a fifth of it
     float lambdaGan = 0.1f, lambdaChunk = 1.f, lambdaClass = 300.f;  // lambdaClass = 0: purely unsupervised
     uint64_t seed = 1;
