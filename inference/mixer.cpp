@@ -382,17 +382,16 @@ MixerMetrics evaluate(Model::Impl& M, MixerNet& net, const ChunkLayout& L, float
     auto yb = y.index_select(0, torch::tensor(ib)), ya = y.index_select(0, torch::tensor(ia));
     auto chunkMask = torch::zeros({1, int64_t(L.size())});
     chunkMask.slice(1, int64_t(r.classChunk) * L.dims, int64_t(r.classChunk + 1) * L.dims).fill_(1);
-    auto rate = [&](const torch::Tensor& codesD, const torch::Tensor& want) {
-        return (classify(M, decodeAll(net, codesD)) == want).to(torch::kFloat).mean().item<float>();
+    // 1 where the decoded code is classified as `want`.
+    auto hits = [&](const torch::Tensor& codesD, const torch::Tensor& want) {
+        return (classify(M, decodeAll(net, codesD)) == want).to(torch::kFloat);
     };
-    {
-        auto hit = (classify(M, decodeAll(net, chunkMask * B + (1 - chunkMask) * A)) == yb).to(torch::kFloat);
-        r.swapAccuracy = hit.mean().item<float>();
-        for (int64_t c = 0; c < 10; ++c) {
-            auto sel = yb == c;
-            const auto count = sel.sum().item<int64_t>();
-            r.swapByClass.push_back(count ? hit.masked_select(sel).mean().item<float>() : std::nanf(""));
-        }
+    auto rate = [&](const torch::Tensor& codesD, const torch::Tensor& want) { return hits(codesD, want).mean().item<float>(); };
+    const auto swapHits = hits(chunkMask * B + (1 - chunkMask) * A, yb);
+    r.swapAccuracy = swapHits.mean().item<float>();
+    for (int64_t c = 0; c < 10; ++c) {
+        auto sel = yb == c;
+        r.swapByClass.push_back(sel.any().item<bool>() ? swapHits.masked_select(sel).mean().item<float>() : std::nanf(""));
     }
     r.swapOtherKeepsA = rate(chunkMask * A + (1 - chunkMask) * B, ya);
     r.analogyVectorAccuracy = rate(C + strength * (B - A), yb);
@@ -471,9 +470,9 @@ MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const Tra
     t.net->eval();
     auto trainCodes = encodeAll(t.net, x.slice(0, 0, std::min<int64_t>(10000, x.size(0))));
     const auto bases = chunkBases(trainCodes, o.layout);
-    const float threshold = 1.f;
+    const float threshold = 1.f, strength = 1.f;  // the analogy rules' natural values; `eval mixer` can re-choose them
     const double trainSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    auto m = evaluate(M, t.net, o.layout, threshold, 1.f, test, o.evalPairs, o.seed);
+    auto m = evaluate(M, t.net, o.layout, threshold, strength, test, o.evalPairs, o.seed);
     m.firstLoss = r.firstLoss;
     m.lastLoss = r.lastLoss;
     m.seconds = trainSeconds;
@@ -491,7 +490,7 @@ MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const Tra
          "conv4x4s2(in,32) conv4x4s2(32,64) LeakyReLU(0.2), linear"},
         {"class_chunk", m.classChunk},
         {"chunk_threshold", threshold},
-        {"analogy_strength", 1.f},
+        {"analogy_strength", strength},
         {"bases", basesJson(bases)},
         {"metrics", nlohmann::json::parse(metricsJson(m))},
         {"training",
