@@ -1,6 +1,10 @@
 #include "cli.h"
 
+#include "convert.h"
+#include "inference/npy.h"
 #include "render/image.h"
+
+#include <chrono>
 
 #include <iomanip>
 #include <iostream>
@@ -70,20 +74,45 @@ InversionParams inversionParams(const Args& a) {
 
 int cmdLayers(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
     Args a(argv, first, kModelOptions, {"gray"}, "layers");
+    const auto start = std::chrono::steady_clock::now();
     auto model = Model::load(a.required("model"), modelOptions(a));
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const auto& in = model->input();
     out << "# " << model->name() << ": input " << in.channels << "x" << in.height << "x" << in.width << ", "
-        << model->layers().size() << " layers\n";
-    out << std::left << std::setw(5) << "#" << std::setw(22) << "layer" << std::setw(20) << "kind"
+        << model->layers().size() << " layers in execution order (listed in " << std::fixed << std::setprecision(2)
+        << seconds << " s)\n";
+    out.unsetf(std::ios::floatfield);
+    size_t nameWidth = 22, kindWidth = 20;
+    for (const auto& l : model->layers()) {
+        nameWidth = std::max(nameWidth, l.name.size() + 2);
+        kindWidth = std::max(kindWidth, l.kind.size() + 2);
+    }
+    out << std::left << std::setw(5) << "#" << std::setw(int(nameWidth)) << "layer" << std::setw(int(kindWidth)) << "kind"
         << std::setw(18) << "shape"
         << "lambda_tv\n";
     for (size_t i = 0; i < model->layers().size(); ++i) {
         const auto& l = model->layers()[i];
         std::string shape;
         for (size_t d = 0; d < l.shape.size(); ++d) shape += (d ? "x" : "") + std::to_string(l.shape[d]);
-        out << std::left << std::setw(5) << i << std::setw(22) << l.name << std::setw(20) << l.kind << std::setw(18)
-            << shape << model->defaultLambdaTv(int(i)) << "\n";
+        out << std::left << std::setw(5) << i << std::setw(int(nameWidth)) << l.name << std::setw(int(kindWidth)) << l.kind
+            << std::setw(18) << shape << model->defaultLambdaTv(int(i)) << "\n";
     }
+    return 0;
+}
+
+int cmdFeatures(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
+    Args a(argv, first, unite({kModelOptions, {"image", "layer", "out"}}), {"gray"}, "features");
+    const std::string path = a.required("out");
+    const std::string imagePath = a.required("image");
+    auto model = Model::load(a.required("model"), modelOptions(a));
+    const int layer = model->layerIndex(a.required("layer"));
+    const ImageF prepared = model->prepare(loadImageF(imagePath));
+    std::vector<int64_t> shape;
+    auto values = model->features(prepared, layer, shape);
+    writeNpy(path, shape, values);
+    std::string dims;
+    for (size_t d = 0; d < shape.size(); ++d) dims += (d ? "x" : "") + std::to_string(shape[d]);
+    out << "layer " << model->layers()[size_t(layer)].name << ": " << dims << " float32 written to " << path << "\n";
     return 0;
 }
 
@@ -92,7 +121,8 @@ namespace {
 const char* kUsage = R"(preimage: understand deep image representations by inverting them
 
 usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
-       preimage layers --model M                     list the invertible layers and their shapes
+       preimage layers --model M                     list the layers (every module's output) with shapes
+       preimage features --model M --image I --layer L --out F.npy   the layer's output (float32, [1,...])
        preimage invert --model M --image I --layer L [--restarts R] [--iters N] [--seed S]
                        [--out pre.png] [--json metrics.json] [--scale K]
        preimage sweep  --model M --image I [--layers all|L1,L2,...] --out grid.png [--csv errors.csv] [--json J]
@@ -110,8 +140,9 @@ usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
        preimage analogy --a A --b B --c C --out d.png [--mode vector|chunks] [--strength S]
        preimage traverse --image I --out grid.png [--values -3,...,3]   rows = chunks, columns = slider values
 
-models:    a default model name (fashion) or a TorchScript file (torch.jit.script / torch.jit.trace)
-           TorchScript input: --size S (224) --gray --mean a,b,c --std a,b,c (ImageNet statistics)
+models:    a default model name (fashion) or a TorchScript file (torch.jit.script / torch.jit.trace); its
+           layers are the outputs of its modules by path (layer3.1, features.denseblock2, blocks.0#2, m[0])
+           TorchScript input: preimage.json in the file, else --size S (224) --gray --mean a,b,c --std a,b,c
            --device cpu|cuda|auto, --threads N (all cores)
 inversion: --iters 400 --restarts 1 --seed 0 --lr 0.004 --momentum 0.9 --tv (by depth: 1/10/100)
            --lambda-alpha 1e-5 --alpha 6 --beta 2 --jitter 0
@@ -134,6 +165,7 @@ int runCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
 
         const std::string& cmd = argv[1];
         if (cmd == "layers") return cmdLayers(argv, 2, out);
+        if (cmd == "features") return cmdFeatures(argv, 2, out);
         if (cmd == "invert") return cmdInvert(argv, 2, out);
         if (cmd == "sweep") return cmdSweep(argv, 2, out);
         if (cmd == "train") return cmdTrain(argv, 2, out);
@@ -153,6 +185,7 @@ int runCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
         return 2;
     } catch (const std::exception& e) {
         std::string what = e.what();
+        if (std::getenv("PREIMAGE_DEBUG")) err << what << "\n";
         err << "preimage: internal error: " << what.substr(0, what.find('\n')) << "\n";
         return 1;
     }

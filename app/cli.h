@@ -23,6 +23,7 @@ std::set<std::string> unite(std::initializer_list<std::set<std::string>> sets);
 
 // Subcommands (cli_*.cpp). `argv[first]` is the first option after the command word(s).
 int cmdLayers(const std::vector<std::string>& argv, size_t first, std::ostream& out);
+int cmdFeatures(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 int cmdInvert(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 int cmdSweep(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 int cmdTrain(const std::vector<std::string>& argv, size_t first, std::ostream& out);

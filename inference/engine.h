@@ -46,11 +46,15 @@ struct InputSpec {
     float imageNorm = 0.f;
 };
 
+// A layer (tap): the output of one call of one module. For TorchScript files, any submodule of the
+// network (inference/graph_taps.h); for the default models, each layer of their chain.
 struct LayerInfo {
-    std::string name;            // module path, e.g. "features.3", or "conv1" for the default models
-    std::string kind;            // Conv2d, ReLU, MaxPool2d, Linear, ...
+    std::string name;            // what to pass as --layer: "features.3", "layer1.0.relu#2", "inception[0]"
+    std::string kind;            // Conv2d, ReLU, BasicBlock, EncoderBlock, ...
     std::vector<int64_t> shape;  // output shape for one image, without the batch dimension
     int weightDepth = 0;         // number of weight layers (conv/linear) up to and including this one
+    std::string module;          // module path as in PyTorch's named_modules() ("" for none)
+    std::string parent;          // the parent module's path ("" = the network itself)
 };
 
 struct ModelOptions {
@@ -78,8 +82,10 @@ public:
     std::string deviceName() const;
     // Free-form manifest text (JSON) for default models; empty for TorchScript files.
     const std::string& manifestJson() const;
-    // The class names a default model's manifest lists (empty for TorchScript files).
+    // The class names of a default model's manifest or a TorchScript file's preimage.json (may be empty).
     const std::vector<std::string>& classNames() const;
+    // The value of a layer for one prepared image, shape [1, ...] flattened row-major, and its shape.
+    std::vector<float> features(const ImageF& prepared, int layerIndex, std::vector<int64_t>& shape);
 
     // Converts an arbitrary image to this model's input (channels, size) in [0,1], no normalisation.
     ImageF prepare(const ImageF& image) const;
@@ -152,6 +158,7 @@ struct InversionResult {
     double seconds = 0, itersPerSecond = 0;
     float lambdaTv = 0, lambdaAlpha = 0, learningRate = 0, sigma = 0;
     bool cancelled = false;
+    int implicitTvSteps = 0;                 // iterations whose TV term was stepped implicitly (inversion.cpp)
     std::vector<std::string> warnings;       // e.g. divergence restarts
     std::vector<ProgressEvent> history;      // loss terms per iteration (previews stripped)
 };

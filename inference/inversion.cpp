@@ -73,6 +73,49 @@ RegularizerValues regularizerGradient(const at::Tensor& x, double alpha, double 
     return out;
 }
 
+at::Tensor tvOperator(const at::Tensor& u, double V, double lambdaTv) {
+    at::NoGradGuard noGrad;
+    const double k = 2.0 * lambdaTv / (double(u.size(-1) * u.size(-2)) * V * V);
+    auto base = u.slice(-2, 0, -1).slice(-1, 0, -1);
+    auto dx = (u.slice(-2, 0, -1).slice(-1, 1) - base).mul_(k);
+    auto dy = (u.slice(-2, 1).slice(-1, 0, -1) - base).mul_(k);
+    auto out = at::zeros_like(u);
+    out.slice(-2, 0, -1).slice(-1, 1).add_(dx);
+    out.slice(-2, 1).slice(-1, 0, -1).add_(dy);
+    out.slice(-2, 0, -1).slice(-1, 0, -1).sub_(dx).sub_(dy);
+    return out;
+}
+
+double tvCurvatureBound(int64_t height, int64_t width, double V, double lambdaTv) {
+    // A = 2 k' D'D with k' = lambdaTv / (H W V^2); D stacks the horizontal and vertical differences,
+    // whose squared norm is at most 4 + 4.
+    return 16.0 * lambdaTv / (double(height * width) * V * V);
+}
+
+at::Tensor implicitTvStep(const at::Tensor& z, double eta, double V, double lambdaTv, double tolerance, int* iterations) {
+    at::NoGradGuard noGrad;
+    auto apply = [&](const at::Tensor& u) { return tvOperator(u, V, lambdaTv).mul_(eta).add_(u); };
+    auto x = z.clone();
+    auto r = z - apply(x);
+    auto p = r.clone();
+    double rs = r.square().sum().item<double>();
+    const double stop = tolerance * tolerance * std::max(1e-30, z.square().sum().item<double>());
+    int it = 0;
+    // The operator's condition number is at most 1 + eta * tvCurvatureBound: CG needs about
+    // sqrt(that) * log(1/tolerance) / 2 iterations; 200 is far past any practical case.
+    for (; it < 200 && rs > stop; ++it) {
+        auto ap = apply(p);
+        const double a = rs / (p * ap).sum().item<double>();
+        x.add_(p, a);
+        r.sub_(ap, a);
+        const double next = r.square().sum().item<double>();
+        p.mul_(next / rs).add_(r);
+        rs = next;
+    }
+    if (iterations) *iterations = it;
+    return x;
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -84,18 +127,32 @@ float scheduledRate(float base, int it, int iterations) {
     return f < 0.25 ? base : (f < 0.75 ? base * 0.1f : base * 0.01f);
 }
 
+std::string shapeText(const torch::Tensor& t) {
+    std::string s;
+    for (int d = 1; d < t.dim(); ++d) s += (d > 1 ? "x" : "") + std::to_string(t.size(d));
+    return s;
+}
+
+// Masks by the tap's layout: [N,C,H,W] maps take channel groups and windows; vectors [N,F] take feature
+// ranges; tokens [N,T,D] take channel ranges of D. Other layouts have no known channel or spatial axis.
 torch::Tensor buildMask(const torch::Tensor& phi0, const FeatureMask& m, const std::string& layer) {
     auto mask = torch::ones_like(phi0);
     if (!m.active()) return mask;
-    const int64_t channels = phi0.size(1);
+    const int rank = int(phi0.dim()) - 1;
+    if (rank < 1 || rank > 3)
+        throw Error("layer '" + layer + "' has shape " + shapeText(phi0) +
+                    ": masks need a feature map [C,H,W], tokens [N,D] or a vector");
+    const int channelDim = rank == 2 ? 2 : 1;
+    const int64_t channels = phi0.size(channelDim);
     int64_t first = m.firstChannel, last = m.lastChannel < 0 ? channels - 1 : m.lastChannel;
     if (first < 0 || first > last || last >= channels)
         throw Error("channel group " + std::to_string(first) + "-" + std::to_string(last) + " is outside layer '" + layer +
                     "' (channels 0-" + std::to_string(channels - 1) + ")");
     mask.zero_();
     if (m.w > 0) {
-        if (phi0.dim() != 4)
-            throw Error("a spatial window needs a convolutional layer; '" + layer + "' has no spatial map");
+        if (rank != 3)
+            throw Error("a spatial window needs a [C,H,W] feature map; layer '" + layer + "' has shape " + shapeText(phi0) +
+                        (rank == 2 ? " (tokens: no spatial layout)" : " (a vector)"));
         const int64_t H = phi0.size(2), W = phi0.size(3);
         if (m.x < 0 || m.y < 0 || m.h <= 0 || m.x + m.w > W || m.y + m.h > H)
             throw Error("window " + std::to_string(m.x) + "," + std::to_string(m.y) + "," + std::to_string(m.w) + "," +
@@ -103,7 +160,7 @@ torch::Tensor buildMask(const torch::Tensor& phi0, const FeatureMask& m, const s
                         std::to_string(H) + " feature map)");
         mask.slice(1, first, last + 1).slice(2, m.y, m.y + m.h).slice(3, m.x, m.x + m.w).fill_(1);
     } else {
-        mask.slice(1, first, last + 1).fill_(1);
+        mask.slice(channelDim, first, last + 1).fill_(1);
     }
     return mask;
 }
@@ -151,6 +208,7 @@ InversionResult invert(Model& model, const ImageF& image, int layerIndex, const 
     const double sigma = M.input.imageNorm > 0 ? double(M.input.imageNorm) : std::max(1e-6, x0.norm().item<double>());
     const double B = sigma / std::sqrt(double(H * W));
     const double V = B * kPaperSide / std::sqrt(double(H * W));
+    const double tvBound = tvCurvatureBound(H, W, V, result.lambdaTv);
     result.sigma = float(sigma);
 
 
@@ -168,6 +226,8 @@ InversionResult invert(Model& model, const ImageF& image, int layerIndex, const 
         x = (at::randn({R, C, H, W}, gen, torch::kFloat) * (0.1 * sigma / std::sqrt(double(C * H * W)))).to(M.device);
         x.set_requires_grad(true);
         auto velocity = torch::zeros_like(x).set_requires_grad(false);
+        float lastRate = -1.f;
+        result.implicitTvSteps = 0;
         torch::Tensor regGrad;
         result.history.clear();
         bool diverged = false;
@@ -190,8 +250,16 @@ InversionResult invert(Model& model, const ImageF& image, int layerIndex, const 
             auto feature = (masked ? ((phi - phi0) * mask).square().sum() : at::mse_loss(phi, phi0, at::Reduction::Sum)) *
                            invNorm0;
             auto grad = torch::autograd::grad({feature}, {x})[0];
+            // The beta = 2 TV term is stepped implicitly when an explicit step would be past momentum
+            // SGD's stability bound for it (eta L < 2 (1 + momentum); we switch at eta L > 1).
+            const double eta = double(rate) * sigma * sigma;
+            const bool implicitTv = params.beta == 2.f && eta * tvBound > 1.0;
+            if (implicitTv) result.implicitTvSteps++;
+            if (rate != lastRate) velocity.zero_();  // the authors' code resets momentum with the rate
+            lastRate = rate;
             auto reg = regularizerGradient(x.detach(), params.alpha, B, params.lambdaAlpha, params.beta, V,
-                                           result.lambdaTv, regGrad);
+                                           implicitTv ? 0.f : result.lambdaTv, regGrad);
+            if (implicitTv) reg.tv = totalVariation(x.detach(), params.beta, V).sum() * result.lambdaTv;
             // One host sync per iteration for the loss terms (needed for progress and NaN checks).
             auto terms = torch::stack({feature.detach(), reg.alpha, reg.tv}).to(torch::kCPU);
             const float* tv = terms.data_ptr<float>();
@@ -204,8 +272,14 @@ InversionResult invert(Model& model, const ImageF& image, int layerIndex, const 
             {
                 torch::NoGradGuard noGrad;
                 grad.add_(regGrad);
-                velocity.mul_(params.momentum).sub_(grad, rate * sigma * sigma);
-                x.add_(velocity);
+                velocity.mul_(params.momentum).sub_(grad, eta);
+                if (implicitTv) {
+                    auto next = implicitTvStep(x.detach() + velocity, eta, V, result.lambdaTv);
+                    velocity = next - x.detach();
+                    x.copy_(next);
+                } else {
+                    x.add_(velocity);
+                }
             }
             ProgressEvent ev;
             ev.iteration = done + 1;

@@ -40,33 +40,6 @@ bool isUnlistedKind(const std::string& kind) {
     return kind.rfind("Dropout", 0) == 0 || kind == "Identity" || kind == "Flatten";
 }
 
-std::string typeName(const torch::jit::Module& m) {
-    auto qn = m.type()->name();
-    return qn ? qn->name() : std::string("?");
-}
-
-// The leaf modules of a TorchScript module in registration order, as stages. A flatten is inserted
-// before the first Linear, as torchvision's forward() does with torch.flatten(x, 1).
-std::vector<Stage> walkScript(const torch::jit::Module& root) {
-    std::vector<Stage> stages;
-    bool flattened = false;
-    for (const auto& item : root.named_modules()) {
-        if (item.name.empty()) continue;
-        if (item.value.children().size() != 0) continue;
-        std::string kind = typeName(item.value);
-        if (kind == "Linear" && !flattened) {
-            stages.push_back({"flatten@" + item.name, "Flatten",
-                              [](const torch::Tensor& x) { return x.dim() > 2 ? x.flatten(1) : x; }, false});
-        }
-        if (kind == "Linear" || kind == "Flatten") flattened = true;
-        torch::jit::Module m = item.value;
-        stages.push_back({item.name, kind,
-                          [m](const torch::Tensor& x) mutable { return m.forward({x}).toTensor(); },
-                          !isUnlistedKind(kind)});
-    }
-    return stages;
-}
-
 // TorchScript errors start with "The following operation failed in the TorchScript interpreter" and
 // a traceback; the cause is the last "...Error: " line.
 std::string causeLine(const std::string& what) {
@@ -75,6 +48,36 @@ std::string causeLine(const std::string& what) {
     while (std::getline(ss, line))
         if (auto p = line.find("Error: "); p != std::string::npos && p < 40) cause = line.substr(p + 7);
     return firstLine(cause.empty() ? what : cause);
+}
+
+// The input spec a TorchScript archive may carry as the extra file preimage.json:
+// {"size": 224 | "width"/"height", "channels": 3, "mean": [...], "std": [...], "classes": [...], "image_norm": s}.
+void applyInputSpec(Model::Impl& impl, const std::string& text) {
+    const std::string where = "model '" + impl.name + "': its preimage.json ";
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(where + "is not valid JSON: " + firstLine(e.what()));
+    }
+    if (!j.is_object()) throw Error(where + "must be a JSON object");
+    try {
+        auto& in = impl.input;
+        if (j.contains("size")) in.width = in.height = j.at("size").get<int>();
+        in.width = j.value("width", in.width);
+        in.height = j.value("height", in.height);
+        in.channels = j.value("channels", in.channels);
+        if (j.contains("mean")) in.mean = j.at("mean").get<std::vector<float>>();
+        if (j.contains("std")) in.std = j.at("std").get<std::vector<float>>();
+        in.imageNorm = j.value("image_norm", in.imageNorm);
+        if (j.contains("classes")) impl.classNames = j.at("classes").get<std::vector<std::string>>();
+        if (in.width < 1 || in.height < 1 || in.width > 8192 || in.height > 8192)
+            throw Error(where + "gives an input size outside 1-8192");
+        if (in.channels != 1 && in.channels != 3) throw Error(where + "gives " + std::to_string(in.channels) +
+                                                              " channels; Preimage handles 1 or 3");
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(where + "has a field of the wrong type: " + firstLine(e.what()));
+    }
 }
 
 fs::path exeDir() {
@@ -140,6 +143,7 @@ torch::Tensor imageToTensor(const ImageF& image) {
 // ---- Model::Impl ----------------------------------------------------------------------------------
 
 torch::Tensor Model::Impl::forwardTo(const torch::Tensor& x, int layerIndex) const {
+    if (taps) return taps->forwardTo(x, layerTap.at(size_t(layerIndex)));
     int last = layerStage.at(size_t(layerIndex));
     torch::Tensor y = x;
     for (int i = 0; i <= last; ++i) y = stages[size_t(i)].forward(y);
@@ -147,6 +151,7 @@ torch::Tensor Model::Impl::forwardTo(const torch::Tensor& x, int layerIndex) con
 }
 
 torch::Tensor Model::Impl::forwardAll(const torch::Tensor& x) const {
+    if (taps) return taps->forward(x);
     torch::Tensor y = x;
     for (const auto& s : stages) y = s.forward(y);
     return y;
@@ -175,25 +180,58 @@ void Model::Impl::describeLayers() {
     torch::InferenceMode guard;
     layers.clear();
     layerStage.clear();
-    auto x = torch::zeros({1, input.channels, input.height, input.width}, torch::TensorOptions().device(device));
-    int depth = 0;
-    for (size_t i = 0; i < stages.size(); ++i) {
-        const auto& s = stages[i];
+    layerTap.clear();
+    torch::manual_seed(0);
+    auto x = torch::randn({1, input.channels, input.height, input.width}, torch::TensorOptions().device(device));
+    auto rejects = [&](const std::exception& e) {
+        return Error("model '" + name + "' rejects a " + std::to_string(input.channels) + "x" + std::to_string(input.height) +
+                     "x" + std::to_string(input.width) + " input (set --size/--gray, or the input in preimage.json): " +
+                     causeLine(e.what()));
+    };
+    auto shapeOf = [](const torch::Tensor& t) {
+        std::vector<int64_t> shape;
+        for (int d = 1; d < t.dim(); ++d) shape.push_back(t.size(d));
+        return shape;
+    };
+    torch::Tensor out;
+    if (taps) {
+        std::vector<torch::Tensor> values;
         try {
-            x = s.forward(x);
+            out = taps->forward(x, &values);
+        } catch (const Error&) {
+            throw;
         } catch (const std::exception& e) {
-            throw Error("model '" + name + "' cannot be walked layer by layer: module '" + s.name + "' (" + s.kind +
-                        ") fails on its predecessor's output: " + causeLine(e.what()));
+            throw rejects(e);
         }
-        if (isWeightKind(s.kind)) ++depth;
-        if (!s.listed) continue;
-        LayerInfo info{s.name, s.kind, {}, depth};
-        for (int d = 1; d < x.dim(); ++d) info.shape.push_back(x.size(d));
-        layers.push_back(info);
-        layerStage.push_back(int(i));
+        const auto& all = taps->taps();
+        for (size_t i = 0; i < all.size(); ++i) {
+            const auto& t = all[i];
+            if (!t.problem.empty() || values[i].dim() < 1 || values[i].size(0) != 1) continue;
+            layers.push_back({t.name, t.kind, shapeOf(values[i]), t.weightDepth, t.module, t.parent});
+            layerTap.push_back(int(i));
+        }
+        totalWeightLayers = taps->totalWeightLayers();
+    } else {
+        int depth = 0;
+        out = x;
+        for (size_t i = 0; i < stages.size(); ++i) {
+            const auto& s = stages[i];
+            try {
+                out = s.forward(out);
+            } catch (const std::exception& e) {
+                throw rejects(e);
+            }
+            if (isWeightKind(s.kind)) ++depth;
+            if (!s.listed) continue;
+            layers.push_back({s.name, s.kind, shapeOf(out), depth, s.name, ""});
+            layerStage.push_back(int(i));
+        }
+        totalWeightLayers = depth;
     }
-    totalWeightLayers = depth;
     if (layers.empty()) throw Error("model '" + name + "' has no layers to invert");
+    if (!torch::isfinite(out).all().item<bool>())
+        throw Error("model '" + name + "' gives a non-finite output (NaN or infinity) on a random input: its weights "
+                    "are probably broken");
 }
 
 // ---- Model ----------------------------------------------------------------------------------------
@@ -212,6 +250,12 @@ int Model::layerIndex(const std::string& layer) const {
     const auto& ls = m_impl->layers;
     for (size_t i = 0; i < ls.size(); ++i)
         if (ls[i].name == layer) return int(i);
+    if (m_impl->taps) {
+        const int t = m_impl->taps->find(layer);  // throws naming what to choose
+        const auto& tap = m_impl->taps->taps()[size_t(t)];
+        throw Error("model '" + m_impl->name + "': " +
+                    (tap.problem.empty() ? "layer '" + layer + "' has no batch dimension to invert" : tap.problem));
+    }
     std::string valid;
     for (size_t i = 0; i < ls.size() && i < 8; ++i) valid += (i ? ", " : "") + ls[i].name;
     if (ls.size() > 8) valid += ", ... (" + std::to_string(ls.size()) + " in all; see `preimage layers`)";
@@ -282,22 +326,22 @@ std::shared_ptr<Model> Model::load(const std::string& nameOrPath, const ModelOpt
         }
         if (fs::is_directory(nameOrPath)) throw Error("model '" + nameOrPath + "' is a directory, not a TorchScript file");
         impl->name = fs::path(nameOrPath).filename().string();
+        torch::jit::ExtraFilesMap extra{{"preimage.json", ""}};
         try {
-            impl->script = torch::jit::load(nameOrPath, impl->device);
+            impl->script = torch::jit::load(nameOrPath, impl->device, extra);
         } catch (const std::exception& e) {
             throw Error("'" + nameOrPath + "' is not a TorchScript file (save it with torch.jit.script or torch.jit.trace): " +
                         firstLine(e.what()));
         }
-        impl->script.eval();
-        for (auto p : impl->script.parameters()) p.set_requires_grad(false);
-        impl->stages = walkScript(impl->script);
-        if (impl->stages.empty())
-            throw Error("model '" + nameOrPath + "' cannot be walked layer by layer: it has no submodules");
+        if (!extra["preimage.json"].empty()) applyInputSpec(*impl, extra["preimage.json"]);
         if (options.gray) {
             impl->input.channels = 1;
             impl->input.mean = {0.5f};
             impl->input.std = {0.25f};
         }
+        impl->script.eval();
+        for (auto p : impl->script.parameters()) p.set_requires_grad(false);
+        impl->taps = std::make_unique<GraphTaps>(impl->script, impl->name);
     }
     if (options.size > 0) impl->input.width = impl->input.height = options.size;
     if (!options.mean.empty()) impl->input.mean = options.mean;
@@ -311,33 +355,6 @@ std::shared_ptr<Model> Model::load(const std::string& nameOrPath, const ModelOpt
         if (!(s > 0)) throw Error("--std values must be positive");
 
     impl->describeLayers();
-    if (!isDefault) {
-        // The chain of leaf modules must reproduce forward(): otherwise the network has skip
-        // connections or functional ops between modules, and per-layer pre-images would be wrong.
-        torch::InferenceMode guard;
-        torch::manual_seed(0);
-        auto x = torch::randn({1, impl->input.channels, impl->input.height, impl->input.width},
-                              torch::TensorOptions().device(impl->device));
-        torch::Tensor full;
-        try {
-            auto out = impl->script.forward({x});
-            if (!out.isTensor()) throw Error("forward() does not return a single tensor");
-            full = out.toTensor();
-        } catch (const Error& e) {
-            throw Error("model '" + nameOrPath + "' cannot be walked: " + e.what());
-        } catch (const std::exception& e) {
-            throw Error("model '" + nameOrPath + "' rejects a " + std::to_string(impl->input.channels) + "x" +
-                        std::to_string(impl->input.height) + "x" + std::to_string(impl->input.width) +
-                        " input (set --size/--gray): " + causeLine(e.what()));
-        }
-        auto chained = impl->forwardAll(x);
-        bool same = chained.sizes() == full.sizes() &&
-                    (chained - full).abs().max().item<float>() <= 1e-4f * (1.f + full.abs().max().item<float>());
-        if (!same)
-            throw Error("model '" + nameOrPath +
-                        "' cannot be walked layer by layer: its forward() is not the sequence of its leaf modules "
-                        "(skip connections or functional ops between modules)");
-    }
     return std::shared_ptr<Model>(new Model(std::move(impl)));
 }
 
@@ -370,6 +387,13 @@ ImageF Model::prepare(const ImageF& image) const {
         t = t.slice(1, y0, y0 + in.height).slice(2, x0, x0 + in.width);
     }
     return tensorToImage(t);
+}
+
+std::vector<float> Model::features(const ImageF& prepared, int layerIndex, std::vector<int64_t>& shape) {
+    torch::InferenceMode guard;
+    auto f = m_impl->forwardTo(m_impl->toInput({prepared}), layerIndex).to(torch::kCPU, torch::kFloat).contiguous();
+    shape.assign(f.sizes().begin(), f.sizes().end());
+    return std::vector<float>(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
 }
 
 std::vector<std::vector<float>> Model::logits(const std::vector<ImageF>& prepared) {

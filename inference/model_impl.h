@@ -1,8 +1,10 @@
-// Torch-side view of a Model: a chain of stages that together reproduce the network's forward pass,
-// so that a forward pass can stop at any layer. Included only by inference/*.cpp and torch tests.
+// Torch-side view of a Model: a forward pass that can stop at any layer. Default models are a chain of
+// stages; TorchScript files are expanded into graph taps (graph_taps.h). Included only by inference/*.cpp
+// and torch tests.
 #pragma once
 
 #include "engine.h"
+#include "graph_taps.h"
 
 #include <torch/script.h>
 #include <torch/nn/modules/container/sequential.h>
@@ -13,6 +15,7 @@
 
 namespace preimage {
 
+// One step of a default model's chain.
 struct Stage {
     std::string name, kind;
     std::function<torch::Tensor(const torch::Tensor&)> forward;
@@ -22,16 +25,18 @@ struct Stage {
 struct Model::Impl {
     std::string name;
     InputSpec input;
-    std::vector<Stage> stages;
+    std::vector<Stage> stages;    // default models
     std::vector<LayerInfo> layers;
-    std::vector<int> layerStage;  // layers[i] is the output of stages[layerStage[i]]
+    std::vector<int> layerStage;  // default models: layers[i] is the output of stages[layerStage[i]]
+    std::unique_ptr<GraphTaps> taps;  // TorchScript files
+    std::vector<int> layerTap;        // TorchScript files: layers[i] is taps->taps()[layerTap[i]]
     int totalWeightLayers = 0;
     std::string manifestText;
     std::vector<std::string> classNames;  // from the manifest
     std::string directory;  // default models: assets/models/<name>
     std::map<int, torch::nn::Sequential> decoders;  // learned inverters, loaded on first use
     torch::Device device = torch::kCPU;
-    // Exactly one of these holds the network.
+    // Exactly one of these holds the network (script: with `taps`).
     torch::jit::Module script;
     torch::nn::Sequential native{nullptr};
 

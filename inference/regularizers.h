@@ -25,4 +25,15 @@ struct RegularizerValues {
 RegularizerValues regularizerGradient(const at::Tensor& x, double alpha, double B, double lambdaAlpha, double beta,
                                       double V, double lambdaTv, at::Tensor& grad);
 
+// The TV term for beta = 2 is quadratic, lambdaTv R_TV(x) = x' A x / 2 with A linear: tvOperator(u) = A u
+// (the term's gradient at u). Its largest eigenvalue is at most tvCurvatureBound = 16 lambdaTv / (H W V^2).
+at::Tensor tvOperator(const at::Tensor& u, double V, double lambdaTv);
+double tvCurvatureBound(int64_t height, int64_t width, double V, double lambdaTv);
+
+// The implicit (backward Euler) step of the beta = 2 TV term: solves (I + eta A) x = z by conjugate
+// gradients to a relative residual of `tolerance`. Unconditionally stable, whatever eta * lambdaTv.
+// Returns the number of CG iterations used through `iterations` when given.
+at::Tensor implicitTvStep(const at::Tensor& z, double eta, double V, double lambdaTv, double tolerance = 1e-5,
+                          int* iterations = nullptr);
+
 }  // namespace preimage
