@@ -16,6 +16,7 @@
 #include <torch/autograd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <random>
 
@@ -120,6 +121,22 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr double kPaperSide = 227.0;  // AlexNet's input side, for which the paper set lambda_tv
+
+std::string fmtNumber(double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", v);
+    return b;
+}
+
+// Which loss term blew up, for the divergence message: the largest of the weighted terms (non-finite first).
+std::string dominantTerm(float feature, float alphaTerm, float tvTerm, float lambdaTv, float lambdaAlpha) {
+    auto size = [](float v) { return std::isfinite(v) ? double(std::abs(v)) : 1e300; };
+    if (size(tvTerm) >= size(feature) && size(tvTerm) >= size(alphaTerm))
+        return "the TV term dominates: lower --tv (now " + fmtNumber(lambdaTv) + ") or --lr";
+    if (size(alphaTerm) >= size(feature))
+        return "the alpha-norm term dominates: lower --lambda-alpha (now " + fmtNumber(lambdaAlpha) + ") or --lr";
+    return "the feature term dominates: lower --lr";
+}
 
 // The paper's schedule, 100 / 200 / 100 of 400 iterations, scaled to any iteration count.
 float scheduledRate(float base, int it, int iterations) {
@@ -231,6 +248,7 @@ InversionResult invert(Model& model, const ImageF& image, int layerIndex, const 
         torch::Tensor regGrad;
         result.history.clear();
         bool diverged = false;
+        std::string blame;
         double firstLoss = 0;
         auto attemptStart = Clock::now();
         for (done = 0; done < params.iterations; ++done) {
@@ -267,6 +285,7 @@ InversionResult invert(Model& model, const ImageF& image, int layerIndex, const 
             if (done == 0) firstLoss = total;
             if (!std::isfinite(total) || total > 1e4 * std::max(double(R), firstLoss)) {
                 diverged = true;
+                blame = dominantTerm(tv[0], tv[1], tv[2], result.lambdaTv, params.lambdaAlpha);
                 break;
             }
             {
@@ -305,12 +324,13 @@ InversionResult invert(Model& model, const ImageF& image, int layerIndex, const 
             }
         }
         if (!diverged) break;
-        std::string what = "diverged at iteration " + std::to_string(done + 1) + " with learning rate " + std::to_string(lr);
+        std::string what = "diverged at iteration " + std::to_string(done + 1) + " with learning rate " + fmtNumber(lr) +
+                           " (" + blame + ")";
         if (attempt >= params.maxDivergenceRetries)
             throw Error("inversion of layer '" + layer + "' " + what + "; giving up after " + std::to_string(attempt) +
                         " restarts with lower rates");
         lr *= 0.1f;
-        result.warnings.push_back(what + "; restarted with learning rate " + std::to_string(lr));
+        result.warnings.push_back(what + "; restarted with learning rate " + fmtNumber(lr));
     }
     result.learningRate = lr;
     result.iterations = done;

@@ -102,7 +102,7 @@ TEST_CASE("channel-group and spatial masks restrict the target") {
     CHECK_THROWS_WITH_AS(invert(*m, testSet().image(0), m->layerIndex("conv2"), p), doctest::Contains("channel group"), Error);
     p.mask = {};
     p.mask.w = 1, p.mask.h = 1;
-    CHECK_THROWS_WITH_AS(invert(*m, testSet().image(0), m->layerIndex("fc4"), p), doctest::Contains("no spatial map"), Error);
+    CHECK_THROWS_WITH_AS(invert(*m, testSet().image(0), m->layerIndex("fc4"), p), doctest::Contains("needs a [C,H,W] feature map"), Error);
 }
 
 TEST_CASE("divergence is detected, reported, and the run restarted with a lower rate") {

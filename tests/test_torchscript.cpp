@@ -64,6 +64,24 @@ TEST_CASE("a TorchScript AlexNet layer is inverted from a real photograph") {
     CHECK(r.history.back().featureLoss < 0.1f * r.history.front().featureLoss);
 }
 
+TEST_CASE("the paper's defaults converge at lambda_tv 100 on AlexNet at 227 px, without a divergence restart") {
+    // The TV term at 227 px and lambda_tv 100 puts an explicit momentum step past its stability bound
+    // (eta L = 6.4 > 2 (1 + 0.9)): that step diverged within 5 iterations. It is now taken implicitly.
+    ModelOptions o;
+    o.size = 227;
+    auto m = Model::load(model("alexnet_scripted.pt"), o);
+    InversionParams p;
+    p.iterations = 40;
+    p.maxDivergenceRetries = 0;  // a divergence throws
+    const int layer = m->layerIndex("features.10");
+    REQUIRE(m->defaultLambdaTv(layer) == 100.f);
+    auto r = invert(*m, app::loadImageF(kPhoto), layer, p);
+    CHECK(r.warnings.empty());
+    CHECK(r.implicitTvSteps > 0);
+    CHECK(r.learningRate == doctest::Approx(0.004));
+    CHECK(r.history.back().loss < 0.8f * r.history.front().loss);
+}
+
 TEST_CASE("files that are not TorchScript, or inputs a network cannot take, are refused") {
     CHECK(loadError("not_a_model.pt").find("is not a TorchScript file") != std::string::npos);
     CHECK(loadError("state_dict.pt").find("is not a TorchScript file") != std::string::npos);

@@ -3,6 +3,8 @@
 protocol, iterations, restarts) in eager PyTorch on Debian's python3-torch (the same libtorch 1.13).
 
 Usage: reference_invert.py --assets DIR --model fashion --layer conv2 --image I --iters N [--restarts R]
+       reference_invert.py --torchscript F.pt --layer relu3 ...   (a file from make_bench_model.py: its
+       preimage.json holds the architecture, rebuilt here in eager PyTorch with the file's weights)
 Prints one JSON line: iterations per second and the final feature error.
 """
 import argparse
@@ -41,6 +43,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--assets", required=True)
     ap.add_argument("--model", default="fashion")
+    ap.add_argument("--torchscript", help="a TorchScript file whose preimage.json holds its architecture")
     ap.add_argument("--layer", required=True)
     ap.add_argument("--image", required=True)
     ap.add_argument("--iters", type=int, default=200)
@@ -51,10 +54,18 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
 
-    d = os.path.join(a.assets, "models", a.model)
-    man = json.load(open(os.path.join(d, "manifest.json")))
+    if a.torchscript:
+        files = {"preimage.json": ""}
+        saved = dict(torch.jit.load(a.torchscript, _extra_files=files).named_parameters())
+        spec = json.loads(files["preimage.json"])
+        man = {"architecture": spec["architecture"],
+               "input": {"channels": spec["channels"], "height": spec["size"], "width": spec["size"],
+                         "mean": spec["mean"], "std": spec["std"]}}
+    else:
+        d = os.path.join(a.assets, "models", a.model)
+        man = json.load(open(os.path.join(d, "manifest.json")))
+        saved = dict(torch.jit.load(os.path.join(d, man.get("weights", "weights.pt"))).named_parameters())
     net = build(man["architecture"])
-    saved = dict(torch.jit.load(os.path.join(d, man.get("weights", "weights.pt"))).named_parameters())
     net.load_state_dict(saved)
     net.eval()
     for p in net.parameters():
@@ -82,9 +93,13 @@ def main():
         g = torch.Generator().manual_seed(0)
         y = (torch.randn(R, C, H, W, generator=g) * (0.1 / math.sqrt(C * H * W))).requires_grad_(True)
         v = torch.zeros_like(y)
+        last = None
         for it in range(a.iters):
             f = it / a.iters
             rate = lr0 if f < 0.25 else (lr0 * 0.1 if f < 0.75 else lr0 * 0.01)
+            if rate != last:  # momentum is reset when the rate changes, as the authors' code does
+                v.zero_()
+                last = rate
             x = y * sigma
             phi = upto(x)
             feat = (phi - phi0).pow(2).flatten(1).sum(1) / norm0
