@@ -22,101 +22,6 @@
 
 namespace preimage {
 
-at::Tensor alphaNorm(const at::Tensor& x, double alpha, double B) {
-    const double hw = double(x.size(-1) * x.size(-2));
-    return (x / B).abs().pow(alpha).flatten(1).sum(1) / hw;
-}
-
-at::Tensor totalVariation(const at::Tensor& x, double beta, double V) {
-    const double hw = double(x.size(-1) * x.size(-2));
-    auto xs = x / V;
-    auto base = xs.slice(-2, 0, -1).slice(-1, 0, -1);
-    auto dx = xs.slice(-2, 0, -1).slice(-1, 1) - base;
-    auto dy = xs.slice(-2, 1).slice(-1, 0, -1) - base;
-    auto sq = dx * dx + dy * dy;
-    if (beta == 2.0) return sq.flatten(1).sum(1) / hw;
-    return (sq + 1e-8).pow(beta / 2.0).flatten(1).sum(1) / hw;
-}
-
-RegularizerValues regularizerGradient(const at::Tensor& x, double alpha, double B, double lambdaAlpha, double beta,
-                                      double V, double lambdaTv, at::Tensor& grad) {
-    at::NoGradGuard noGrad;
-    const double hw = double(x.size(-1) * x.size(-2));
-    RegularizerValues out;
-    // alpha-norm: d/dx sum |x/B|^a = a/B |x/B|^(a-1) sign(x)
-    auto t = x / B;
-    auto a = t.abs();
-    auto p = alpha == 6.0 ? (a * a).square() * a : a.pow(alpha - 1.0);
-    out.alpha = (p * a).sum() * (lambdaAlpha / hw);
-    grad = p * t.sign() * (lambdaAlpha * alpha / (B * hw));
-    // TV-beta over the interior pixels: s = dx^2 + dy^2, d/dx s^(b/2) = b s^(b/2-1) (dx, dy) via the
-    // three pixels each difference touches.
-    auto xs = x / V;
-    auto base = xs.slice(-2, 0, -1).slice(-1, 0, -1);
-    auto dx = xs.slice(-2, 0, -1).slice(-1, 1) - base;
-    auto dy = xs.slice(-2, 1).slice(-1, 0, -1) - base;
-    auto sq = dx * dx + dy * dy;
-    const double k = lambdaTv / hw;
-    if (beta == 2.0) {
-        out.tv = sq.sum() * k;
-        dx.mul_(2.0 * k / V);
-        dy.mul_(2.0 * k / V);
-    } else {
-        auto sqe = sq + 1e-8;
-        out.tv = sqe.pow(beta / 2.0).sum() * k;
-        auto w = sqe.pow(beta / 2.0 - 1.0) * (beta * k / V);
-        dx.mul_(w);
-        dy.mul_(w);
-    }
-    grad.slice(-2, 0, -1).slice(-1, 1).add_(dx);
-    grad.slice(-2, 1).slice(-1, 0, -1).add_(dy);
-    grad.slice(-2, 0, -1).slice(-1, 0, -1).sub_(dx).sub_(dy);
-    return out;
-}
-
-at::Tensor tvOperator(const at::Tensor& u, double V, double lambdaTv) {
-    at::NoGradGuard noGrad;
-    const double k = 2.0 * lambdaTv / (double(u.size(-1) * u.size(-2)) * V * V);
-    auto base = u.slice(-2, 0, -1).slice(-1, 0, -1);
-    auto dx = (u.slice(-2, 0, -1).slice(-1, 1) - base).mul_(k);
-    auto dy = (u.slice(-2, 1).slice(-1, 0, -1) - base).mul_(k);
-    auto out = at::zeros_like(u);
-    out.slice(-2, 0, -1).slice(-1, 1).add_(dx);
-    out.slice(-2, 1).slice(-1, 0, -1).add_(dy);
-    out.slice(-2, 0, -1).slice(-1, 0, -1).sub_(dx).sub_(dy);
-    return out;
-}
-
-double tvCurvatureBound(int64_t height, int64_t width, double V, double lambdaTv) {
-    // A = 2 k' D'D with k' = lambdaTv / (H W V^2); D stacks the horizontal and vertical differences,
-    // whose squared norm is at most 4 + 4.
-    return 16.0 * lambdaTv / (double(height * width) * V * V);
-}
-
-at::Tensor implicitTvStep(const at::Tensor& z, double eta, double V, double lambdaTv, double tolerance, int* iterations) {
-    at::NoGradGuard noGrad;
-    auto apply = [&](const at::Tensor& u) { return tvOperator(u, V, lambdaTv).mul_(eta).add_(u); };
-    auto x = z.clone();
-    auto r = z - apply(x);
-    auto p = r.clone();
-    double rs = r.square().sum().item<double>();
-    const double stop = tolerance * tolerance * std::max(1e-30, z.square().sum().item<double>());
-    int it = 0;
-    // The operator's condition number is at most 1 + eta * tvCurvatureBound: CG needs about
-    // sqrt(that) * log(1/tolerance) / 2 iterations; 200 is far past any practical case.
-    for (; it < 200 && rs > stop; ++it) {
-        auto ap = apply(p);
-        const double a = rs / (p * ap).sum().item<double>();
-        x.add_(p, a);
-        r.sub_(ap, a);
-        const double next = r.square().sum().item<double>();
-        p.mul_(next / rs).add_(r);
-        rs = next;
-    }
-    if (iterations) *iterations = it;
-    return x;
-}
-
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -136,6 +41,27 @@ std::string dominantTerm(float feature, float alphaTerm, float tvTerm, float lam
     if (size(alphaTerm) >= size(feature))
         return "the alpha-norm term dominates: lower --lambda-alpha (now " + fmtNumber(lambdaAlpha) + ") or --lr";
     return "the feature term dominates: lower --lr";
+}
+
+// v = momentum v - eta (g1 + g2); x += v. One pass on the CPU (the hot loop of small models is overhead).
+void momentumStep(torch::Tensor& x, torch::Tensor& v, torch::Tensor& g1, const torch::Tensor& g2, double momentum,
+                  double eta) {
+    if (x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.is_contiguous() && v.is_contiguous() &&
+        g1.is_contiguous() && g2.is_contiguous() && g1.sizes() == x.sizes() && g2.sizes() == x.sizes()) {
+        float* xp = x.data_ptr<float>();
+        float* vp = v.data_ptr<float>();
+        const float* a = g1.data_ptr<float>();
+        const float* b = g2.data_ptr<float>();
+        const float m = float(momentum), e = float(eta);
+        for (int64_t i = 0, n = x.numel(); i < n; ++i) {
+            vp[i] = m * vp[i] - e * (a[i] + b[i]);
+            xp[i] += vp[i];
+        }
+        return;
+    }
+    g1.add_(g2);
+    v.mul_(momentum).sub_(g1, eta);
+    x.add_(v);
 }
 
 // The paper's schedule, 100 / 200 / 100 of 400 iterations, scaled to any iteration count.
@@ -279,8 +205,14 @@ InversionResult invert(Model& model, const ImageF& image, int layerIndex, const 
                                            implicitTv ? 0.f : result.lambdaTv, regGrad);
             if (implicitTv) reg.tv = totalVariation(x.detach(), params.beta, V).sum() * result.lambdaTv;
             // One host sync per iteration for the loss terms (needed for progress and NaN checks).
-            auto terms = torch::stack({feature.detach(), reg.alpha, reg.tv}).to(torch::kCPU);
-            const float* tv = terms.data_ptr<float>();
+            float tv[3];
+            if (x.device().is_cpu()) {
+                tv[0] = feature.item<float>(), tv[1] = reg.alpha.item<float>(), tv[2] = reg.tv.item<float>();
+            } else {
+                auto terms = torch::stack({feature.detach(), reg.alpha.to(torch::kFloat), reg.tv.to(torch::kFloat)})
+                                 .to(torch::kCPU);
+                std::copy(terms.data_ptr<float>(), terms.data_ptr<float>() + 3, tv);
+            }
             const double total = double(tv[0]) + tv[1] + tv[2];
             if (done == 0) firstLoss = total;
             if (!std::isfinite(total) || total > 1e4 * std::max(double(R), firstLoss)) {
@@ -290,14 +222,14 @@ InversionResult invert(Model& model, const ImageF& image, int layerIndex, const 
             }
             {
                 torch::NoGradGuard noGrad;
-                grad.add_(regGrad);
-                velocity.mul_(params.momentum).sub_(grad, eta);
                 if (implicitTv) {
+                    grad.add_(regGrad);
+                    velocity.mul_(params.momentum).sub_(grad, eta);
                     auto next = implicitTvStep(x.detach() + velocity, eta, V, result.lambdaTv);
                     velocity = next - x.detach();
                     x.copy_(next);
                 } else {
-                    x.add_(velocity);
+                    momentumStep(x, velocity, grad, regGrad, params.momentum, eta);
                 }
             }
             ProgressEvent ev;

@@ -22,8 +22,11 @@ at::Tensor totalVariation(const at::Tensor& x, double beta, double V);
 struct RegularizerValues {
     at::Tensor alpha, tv;  // 0-d tensors, weighted
 };
+// On the CPU one fused pass over the pixels; elsewhere (CUDA) tensor operations, regularizerGradientTensors.
 RegularizerValues regularizerGradient(const at::Tensor& x, double alpha, double B, double lambdaAlpha, double beta,
                                       double V, double lambdaTv, at::Tensor& grad);
+RegularizerValues regularizerGradientTensors(const at::Tensor& x, double alpha, double B, double lambdaAlpha,
+                                             double beta, double V, double lambdaTv, at::Tensor& grad);
 
 // The TV term for beta = 2 is quadratic, lambdaTv R_TV(x) = x' A x / 2 with A linear: tvOperator(u) = A u
 // (the term's gradient at u). Its largest eigenvalue is at most tvCurvatureBound = 16 lambdaTv / (H W V^2).

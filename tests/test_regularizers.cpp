@@ -106,3 +106,18 @@ TEST_CASE("the implicit TV step solves (I + eta A) x = z, also far past the expl
     // A smoothing step: the TV of the result is far below the TV of z.
     CHECK(totalVariation(x, 2.0, V).sum().item<double>() < 0.2 * totalVariation(z, 2.0, V).sum().item<double>());
 }
+
+TEST_CASE("the fused CPU pass equals the tensor formulation (float, any alpha and beta)") {
+    at::manual_seed(5);
+    auto x = at::randn({2, 3, 13, 17}, at::kFloat);
+    for (double beta : {2.0, 1.5})
+        for (double alpha : {6.0, 3.0}) {
+            at::Tensor fused, tensors;
+            auto a = regularizerGradient(x, alpha, 0.9, 0.01, beta, 1.7, 20.0, fused);
+            auto b = regularizerGradientTensors(x, alpha, 0.9, 0.01, beta, 1.7, 20.0, tensors);
+            INFO("alpha " << alpha << " beta " << beta);
+            CHECK(a.alpha.item<double>() == doctest::Approx(b.alpha.item<double>()).epsilon(1e-5));
+            CHECK(a.tv.item<double>() == doctest::Approx(b.tv.item<double>()).epsilon(1e-5));
+            CHECK((fused - tensors).abs().max().item<double>() < 1e-5 * (1 + tensors.abs().max().item<double>()));
+        }
+}

@@ -36,6 +36,6 @@ compare "default model"
 
 /usr/bin/python3 "$here/make_bench_model.py" "$out/cnn128.pt"
 "$bin" bench --model "$out/cnn128.pt" --layer relu3 --iters 200 --restarts 4 --image "$image" --json "$out/cpp.json"
-/usr/bin/python3 "$here/reference_invert.py" --torchscript "$out/cnn128.pt" --layer relu3 --iters 200 \
+/usr/bin/python3 "$here/reference_invert.py" --assets "$root/assets" --torchscript "$out/cnn128.pt" --layer relu3 --iters 200 \
   --tv "$(tv_of)" --image "$image" > "$out/py.json"
 compare "TorchScript CNN, 128-channel third block"
