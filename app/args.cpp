@@ -1,5 +1,6 @@
 #include "args.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -10,10 +11,16 @@ Args::Args(const std::vector<std::string>& argv, size_t first, const std::set<st
     : m_command(command) {
     for (size_t i = first; i < argv.size(); ++i) {
         const std::string& a = argv[i];
-        if (a.rfind("--", 0) != 0 || a.size() == 2) {
-            m_positional.push_back(a);
-            continue;
+        if (a == "--help" || a == "-h") {
+            HelpRequest h{command, {}};
+            for (const auto& o : options) h.options.push_back("--" + o + " V");
+            for (const auto& f : flags) h.options.push_back("--" + f);
+            std::sort(h.options.begin(), h.options.end());
+            throw h;
         }
+        if (a.rfind("--", 0) != 0 || a.size() == 2)
+            throw Error("'" + command + "' takes no argument '" + a + "' (options start with --; see `preimage " + command +
+                        " --help`)");
         std::string name = a.substr(2), value;
         bool inlineValue = false;
         if (auto eq = name.find('='); eq != std::string::npos) {
@@ -30,9 +37,35 @@ Args::Args(const std::vector<std::string>& argv, size_t first, const std::set<st
             }
             m_values[name] = value;
         } else {
-            throw Error("'" + command + "' has no option --" + name + " (see `preimage help`)");
+            std::vector<std::string> known(options.begin(), options.end());
+            known.insert(known.end(), flags.begin(), flags.end());
+            const std::string guess = closest(name, known);
+            throw Error("'" + command + "' has no option --" + name + (guess.empty() ? "" : "; did you mean --" + guess + "?") +
+                        " (see `preimage " + command + " --help`)");
         }
     }
+}
+
+std::string closest(const std::string& word, const std::vector<std::string>& candidates) {
+    std::string best;
+    size_t bestDistance = std::string::npos;
+    for (const auto& c : candidates) {
+        // Levenshtein distance, one row at a time.
+        std::vector<size_t> row(c.size() + 1);
+        for (size_t j = 0; j <= c.size(); ++j) row[j] = j;
+        for (size_t i = 1; i <= word.size(); ++i) {
+            size_t diagonal = row[0];
+            row[0] = i;
+            for (size_t j = 1; j <= c.size(); ++j) {
+                const size_t up = row[j];
+                row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (word[i - 1] == c[j - 1] ? 0 : 1)});
+                diagonal = up;
+            }
+        }
+        if (row[c.size()] < bestDistance) bestDistance = row[c.size()], best = c;
+    }
+    const size_t allowed = std::max<size_t>(1, std::min<size_t>(3, word.size() / 3));
+    return bestDistance <= allowed ? best : std::string();
 }
 
 std::string Args::str(const std::string& name, const std::string& fallback) const {

@@ -11,6 +11,15 @@
 
 namespace preimage::app {
 
+// Thrown by Args for `--help` (or -h): the CLI prints the command's usage and options, exit code 0.
+struct HelpRequest {
+    std::string command;
+    std::vector<std::string> options;  // "--name VALUE" / "--flag", sorted
+};
+
+// The candidate nearest to `word` by edit distance, if it is near enough to be a likely typo; else "".
+std::string closest(const std::string& word, const std::vector<std::string>& candidates);
+
 class Args {
 public:
     // options: names that take a value; flags: names that do not (both without the leading --).
@@ -24,12 +33,10 @@ public:
     float number(const std::string& name, float fallback) const;
     std::vector<float> numbers(const std::string& name) const;  // comma-separated
     std::vector<int> integers(const std::string& name) const;   // comma-separated
-    const std::vector<std::string>& positional() const { return m_positional; }
 
 private:
     std::string m_command;
     std::map<std::string, std::string> m_values;
-    std::vector<std::string> m_positional;
 };
 
 }  // namespace preimage::app

@@ -2,6 +2,7 @@
 
 #include "convert.h"
 #include "inference/npy.h"
+#include "report.h"
 #include "render/image.h"
 
 #include <chrono>
@@ -102,6 +103,7 @@ int cmdLayers(const std::vector<std::string>& argv, size_t first, std::ostream& 
 
 int cmdFeatures(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
     Args a(argv, first, unite({kModelOptions, {"image", "layer", "out"}}), {"gray"}, "features");
+    checkOutputs(a, {{"out", ".npy"}});
     const std::string path = a.required("out");
     const std::string imagePath = a.required("image");
     auto model = Model::load(a.required("model"), modelOptions(a));
@@ -149,6 +151,29 @@ inversion: --iters 400 --restarts 1 --seed 0 --lr 0.004 --momentum 0.9 --tv (by 
            --window x,y,w,h (feature-map neighbourhood) --channels FIRST-LAST (channel group)
 )";
 
+// `preimage CMD --help`: the usage lines of the command, then every option it takes.
+std::string commandHelp(const std::string& command, const std::vector<std::string>& options) {
+    std::string text = "usage:\n";
+    std::stringstream ss(kUsage);
+    bool inCommand = false;
+    for (std::string line; std::getline(ss, line);) {
+        const bool starts = line.find("preimage " + command) != std::string::npos;
+        const bool continuation = line.rfind("                 ", 0) == 0;
+        if (starts || (inCommand && continuation)) text += line + "\n";
+        inCommand = starts || (inCommand && continuation);
+    }
+    text += "options:";
+    for (const auto& o : options) text += " " + o;
+    text += "\n";
+    std::stringstream tail(kUsage);
+    bool notes = false;
+    for (std::string line; std::getline(tail, line);) {
+        if (line.rfind("models:", 0) == 0) notes = true;
+        if (notes) text += line + "\n";
+    }
+    return text;
+}
+
 }  // namespace
 
 int runCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err) {
@@ -157,10 +182,19 @@ int runCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
             out << kUsage;
             return 0;
         }
-        // --threads is read here for every command.
+        // --threads is read here for every command (both --threads N and --threads=N).
         int threadCount = 0;
-        for (size_t i = 2; i + 1 < argv.size(); ++i)
-            if (argv[i] == "--threads") threadCount = std::max(1, std::atoi(argv[i + 1].c_str()));
+        for (size_t i = 2; i < argv.size(); ++i) {
+            std::string value;
+            if (argv[i] == "--threads" && i + 1 < argv.size()) value = argv[i + 1];
+            else if (argv[i].rfind("--threads=", 0) == 0) value = argv[i].substr(10);
+            else continue;
+            char* end = nullptr;
+            const long n = std::strtol(value.c_str(), &end, 10);
+            if (value.empty() || *end != '\0' || n < 1 || n > 256)
+                throw Error("--threads must be a whole number between 1 and 256, got '" + value + "'");
+            threadCount = int(n);
+        }
         setThreads(threadCount);
 
         const std::string& cmd = argv[1];
@@ -175,8 +209,14 @@ int runCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
         if (cmd == "bench") return cmdBench(argv, 2, out);
         if (cmd == "analogy") return cmdAnalogy(argv, 2, out);
         if (cmd == "traverse") return cmdTraverse(argv, 2, out);
-        err << "preimage: unknown command '" << cmd << "' (see `preimage help`)\n";
+        const std::string guess = closest(cmd, {"layers", "features", "invert", "sweep", "train", "eval", "dream", "samples",
+                                                 "bench", "analogy", "traverse", "gui", "help"});
+        err << "preimage: unknown command '" << cmd << "'" << (guess.empty() ? "" : "; did you mean '" + guess + "'?")
+            << " (see `preimage help`)\n";
         return 2;
+    } catch (const HelpRequest& h) {
+        out << commandHelp(h.command, h.options);
+        return 0;
     } catch (const Error& e) {
         err << "preimage: " << e.what() << "\n";
         return e.exitCode();

@@ -2,6 +2,7 @@
 // `preimage samples` (sample images from the Fashion-MNIST test set).
 #include "cli.h"
 #include "convert.h"
+#include "report.h"
 
 #include "inference/dataset.h"
 #include "render/image.h"
@@ -33,6 +34,7 @@ std::string defaultSample() {
 
 int cmdBench(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
     Args a(argv, first, unite({kModelOptions, {"layer", "iters", "restarts", "image", "json", "repeat"}}), {"gray"}, "bench");
+    checkOutputs(a, {{"json", ".json"}});
     auto model = Model::load(a.str("model", "fashion"), modelOptions(a));
     const int layer = a.has("layer") ? model->layerIndex(a.str("layer")) : int(model->layers().size() / 2);
     const std::string imagePath = a.has("image") ? a.str("image") : defaultSample();

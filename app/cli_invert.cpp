@@ -61,6 +61,7 @@ std::string stemWith(const std::string& path, const std::string& suffix) {
 int cmdInvert(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
     Args a(argv, first, unite({kModelOptions, kInversionOptions, {"image", "layer", "out", "json", "scale"}}), {"gray"},
            "invert");
+    checkOutputs(a, {{"out", ".png"}, {"json", ".json"}});
     const std::string imagePath = a.required("image");
     if (a.has("out")) checkPng(a.str("out"), "--out");
     auto model = Model::load(a.required("model"), modelOptions(a));
@@ -94,6 +95,7 @@ int cmdInvert(const std::vector<std::string>& argv, size_t first, std::ostream& 
 int cmdSweep(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
     Args a(argv, first, unite({kModelOptions, kInversionOptions, {"image", "layers", "out", "csv", "json", "columns"}}),
            {"gray"}, "sweep");
+    checkOutputs(a, {{"out", ".png"}, {"csv", ".csv"}, {"json", ".json"}});
     const std::string imagePath = a.required("image");
     const std::string gridPath = a.required("out");
     checkPng(gridPath, "--out");
@@ -151,6 +153,7 @@ int cmdSweep(const std::vector<std::string>& argv, size_t first, std::ostream& o
 int cmdDream(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
     Args a(argv, first, {"model", "unit", "generator", "iters", "lr", "seed", "out", "json", "scale", "threads", "device"}, {},
            "dream");
+    checkOutputs(a, {{"out", ".png"}, {"json", ".json"}});
     ModelOptions mo;
     mo.device = a.str("device", "auto");
     auto model = Model::load(a.str("model", "fashion"), mo);

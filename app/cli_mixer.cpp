@@ -116,6 +116,7 @@ int cmdEvalMixer(const std::vector<std::string>& argv, size_t first, std::ostrea
 int cmdAnalogy(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
     Args a(argv, first, {"model", "a", "b", "c", "out", "mode", "strength", "threshold", "json", "scale", "threads"}, {},
            "analogy");
+    checkOutputs(a, {{"out", ".png"}, {"json", ".json"}});
     const std::string mode = a.str("mode", "vector");
     if (mode != "vector" && mode != "chunks") throw Error("--mode must be 'vector' or 'chunks', got '" + mode + "'");
     const std::string outPath = a.required("out");
@@ -163,6 +164,7 @@ int cmdAnalogy(const std::vector<std::string>& argv, size_t first, std::ostream&
 // `preimage traverse --image I --out grid.png [--values -3,-2,-1,0,1,2,3] [--direction 0] [--json J]`
 int cmdTraverse(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
     Args a(argv, first, {"model", "image", "out", "values", "direction", "json", "threads"}, {}, "traverse");
+    checkOutputs(a, {{"out", ".png"}, {"json", ".json"}});
     const std::string outPath = a.required("out");
     checkPng(outPath, "--out");
     const ImageF input = loadImageF(a.required("image"));

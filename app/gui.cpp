@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <iostream>
 
 namespace preimage::app {
@@ -64,8 +65,22 @@ void loadFont(float size) {
 
 int runGui(const std::vector<std::string>& argv) {
     size_t first = argv.size() >= 2 && argv[1] == "gui" ? 2 : 1;
-    Args a(argv, first, {"model", "image", "script", "screenshot", "report", "width", "height", "font-size", "size"},
-           {"stats", "gray"}, "gui");
+    std::optional<Args> parsed;
+    try {
+        parsed.emplace(argv, first,
+                       std::set<std::string>{"model", "image", "script", "screenshot", "report", "width", "height",
+                                             "font-size", "size"},
+                       std::set<std::string>{"stats", "gray"}, "gui");
+    } catch (const Error& e) {
+        std::cerr << "preimage: " << e.what() << "\n";
+        return 2;
+    } catch (const HelpRequest& h) {
+        std::cout << "usage: preimage [gui] [options]   the desktop app\noptions:";
+        for (const auto& o : h.options) std::cout << " " << o;
+        std::cout << "\n";
+        return 0;
+    }
+    const Args& a = *parsed;
     Settings settings = Settings::load();
     if (a.has("size")) settings.modelSize = a.integer("size", 0);
     if (a.has("gray")) settings.modelGray = true;

@@ -1,11 +1,14 @@
 #include "report.h"
 
+#include "args.h"
 #include "convert.h"
 #include "render/grid.h"
 
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
+
+#include <unistd.h>
 
 namespace preimage::app {
 
@@ -42,6 +45,41 @@ void checkPng(const std::string& path, const std::string& option) {
     auto ext = std::filesystem::path(path).extension().string();
     for (auto& c : ext) c = char(std::tolower(c));
     if (ext != ".png") throw Error(option + " must name a .png file, got '" + path + "'");
+}
+
+void checkOutputs(const Args& args, std::initializer_list<OutputOption> outputs) {
+    namespace fs = std::filesystem;
+    if (args.has("scale")) {  // the upscaled output's size, checked before the run
+        const int scale = args.integer("scale", 0);
+        if (scale < 0 || scale > 32) throw Error("--scale must be between 0 (automatic) and 32, got " + std::to_string(scale));
+    }
+    std::vector<std::string> inputs;
+    for (const char* in : {"image", "model", "a", "b", "c", "data"})
+        if (args.has(in)) inputs.push_back(args.str(in));
+    for (const auto& o : outputs) {
+        if (!args.has(o.option)) continue;
+        const std::string path = args.str(o.option);
+        const std::string option = std::string("--") + o.option;
+        if (path.empty()) throw Error(option + " names no file");
+        std::error_code ec;
+        if (fs::is_directory(path, ec)) throw Error(option + " '" + path + "' is a folder, not a file");
+        if (*o.extension) {
+            auto ext = fs::path(path).extension().string();
+            for (auto& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+            if (ext != o.extension) throw Error(option + " must name a " + o.extension + " file, got '" + path + "'");
+        }
+        fs::path folder = fs::path(path).parent_path();
+        if (folder.empty()) folder = ".";
+        if (!fs::is_directory(folder, ec))
+            throw Error(option + " '" + path + "': the folder '" + folder.string() + "' does not exist");
+        if (::access(folder.c_str(), W_OK) != 0)
+            throw Error(option + " '" + path + "': the folder '" + folder.string() + "' is not writable");
+        for (const auto& in : inputs) {
+            const bool same = fs::exists(path, ec) && fs::exists(in, ec) ? fs::equivalent(path, in, ec)
+                                                                         : fs::weakly_canonical(path, ec) == fs::weakly_canonical(in, ec);
+            if (same) throw Error(option + " '" + path + "' is the input '" + in + "': it would be overwritten");
+        }
+    }
 }
 
 }  // namespace preimage::app

@@ -22,5 +22,14 @@ render::Image traversalGrid(const std::vector<std::vector<ImageF>>& rows, const 
 render::Image upscale(const ImageF& image, int scale);
 // Throws Error unless `path` ends in .png (naming the option).
 void checkPng(const std::string& path, const std::string& option);
+// Checks, before any work, every output option the command was given: the extension (when one is named),
+// a folder that exists and is writable, not a folder itself, and not one of the inputs (--image, --model,
+// --a/--b/--c), also through links; and --scale's range. Throws Error naming the option.
+struct OutputOption {
+    const char* option;     // without "--"
+    const char* extension;  // ".png", ".json"... or "" for any
+};
+class Args;
+void checkOutputs(const Args& args, std::initializer_list<OutputOption> outputs);
 
 }  // namespace preimage::app

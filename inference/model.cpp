@@ -343,6 +343,11 @@ std::shared_ptr<Model> Model::load(const std::string& nameOrPath, const ModelOpt
         for (auto p : impl->script.parameters()) p.set_requires_grad(false);
         impl->taps = std::make_unique<GraphTaps>(impl->script, impl->name);
     }
+    if (isDefault && ((options.size > 0 && (options.size != impl->input.width || options.size != impl->input.height)) ||
+                      (options.gray && impl->input.channels != 1)))
+        throw Error("the default model '" + nameOrPath + "' takes " + std::to_string(impl->input.channels) + "x" +
+                    std::to_string(impl->input.height) + "x" + std::to_string(impl->input.width) +
+                    " input; --size and --gray apply to TorchScript files (images are resized to the model's input)");
     if (options.size > 0) impl->input.width = impl->input.height = options.size;
     if (!options.mean.empty()) impl->input.mean = options.mean;
     if (!options.std.empty()) impl->input.std = options.std;

@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <sstream>
 
 namespace {
@@ -101,9 +102,44 @@ TEST_CASE("bad input gets a one-line error and exit code 2") {
     expectUserError(cli({"frobnicate"}), "unknown command");
     expectUserError(cli({"invert", "--model", "fashion", "--image", kBoot, "--layer", "conv1", "--iters", "5", "--out",
                          "/nonexistent-dir/pre.png"}),
-                    "cannot write '/nonexistent-dir/pre.png'");
+                    "the folder '/nonexistent-dir' does not exist");
     expectUserError(cli({"invert", "--model", "fashion", "--image", kBoot, "--layer", "conv1", "--out", "pre.jpg"}), ".png");
     expectUserError(cli({"eval", "classifier", "--model", "fashion", "--data", "/nonexistent"}), "--data");
+}
+
+TEST_CASE("outputs and flags are checked before any work, inputs are never overwritten") {
+    namespace fs = std::filesystem;
+    const std::string input = testutil::path("input.png"), link = testutil::path("link.png");
+    fs::copy_file(kBoot, input, fs::copy_options::overwrite_existing);
+    fs::remove(link);
+    fs::create_symlink(input, link);
+    const std::string before = testutil::readBytes(input);
+    auto invert = [&](std::vector<std::string> extra) {
+        std::vector<std::string> args{"invert", "--model", "fashion", "--image", input, "--layer", "conv1", "--iters", "5"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        return cli(args);
+    };
+    expectUserError(invert({"--out", input}), "is the input");
+    expectUserError(invert({"--out", link}), "is the input");
+    CHECK(testutil::readBytes(input) == before);
+    expectUserError(invert({"--threads", "100000"}), "--threads must be a whole number between 1 and 256");
+    expectUserError(invert({"--scale", "100000", "--out", testutil::path("p.png")}), "--scale must be between 0");
+    expectUserError(invert({"--size", "64"}), "--size and --gray apply to TorchScript files");
+    expectUserError(invert({"stray"}), "takes no argument 'stray'");
+    expectUserError(invert({"--layr", "conv2"}), "did you mean --layer?");
+    expectUserError(cli({"invrt"}), "did you mean 'invert'?");
+    expectUserError(cli({"sweep", "--model", "fashion", "--image", input, "--out", testutil::path("g.png"), "--csv",
+                         "/nonexistent-dir/e.csv"}),
+                    "--csv '/nonexistent-dir/e.csv': the folder '/nonexistent-dir' does not exist");
+    expectUserError(invert({"--json", testutil::scratch().string()}), "is a folder");
+    // --threads=N is read like --threads N.
+    auto eq = invert({"--threads=1", "--json", testutil::path("t.json")});
+    REQUIRE(eq.code == 0);
+    CHECK(nlohmann::json::parse(testutil::readBytes(testutil::path("t.json")))["threads"] == 1);
+    auto help = cli({"invert", "--help"});
+    CHECK(help.code == 0);
+    CHECK(help.out.find("preimage invert --model M --image I --layer L") != std::string::npos);
+    CHECK(help.out.find("--restarts V") != std::string::npos);
 }
 
 TEST_CASE("eval reprints the classifier's accuracy") {
