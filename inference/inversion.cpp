@@ -222,14 +222,11 @@ InversionResult invert(Model& model, const ImageF& image, int layerIndex, const 
             }
             {
                 torch::NoGradGuard noGrad;
-                if (implicitTv) {
-                    grad.add_(regGrad);
-                    velocity.mul_(params.momentum).sub_(grad, eta);
-                    auto next = implicitTvStep(x.detach() + velocity, eta, V, result.lambdaTv);
-                    velocity = next - x.detach();
+                momentumStep(x, velocity, grad, regGrad, params.momentum, eta);
+                if (implicitTv) {  // x is now z; the TV step from there joins the velocity (the whole step)
+                    auto next = implicitTvStep(x.detach(), eta, V, result.lambdaTv);
+                    velocity.add_(next).sub_(x.detach());
                     x.copy_(next);
-                } else {
-                    momentumStep(x, velocity, grad, regGrad, params.momentum, eta);
                 }
             }
             ProgressEvent ev;

@@ -17,7 +17,8 @@ using namespace preimage;
 
 namespace {
 
-std::string model(const std::string& name) { return testutil::testModels() + "/" + name; }
+std::string model(const std::string& name) { return testutil::testModel(name); }
+using testutil::loadError;
 std::string ref(const std::string& arch, const std::string& file) {
     return testutil::testModels() + "/ref/" + arch + "/" + file;
 }
@@ -37,15 +38,6 @@ torch::Tensor tensorOf(const NpyArray& a) {
 float relativeError(const torch::Tensor& got, const torch::Tensor& want) {
     REQUIRE(got.sizes() == want.sizes());
     return (got - want).abs().max().item<float>() / (1e-6f + want.abs().max().item<float>());
-}
-
-std::string loadError(const std::string& name, const ModelOptions& o = {}) {
-    try {
-        Model::load(model(name), o);
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
 }
 
 std::string layerError(Model& m, const std::string& layer) {

@@ -12,16 +12,8 @@ using namespace preimage;
 
 namespace {
 
-std::string model(const std::string& name) { return testutil::testModels() + "/" + name; }
-
-std::string loadError(const std::string& name, const ModelOptions& o = {}) {
-    try {
-        Model::load(model(name), o);
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
+std::string model(const std::string& name) { return testutil::testModel(name); }
+using testutil::loadError;
 
 const char* kPhoto = "/usr/lib/python3/dist-packages/skimage/data/astronaut.png";
 

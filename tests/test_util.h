@@ -1,6 +1,8 @@
 // Helpers shared by the tests: a per-process scratch directory and file helpers.
 #pragma once
 
+#include "inference/engine.h"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -44,6 +46,19 @@ inline std::string sample(const std::string& stemPrefix) {
 inline std::string testModels() {
     const char* env = std::getenv("PREIMAGE_TEST_MODELS");
     return env ? env : "";
+}
+
+// A TorchScript file made by tests/make_models.py.
+inline std::string testModel(const std::string& name) { return testModels() + "/" + name; }
+
+// The Error a test model's load throws ("" when it loads).
+inline std::string loadError(const std::string& name, const preimage::ModelOptions& options = {}) {
+    try {
+        preimage::Model::load(testModel(name), options);
+    } catch (const preimage::Error& e) {
+        return e.what();
+    }
+    return "";
 }
 
 }  // namespace testutil
