@@ -70,7 +70,7 @@ int cmdBench(const std::vector<std::string>& argv, size_t first, std::ostream& o
                      {"image", imagePath},
                      {"iters", p.iterations},
                      {"restarts", restarts},
-                     {"threads", threads()},
+                     {"threads", autoThreads() ? std::string("auto") : std::to_string(threads())},
                      {"device", model->deviceName()},
                      {"lambda_tv", model->defaultLambdaTv(layer)},
                      {"batch1_feature_error", featureError},

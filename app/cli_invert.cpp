@@ -47,7 +47,8 @@ nlohmann::json resultJson(const InversionResult& r, const Model& model, const st
     j["cancelled"] = r.cancelled;
     j["warnings"] = r.warnings;
     j["device"] = model.deviceName();
-    j["threads"] = threads();
+    j["threads"] = r.threads;
+    j["thread_policy"] = autoThreads() ? "auto" : "fixed";
     return j;
 }
 
@@ -88,7 +89,8 @@ int cmdInvert(const std::vector<std::string>& argv, size_t first, std::ostream& 
     if (a.has("json")) render::writeFileAtomically(a.str("json"), j.dump(2) + "\n");
     out << "layer " << r.layer << ": feature error " << fmt("%.4f", r.featureError) << ", pixel RMSE "
         << fmt("%.4f", r.pixelRmse) << ", " << r.iterations << " iterations x " << r.preimages.size() << " restart(s) in "
-        << fmt("%.2f", r.seconds) << " s (" << fmt("%.1f", r.itersPerSecond) << " it/s)\n";
+        << fmt("%.2f", r.seconds) << " s (" << fmt("%.1f", r.itersPerSecond) << " it/s, " << r.threads
+        << (r.threads == 1 ? " thread" : " threads") << (autoThreads() ? ", auto" : "") << ")\n";
     return 0;
 }
 

@@ -105,6 +105,7 @@ DreamResult dream(Model& classifier, const DreamParams& p, const std::function<v
         torch::NoGradGuard noGrad;
         r.startActivation = activation(M, (generate(u) - mean) / std, unit).item<float>();
     }
+    ThreadTuner tuner;
     for (int it = 0; it < p.iterations; ++it) {
         if (cancel && cancel->load()) {
             r.cancelled = true;
@@ -120,6 +121,7 @@ DreamResult dream(Model& classifier, const DreamParams& p, const std::function<v
             u.clamp_(0, 1);  // DGN-AM: the code stays in the range seen on data
         }
         r.history.push_back(a.item<float>());
+        tuner.step();
         if (progress) {
             DreamProgress ev{it + 1, p.iterations, r.history.back(), {}};
             if ((it + 1) % 10 == 0 || it + 1 == p.iterations) ev.preview = tensorToImage(img.detach()[0]);

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "inference/threads.h"
+
 namespace preimage {
 
 // A user-facing error (bad input, missing file, unknown layer...). The CLI prints what() on one line
@@ -156,6 +158,7 @@ struct InversionResult {
     float varianceMax = 0;                   // the raw maximum behind that normalisation
     int iterations = 0;
     double seconds = 0, itersPerSecond = 0;
+    int threads = 1;                         // intra-op threads of most iterations (threads.h)
     float lambdaTv = 0, lambdaAlpha = 0, learningRate = 0, sigma = 0;
     bool cancelled = false;
     int implicitTvSteps = 0;                 // iterations whose TV term was stepped implicitly (inversion.cpp)
@@ -167,10 +170,6 @@ struct InversionResult {
 // between iterations; on cancellation the current state is returned with cancelled = true.
 InversionResult invert(Model& model, const ImageF& image, int layerIndex, const InversionParams& params,
                        const ProgressFn& progress = {}, const std::atomic<bool>* cancel = nullptr);
-
-// Sets LibTorch's intra-op thread count (it starts at 1 here); 0 = all cores.
-void setThreads(int threads);
-int threads();
 
 // Where the default models and samples live: $PREIMAGE_ASSETS, next to the executable, or the source tree.
 std::string assetsDir();

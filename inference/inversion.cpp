@@ -164,6 +164,7 @@ InversionResult invert(Model& model, const ImageF& image, int layerIndex, const 
     const auto start = Clock::now();
     auto lastPreview = start;
     int done = 0;
+    ThreadTuner tuner;
     for (int attempt = 0;; ++attempt) {
         // Small random noise: ||x|| = 0.1 sigma against the target's ~sigma (the paper starts from noise).
         x = (at::randn({R, C, H, W}, gen, torch::kFloat) * (0.1 * sigma / std::sqrt(double(C * H * W)))).to(M.device);
@@ -240,6 +241,7 @@ InversionResult invert(Model& model, const ImageF& image, int layerIndex, const 
             double elapsed = std::chrono::duration<double>(Clock::now() - attemptStart).count();
             ev.itersPerSecond = elapsed > 0 ? float((done + 1) / elapsed) : 0.f;
             result.history.push_back(ev);
+            tuner.step();
             if (progress) {
                 auto now = Clock::now();
                 if (params.previewEveryMs > 0 &&
@@ -263,6 +265,7 @@ InversionResult invert(Model& model, const ImageF& image, int layerIndex, const 
     }
     result.learningRate = lr;
     result.iterations = done;
+    result.threads = tuner.mostUsed();
     result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     result.itersPerSecond = result.history.empty() ? 0.0 : double(result.history.back().itersPerSecond);
 

@@ -5,13 +5,11 @@
 #include <torch/nn.h>
 #include <torch/serialize.h>
 
-#include <ATen/Parallel.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 namespace fs = std::filesystem;
 
@@ -103,13 +101,6 @@ std::string assetsDir() {
         if (fs::exists(c / "models")) return fs::weakly_canonical(c).string();
     return candidates.empty() ? std::string("assets") : candidates.back().string();
 }
-
-void setThreads(int n) {
-    if (n <= 0) n = int(std::max(1u, std::thread::hardware_concurrency()));
-    at::set_num_threads(n);
-}
-
-int threads() { return at::get_num_threads(); }
 
 torch::Device resolveDevice(const std::string& device) {
     if (device == "cpu") return torch::kCPU;

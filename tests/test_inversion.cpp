@@ -155,3 +155,63 @@ TEST_CASE("bad parameters are refused with a clear message") {
     CHECK_THROWS_WITH_AS(invert(*m, testSet().image(0), 0, p), doctest::Contains("--restarts"), Error);
     CHECK_THROWS_AS(invert(*m, ImageF{}, 0, {}), Error);
 }
+
+namespace {
+// Runs `steps` steps through a chooser whose step time at n threads is `seconds(n)`; returns steps per count.
+template <class F>
+std::vector<int> simulate(ThreadChooser& c, F seconds, int steps) {
+    std::vector<int> at(9, 0);
+    for (int i = 0; i < steps; ++i) {
+        at[size_t(c.threads())]++;
+        c.record(seconds(c.threads()));
+    }
+    return at;
+}
+}  // namespace
+
+TEST_CASE("the thread chooser keeps the fastest count and probes again after its hold time") {
+    // Compute-bound (AlexNet-like, quiet): two threads are faster; chosen after one probe round.
+    ThreadChooser big({1, 2}, 2.0, 4);
+    auto at = simulate(big, [](int n) { return n == 2 ? 0.025 : 0.040; }, 400);
+    CHECK(big.best() == 2);
+    CHECK(at[2] > 370);
+    // It probes again after 20x the probe's cost (5 x 40 ms + 5 x 25 ms: 6.5 s, 260 steps at 25 ms).
+    CHECK(big.probes() == 2);
+    // One core busy elsewhere: two threads are 15x slower; cut after their warm-up step, and one thread kept.
+    ThreadChooser busy({1, 2}, 2.0, 4);
+    at = simulate(busy, [](int n) { return n == 2 ? 0.015 : 0.001; }, 1000);
+    CHECK(busy.best() == 1);
+    CHECK(at[2] <= 1);  // the first round's warm-up; a 1 ms model does not reach 2 s of hold in 1000 steps
+    // Small and overhead-bound: a second thread gains nothing; one thread kept.
+    ThreadChooser small({1, 2}, 2.0, 4);
+    simulate(small, [](int n) { return n == 2 ? 0.0012 : 0.0010; }, 50);
+    CHECK(small.best() == 1);
+    // The machine gets busy half-way: the next probe round moves back to one thread.
+    ThreadChooser change({1, 2}, 2.0, 4);
+    bool loaded = false;
+    int i = 0;
+    simulate(change, [&](int n) { loaded = ++i > 100; return n == 2 ? (loaded ? 0.4 : 0.02) : 0.04; }, 400);
+    CHECK(change.best() == 1);
+    // A single candidate never probes.
+    ThreadChooser one({1});
+    CHECK_FALSE(one.probing());
+    CHECK(one.threads() == 1);
+}
+
+TEST_CASE("--threads N is a fixed count; the default is automatic") {
+    auto m = fashion();
+    InversionParams p;
+    p.iterations = 30;
+    setThreads(1);
+    CHECK_FALSE(autoThreads());
+    auto r = invert(*m, testSet().image(0), m->layerIndex("relu2"), p);
+    CHECK(r.threads == 1);
+    CHECK(threads() == 1);
+    setThreads(0);
+    CHECK(autoThreads());
+    r = invert(*m, testSet().image(0), m->layerIndex("relu2"), p);
+    CHECK(r.threads >= 1);
+    CHECK(r.threads <= usableCores());
+    CHECK(threads() == usableCores());  // the tuner gives the count back when the loop ends
+    setThreads(usableCores());
+}
