@@ -24,10 +24,14 @@ struct Image {
 };
 
 constexpr int kMaxImageSide = 16384;
+// 64 Mpx: decoding one (stb's RGBA buffer, these bytes, the engine's float copy) stays near 1.3 GB.
+constexpr int64_t kMaxImagePixels = int64_t(64) << 20;
 
-// Decodes PNG/JPEG/BMP (anything stb_image reads) to 1 or 3 channels (alpha is composited on black).
-// Throws IoError for a missing, empty, truncated, corrupt or over-large (> kMaxImageSide a side) file,
-// checking the size from the header before any pixel is decoded.
+// Decodes PNG, JPEG, BMP, GIF, PGM/PPM, PSD, HDR (by signature) and TGA (by extension) to 1 or 3 channels
+// (alpha is composited on black). Throws IoError naming the file and the problem for a missing file, a
+// folder, an empty, unrecognised, truncated (BMP pixel rows, JPEG end marker) or corrupt file, or an
+// over-large one (> kMaxImageSide a side or > kMaxImagePixels), checking sizes from the header before any
+// pixel is decoded.
 Image loadImage(const std::string& path);
 Image decodeImage(const uint8_t* data, size_t size, const std::string& name = "image");
 

@@ -89,7 +89,7 @@ TEST_CASE("bad input gets a one-line error and exit code 2") {
     auto base = [&](const std::string& image, const std::string& layer) {
         return cli({"invert", "--model", "fashion", "--image", image, "--layer", layer, "--iters", "5"});
     };
-    expectUserError(base(corrupt, "conv1"), "not a readable image");
+    expectUserError(base(corrupt, "conv1"), "corrupt or truncated PNG file");
     expectUserError(base(truncated, "conv1"), "corrupt or truncated");
     expectUserError(base(empty, "conv1"), "is empty");
     expectUserError(base(testutil::path("missing.png"), "conv1"), "cannot open image");

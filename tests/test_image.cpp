@@ -4,6 +4,10 @@
 #include "test_util.h"
 
 #include <doctest/doctest.h>
+#include <stb_image_write.h>
+
+#include <cctype>
+#include <random>
 
 using namespace preimage::render;
 
@@ -31,8 +35,17 @@ std::string pngHeader(uint32_t w, uint32_t h) {
     return s;
 }
 
-std::string errorOf(const std::string& bytes) {
-    const std::string file = testutil::path("bad.png");
+std::string encoded(const Image& im, const std::string& format) {
+    std::string out;
+    auto sink = [](void* ctx, void* data, int size) { static_cast<std::string*>(ctx)->append(static_cast<char*>(data), size_t(size)); };
+    if (format == "jpg") stbi_write_jpg_to_func(sink, &out, im.width, im.height, im.channels, im.pixels.data(), 90);
+    if (format == "bmp") stbi_write_bmp_to_func(sink, &out, im.width, im.height, im.channels, im.pixels.data());
+    if (format == "png") out = pngBytes(im);
+    return out;
+}
+
+std::string errorOf(const std::string& bytes, const std::string& name = "bad.png") {
+    const std::string file = testutil::path(name);
     testutil::writeBytes(file, bytes);
     try {
         loadImage(file);
@@ -60,11 +73,82 @@ TEST_CASE("PNG encode/decode round trip is exact for gray and RGB") {
 TEST_CASE("bad image files get a clear error, not a crash") {
     const std::string good = pngBytes(gradient(64, 64, 3));
     CHECK(errorOf("").find("is empty") != std::string::npos);
-    CHECK(errorOf("definitely not an image, just text").find("not a readable image") != std::string::npos);
-    CHECK(errorOf(good.substr(0, good.size() / 2)).find("corrupt or truncated") != std::string::npos);
+    CHECK(errorOf("definitely not an image, just text").find("not an image file this tool reads") != std::string::npos);
+    CHECK(errorOf(good.substr(0, good.size() / 2)).find("corrupt or truncated PNG file") != std::string::npos);
     CHECK(errorOf(pngHeader(20000, 100)).find("over 16384 pixels") != std::string::npos);
     CHECK(errorOf(pngHeader(100, 100000)).find("refused") != std::string::npos);
     CHECK_THROWS_AS(loadImage(testutil::path("does-not-exist.png")), IoError);
+    // Pixel count, not only the side: 16000 x 16000 is under the side limit but would take gigabytes.
+    CHECK(errorOf(pngHeader(16000, 16000)) ==
+          "'" + testutil::path("bad.png") + "' is 16000x16000 (256 megapixels): images over 67 megapixels are refused (downscale it first)");
+    CHECK(errorOf(pngHeader(8192, 8192)).find("refused") == std::string::npos);  // 67 Mpx: allowed (truncated here)
+    // A folder.
+    CHECK_THROWS_WITH_AS(loadImage(testutil::scratch().string()), doctest::Contains("is a folder, not an image file"), IoError);
+}
+
+TEST_CASE("truncated BMP and JPEG files are refused with the format named, not decoded half black") {
+    const Image im = gradient(40, 30, 3);
+    const std::string bmp = encoded(im, "bmp"), jpg = encoded(im, "jpg");
+    REQUIRE(loadImage((testutil::writeBytes(testutil::path("ok.bmp"), bmp), testutil::path("ok.bmp"))).pixels == im.pixels);
+    REQUIRE(loadImage((testutil::writeBytes(testutil::path("ok.jpg"), jpg), testutil::path("ok.jpg"))).width == 40);
+    CHECK(errorOf(bmp.substr(0, bmp.size() / 2), "half.bmp") ==
+          "'" + testutil::path("half.bmp") + "' is a truncated BMP file: its pixel data ends after 14 of 30 rows");
+    CHECK(errorOf(jpg.substr(0, jpg.size() * 2 / 3), "cut.jpg") ==
+          "'" + testutil::path("cut.jpg") + "' is a truncated JPEG file (no end-of-image marker)");
+    CHECK(errorOf(jpg.substr(0, 40), "head.jpg").find("truncated JPEG file") != std::string::npos);
+    CHECK(errorOf(jpg.substr(0, jpg.size() - 2), "noeoi.jpg").find("no end-of-image marker") != std::string::npos);
+}
+
+// Mutated PNG, JPEG and BMP files through the loader: each gives a valid image or a clean error (one printable
+// line naming the file, no empty reason), never a crash; a file cut before 90% of its length is never accepted.
+TEST_CASE("fuzz: mutated PNG, JPEG and BMP files load or fail cleanly") {
+    std::mt19937 rng(1234);
+    int accepted = 0, refused = 0;
+    for (const std::string format : {"png", "jpg", "bmp"}) {
+        for (int c : {1, 3}) {
+            const std::string good = encoded(gradient(48, 40, c), format);
+            REQUIRE(!good.empty());
+            for (int trial = 0; trial < 60; ++trial) {
+                std::string bytes = good;
+                const int kind = trial % 5;
+                bool mustRefuse = false;
+                auto pos = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng); };
+                if (kind == 0) {  // cut short
+                    const size_t cut = pos(bytes.size());
+                    bytes.resize(cut);
+                    mustRefuse = cut < good.size() * 9 / 10;
+                } else if (kind == 1) {  // flipped bits
+                    for (int k = 0; k < 1 + trial % 7; ++k) bytes[pos(bytes.size())] ^= char(1 << (rng() % 8));
+                } else if (kind == 2) {  // a header byte overwritten (sizes, offsets, bit depths)
+                    bytes[pos(std::min<size_t>(bytes.size(), 64))] = char(rng());
+                } else if (kind == 3) {  // random bytes inserted
+                    bytes.insert(pos(bytes.size()), std::string(1 + rng() % 32, char(rng())));
+                } else {  // a run of the file duplicated
+                    const size_t a = pos(bytes.size()), n = std::min<size_t>(bytes.size() - a, 1 + rng() % 200);
+                    bytes.insert(pos(bytes.size()), bytes.substr(a, n));
+                }
+                const std::string name = "fuzz." + format;
+                try {
+                    Image im = decodeImage(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), name);
+                    CHECK_MESSAGE(!mustRefuse, format << " cut at " << bytes.size() << " of " << good.size() << " accepted");
+                    CHECK(im.width > 0);
+                    CHECK(im.height > 0);
+                    CHECK((im.channels == 1 || im.channels == 3));
+                    CHECK(im.pixels.size() == size_t(im.width) * im.height * im.channels);
+                    accepted++;
+                } catch (const IoError& e) {
+                    const std::string what = e.what();
+                    CHECK(what.rfind("'" + name + "' ", 0) == 0);
+                    CHECK(what.find("()") == std::string::npos);
+                    for (char ch : what) CHECK_MESSAGE(std::isprint(static_cast<unsigned char>(ch)), what);
+                    refused++;
+                }
+            }
+        }
+    }
+    CHECK(accepted + refused == 360);
+    CHECK(refused > 60);  // every cut-short file, at least
+    MESSAGE("fuzz: " << accepted << " accepted, " << refused << " refused");
 }
 
 TEST_CASE("RGBA images are composited on black to RGB") {
