@@ -90,6 +90,13 @@ int Args::integer(const std::string& name, int fallback) const {
     throw Error("--" + name + " expects an integer, got '" + v + "'");
 }
 
+int Args::limit(const std::string& name) const {
+    if (!has(name)) return 0;
+    const int n = integer(name, 0);
+    if (n < 1) throw Error("--" + name + " must be a number of images (1 or more; leave it out for all), got '" + str(name) + "'");
+    return n;
+}
+
 float Args::number(const std::string& name, float fallback) const {
     if (!has(name)) return fallback;
     const std::string v = str(name);

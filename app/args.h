@@ -30,6 +30,8 @@ public:
     std::string str(const std::string& name, const std::string& fallback = "") const;
     std::string required(const std::string& name) const;
     int integer(const std::string& name, int fallback) const;
+    // An image count such as --limit: absent = 0 (all); given, it must be 1 or more.
+    int limit(const std::string& name) const;
     float number(const std::string& name, float fallback) const;
     std::vector<float> numbers(const std::string& name) const;  // comma-separated
     std::vector<int> integers(const std::string& name) const;   // comma-separated

@@ -1,6 +1,7 @@
 // `preimage bench` (inversion throughput: batch 1, restarts batched vs one after another) and
 // `preimage samples` (sample images from the Fashion-MNIST test set).
 #include "cli.h"
+#include "inference/json_text.h"
 #include "convert.h"
 #include "report.h"
 
@@ -86,7 +87,7 @@ int cmdBench(const std::vector<std::string>& argv, size_t first, std::ostream& o
                   model->name().c_str(), j["layer"].get<std::string>().c_str(), p.iterations, p.iterations / single,
                   restarts, batched, sequential, sequential / batched);
     out << line;
-    if (a.has("json")) render::writeFileAtomically(a.str("json"), j.dump(2) + "\n");
+    if (a.has("json")) render::writeFileAtomically(a.str("json"), jsonText(j));
     return 0;
 }
 

@@ -1,6 +1,8 @@
 // `preimage invert` and `preimage sweep`.
 #include "cli.h"
+#include "inference/json_text.h"
 #include "convert.h"
+#include "interrupt.h"
 #include "report.h"
 #include "progress_bar.h"
 #include "render/grid.h"
@@ -86,7 +88,7 @@ int cmdInvert(const std::vector<std::string>& argv, size_t first, std::ostream& 
             j["outputs"].push_back(grid);
         }
     }
-    if (a.has("json")) render::writeFileAtomically(a.str("json"), j.dump(2) + "\n");
+    if (a.has("json")) render::writeFileAtomically(a.str("json"), jsonText(j));
     out << "layer " << r.layer << ": feature error " << fmt("%.4f", r.featureError) << ", pixel RMSE "
         << fmt("%.4f", r.pixelRmse) << ", " << r.iterations << " iterations x " << r.preimages.size() << " restart(s) in "
         << fmt("%.2f", r.seconds) << " s (" << fmt("%.1f", r.itersPerSecond) << " it/s, " << r.threads
@@ -123,10 +125,22 @@ int cmdSweep(const std::vector<std::string>& argv, size_t first, std::ostream& o
     std::vector<render::GridCell> cells;
     nlohmann::json rows = nlohmann::json::array();
     std::string csv = "layer,index,kind,shape,lambda_tv,feature_error,pixel_rmse,iters,restarts,seconds,iters_per_second\n";
+    int finished = 0;
+    Interrupt interrupt;  // Ctrl-C / SIGTERM: stop after saving the finished layers
     for (int li : layers) {
         const auto& info = model->layers()[size_t(li)];
         ProgressBar bar(info.name);
-        auto r = invert(*model, image, li, params, barCallback(bar));
+        auto r = invert(*model, image, li, params, barCallback(bar), interrupt.flag());
+        if (r.cancelled) {
+            bar.finish("interrupted");
+            // layers.csv -> layers.partial.csv (or grid.png -> grid.partial.csv without --csv)
+            const std::string partialCsv =
+                std::filesystem::path(stemWith(a.has("csv") ? a.str("csv") : gridPath, ".partial")).replace_extension(".csv").string();
+            render::writeFileAtomically(partialCsv, csv);
+            out << "interrupted by " << interrupt.name() << " during layer " << info.name << ": the " << finished
+                << " finished layer(s) are in " << partialCsv << "; no grid, CSV or JSON written\n";
+            return 128 + interrupt.signal();
+        }
         bar.finish(fmt("feature error %.4f", r.featureError));
         for (const auto& w : r.warnings) out << "warning: " << info.name << ": " << w << "\n";
         if (cells.empty()) cells.push_back({toBytes(r.target), "original", model->name()});
@@ -138,17 +152,23 @@ int cmdSweep(const std::vector<std::string>& argv, size_t first, std::ostream& o
                std::to_string(r.preimages.size()) + "," + fmt("%.3f", r.seconds) + "," + fmt("%.1f", r.itersPerSecond) +
                "\n";
         rows.push_back(resultJson(r, *model, imagePath));
+        finished++;
         out << std::left << info.name << ": feature error " << fmt("%.4f", r.featureError) << ", pixel RMSE "
             << fmt("%.4f", r.pixelRmse) << ", " << fmt("%.2f", r.seconds) << " s\n";
     }
     const int columns = a.integer("columns", std::min(8, int(cells.size())));
     render::savePng(render::composeGrid(cells, columns), gridPath);
-    if (a.has("csv")) render::writeFileAtomically(a.str("csv"), csv);
+    std::string wrote = gridPath + " (grid)";
+    if (a.has("csv")) {
+        render::writeFileAtomically(a.str("csv"), csv);
+        wrote += ", " + a.str("csv") + " (CSV)";
+    }
     if (a.has("json")) {
         nlohmann::json j{{"model", model->name()}, {"image", imagePath}, {"grid", gridPath}, {"layers", rows}};
-        render::writeFileAtomically(a.str("json"), j.dump(2) + "\n");
+        render::writeFileAtomically(a.str("json"), jsonText(j));
+        wrote += ", " + a.str("json") + " (JSON)";
     }
-    out << "wrote " << gridPath << (a.has("csv") ? " and " + a.str("csv") : "") << "\n";
+    out << "wrote " << wrote << "\n";
     return 0;
 }
 
@@ -184,7 +204,7 @@ int cmdDream(const std::vector<std::string>& argv, size_t first, std::ostream& o
                      {"ratio_to_train_max", r.trainMax != 0 ? r.activation / r.trainMax : 0.f},
                      {"iters", r.history.size()},
                      {"seconds", r.seconds}};
-    if (a.has("json")) render::writeFileAtomically(a.str("json"), j.dump(2) + "\n");
+    if (a.has("json")) render::writeFileAtomically(a.str("json"), jsonText(j));
     out << r.layer << ":" << r.channel << ": activation " << fmt("%.3f", r.activation) << " (training-set max "
         << fmt("%.3f", r.trainMax) << ", mean " << fmt("%.3f", r.trainMean) << "; " << fmt("%.2f", r.activation / r.trainMax)
         << "x the max) in " << fmt("%.1f", r.seconds) << " s\n";

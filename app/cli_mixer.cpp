@@ -1,6 +1,7 @@
 // The chunked autoencoder on the command line: `preimage train mixer`, `preimage eval mixer`,
 // `preimage analogy` and `preimage traverse`.
 #include "cli.h"
+#include "inference/json_text.h"
 #include "convert.h"
 #include "progress_bar.h"
 #include "report.h"
@@ -64,8 +65,8 @@ int cmdTrainMixer(const std::vector<std::string>& argv, size_t first, std::ostre
     if (o.epochs < 1 || o.batch < 2) throw Error("--epochs must be >= 1 and --batch >= 2");
     o.learningRate = a.number("lr", o.learningRate);
     o.seed = uint64_t(std::max(0, a.integer("seed", int(o.seed))));
-    o.trainLimit = a.integer("limit", 0);
-    o.testLimit = a.integer("test-limit", 0);
+    o.trainLimit = a.limit("limit");
+    o.testLimit = a.limit("test-limit");
     o.evalPairs = a.integer("pairs", o.evalPairs);
     o.lambdaGan = a.number("lambda-gan", o.lambdaGan);
     o.lambdaChunk = a.number("lambda-chunk", o.lambdaChunk);
@@ -94,7 +95,7 @@ int cmdEvalMixer(const std::vector<std::string>& argv, size_t first, std::ostrea
     if (split != "test" && split != "train") throw Error("--split must be 'test' or 'train', got '" + split + "'");
     auto model = Model::load(a.str("model", "fashion"));
     auto mixer = Mixer::load(*model);
-    auto m = evaluateMixer(*model, *mixer, loadFashionMnist(split == "train", a.integer("limit", 0)), a.integer("pairs", 2000),
+    auto m = evaluateMixer(*model, *mixer, loadFashionMnist(split == "train", a.limit("limit")), a.integer("pairs", 2000),
                            uint64_t(std::max(0, a.integer("seed", 1))), a.number("threshold", -1.f), a.number("strength", -1.f));
     printMetrics(out, m);
     if (a.has("update-manifest")) {
@@ -107,7 +108,7 @@ int cmdEvalMixer(const std::vector<std::string>& argv, size_t first, std::ostrea
         auto j = nlohmann::json::parse(metricsJson(m));
         j["model"] = model->name();
         j["manifest_metrics"] = nlohmann::json::parse(mixer->manifestJson()).value("metrics", nlohmann::json::object());
-        render::writeFileAtomically(a.str("json"), j.dump(2) + "\n");
+        render::writeFileAtomically(a.str("json"), jsonText(j));
     }
     return 0;
 }
@@ -157,7 +158,7 @@ int cmdAnalogy(const std::vector<std::string>& argv, size_t first, std::ostream&
     }
     out << "d: " << className(*model, cd) << "  (" << mode << (mode == "vector" ? fmt(", strength %.2f", strength) : "")
         << "; wrote " << outPath << ")\n";
-    if (a.has("json")) render::writeFileAtomically(a.str("json"), j.dump(2) + "\n");
+    if (a.has("json")) render::writeFileAtomically(a.str("json"), jsonText(j));
     return 0;
 }
 
@@ -189,7 +190,7 @@ int cmdTraverse(const std::vector<std::string>& argv, size_t first, std::ostream
     if (a.has("json")) {
         nlohmann::json j{{"image", a.str("image")}, {"values_sd", values},     {"direction", direction},
                          {"class_chunk", mixer->classChunk()}, {"code", base}, {"predicted_class", classes}};
-        render::writeFileAtomically(a.str("json"), j.dump(2) + "\n");
+        render::writeFileAtomically(a.str("json"), jsonText(j));
     }
     out << "wrote " << outPath << " (" << rows.size() << " chunks x " << values.size() << " values)\n";
     return 0;

@@ -36,7 +36,7 @@ void readTrainingOptions(const Args& a, const std::vector<std::string>& argv, Op
     o.batch = a.integer("batch", o.batch);
     o.learningRate = a.number("lr", o.learningRate);
     o.seed = uint64_t(std::max(0, a.integer("seed", int(o.seed))));
-    o.trainLimit = a.integer("limit", 0);
+    o.trainLimit = a.limit("limit");
     o.command = commandLine(argv);
 }
 
@@ -141,13 +141,13 @@ int cmdEval(const std::vector<std::string>& argv, size_t first, std::ostream& ou
         Args a(argv, first + 1, {"model", "layer", "limit", "threads"}, {}, "eval hypernet");
         auto model = Model::load(a.str("model", "fashion"));
         const std::string layer = a.str("layer", "relu4");
-        printHyperNet(out, layer, evaluateHyperNets(*model, layer, loadFashionMnist(false, a.integer("limit", 0))));
+        printHyperNet(out, layer, evaluateHyperNets(*model, layer, loadFashionMnist(false, a.limit("limit"))));
         return 0;
     }
     if (first < argv.size() && argv[first] == "inverter") {
         Args a(argv, first + 1, {"model", "limit", "threads"}, {}, "eval inverter");
         auto model = Model::load(a.str("model", "fashion"));
-        auto test = loadFashionMnist(false, a.integer("limit", 0));
+        auto test = loadFashionMnist(false, a.limit("limit"));
         out << "layer        pixel_rmse  feature_error   (" << test.count << " Fashion-MNIST test images)\n";
         int found = 0;
         for (int i = 0; i < int(model->layers().size()); ++i) {
@@ -168,7 +168,7 @@ int cmdEval(const std::vector<std::string>& argv, size_t first, std::ostream& ou
     const std::string dir = datasetDir(a.str("data", "fashion-mnist"));
     if (!dir.empty()) setenv("PREIMAGE_FASHION_MNIST", dir.c_str(), 1);
     auto model = Model::load(a.required("model"), modelOptions(a));
-    auto test = loadFashionMnist(false, a.integer("limit", 0));
+    auto test = loadFashionMnist(false, a.limit("limit"));
     const float acc = evaluateAccuracy(*model, test);
     out << model->name() << ": test accuracy " << fmt("%.2f%%", 100 * acc) << " on " << test.count
         << " Fashion-MNIST test images";

@@ -1,5 +1,6 @@
 // The window and the frame loop: GLFW + OpenGL 3.3 core + Dear ImGui. `preimage [gui] [options]`.
 #include "args.h"
+#include "inference/json_text.h"
 #include "gui_app.h"
 #include "gui_script.h"
 
@@ -213,7 +214,7 @@ int runGui(const std::vector<std::string>& argv) {
     glfwDestroyWindow(window);
     glfwTerminate();
 
-    if (a.has("report")) render::writeFileAtomically(a.str("report"), report.dump(2) + "\n");
+    if (a.has("report")) render::writeFileAtomically(a.str("report"), jsonText(report));
     if (a.has("stats"))
         std::fprintf(stderr, "frames %zu: UI work p50 %.2f ms, p95 %.2f ms (p95 %.2f ms while a job ran), frame interval p95 %.2f ms\n",
                      size_t(report["frames"]), report["frame_ms_p50"].get<double>(), report["frame_ms_p95"].get<double>(),

@@ -1,5 +1,6 @@
 // App: actions and the Worker plumbing. Drawing is in gui_panels.cpp.
 #include "gui_app.h"
+#include "inference/json_text.h"
 
 #include "convert.h"
 #include "report.h"
@@ -265,7 +266,7 @@ void App::finishExport() {
                      {"layers", layers}};
     try {
         render::savePng(render::composeGrid(cells, std::min(8, int(cells.size()))), path);
-        render::writeFileAtomically(fs::path(path).replace_extension(".json").string(), j.dump(2) + "\n");
+        render::writeFileAtomically(fs::path(path).replace_extension(".json").string(), jsonText(j));
         m_status = "exported " + path + " (+ .json)";
     } catch (const std::exception& e) {
         setError(e.what());
@@ -283,7 +284,7 @@ bool App::exportRestarts(const std::string& pngPath) {
                      {"pixel_rmse", r->pixelRmse}, {"restart_variance_max", r->varianceMax}, {"iters", r->iterations}};
     try {
         render::savePng(restartsGrid(*r), pngPath);
-        render::writeFileAtomically(fs::path(pngPath).replace_extension(".json").string(), j.dump(2) + "\n");
+        render::writeFileAtomically(fs::path(pngPath).replace_extension(".json").string(), jsonText(j));
         m_status = "exported " + pngPath + " (+ .json)";
         return true;
     } catch (const std::exception& e) {

@@ -2,6 +2,7 @@
 // owns the codes and does the (exact, cheap) chunk maths itself (inference/latent.h); the worker only
 // encodes and decodes, between two iterations of whatever it is running, newest request per purpose.
 #include "gui_app.h"
+#include "inference/json_text.h"
 
 #include "convert.h"
 #include "report.h"
@@ -245,7 +246,7 @@ void App::pollLatent() {
                                  {"code", m_latent.edited.empty() ? m_latent.base : m_latent.edited},
                                  {"predicted_class", classes}};
                 const fs::path p(path);
-                render::writeFileAtomically((p.parent_path() / (p.stem().string() + ".json")).string(), j.dump(2) + "\n");
+                render::writeFileAtomically((p.parent_path() / (p.stem().string() + ".json")).string(), jsonText(j));
                 m_latent.traversalWritten = path;
                 m_status = "wrote " + path;
             } catch (const std::exception& e) {

@@ -1,4 +1,5 @@
 #include "settings.h"
+#include "inference/json_text.h"
 
 #include "render/image.h"
 
@@ -79,7 +80,7 @@ void Settings::save() const {
                        {"jitter", p.jitter}}}};
     try {
         std::filesystem::create_directories(directory());
-        render::writeFileAtomically(directory() + "/settings.json", j.dump(2) + "\n");
+        render::writeFileAtomically(directory() + "/settings.json", jsonText(j));
     } catch (const std::exception& e) {
         std::fprintf(stderr, "preimage: cannot save settings: %s\n", e.what());
     }

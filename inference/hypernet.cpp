@@ -1,4 +1,5 @@
 #include "hypernet.h"
+#include "inference/json_text.h"
 
 #include "model_impl.h"
 #include "training_util.h"
@@ -196,7 +197,7 @@ HyperNetReport trainHyperNets(Model& classifier, const TrainHyperNetOptions& o, 
                        {"loss", "pixel MSE in [0,1]"},
                        {"train_images", train.count},
                        {"seconds", std::round(report.seconds)}}}};
-    writeTextAtomically(fs::path(o.outDir) / (o.layer + ".json"), m.dump(2) + "\n");
+    writeTextAtomically(fs::path(o.outDir) / (o.layer + ".json"), jsonText(m));
     return report;
 }
 

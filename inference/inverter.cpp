@@ -1,5 +1,6 @@
 // Learned inverters: per-layer decoders trained on Fashion-MNIST (Dosovitskiy & Brox 2016).
 #include "inverter.h"
+#include "inference/json_text.h"
 
 #include "model_impl.h"
 #include "training_util.h"
@@ -204,13 +205,13 @@ InverterMetrics trainInverter(Model& classifier, const TrainInverterOptions& o, 
                        {"train_images", train.count},
                        {"seconds", std::round(metrics.seconds)},
                        {"libtorch", TORCH_VERSION}}}};
-    writeTextAtomically(out / (name + ".json"), m.dump(2) + "\n");
+    writeTextAtomically(out / (name + ".json"), jsonText(m));
     // Test metrics with the saved decoder, recorded in its manifest.
     auto eval = evaluateDecoder(M, net, layer, test);
     metrics.testRmse = eval.testRmse;
     metrics.testFeatureError = eval.testFeatureError;
     m["metrics"] = {{"test_pixel_rmse", eval.testRmse}, {"test_feature_error", eval.testFeatureError}, {"test_images", test.count}};
-    writeTextAtomically(out / (name + ".json"), m.dump(2) + "\n");
+    writeTextAtomically(out / (name + ".json"), jsonText(m));
     return metrics;
 }
 

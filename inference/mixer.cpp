@@ -1,4 +1,5 @@
 #include "mixer.h"
+#include "inference/json_text.h"
 
 #include "model_impl.h"
 #include "training_util.h"
@@ -511,7 +512,7 @@ MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const Tra
           {"last_epoch_loss", m.lastLoss},
           {"seconds", std::round(trainSeconds)}}}};
     if (!initTraining.is_null() && !initTraining.empty()) j["training"]["initialised_from"] = initTraining;
-    writeTextAtomically(fs::path(o.outDir) / "manifest.json", j.dump(2) + "\n");
+    writeTextAtomically(fs::path(o.outDir) / "manifest.json", jsonText(j));
     return m;
 }
 
@@ -523,7 +524,7 @@ void updateMixerManifest(Mixer& mixer, const MixerMetrics& m, const std::string&
     j["chunk_threshold"] = m.chunkThreshold;
     j["analogy_strength"] = m.analogyStrength;
     j["metrics_command"] = command;
-    writeTextAtomically(fs::path(I.directory) / "manifest.json", j.dump(2) + "\n");
+    writeTextAtomically(fs::path(I.directory) / "manifest.json", jsonText(j));
     I.manifest = j.dump(2);
     I.threshold = m.chunkThreshold;
     I.strength = m.analogyStrength;

@@ -1,5 +1,6 @@
 // Training the default classifier on Fashion-MNIST.
 #include "training.h"
+#include "inference/json_text.h"
 
 #include "model_impl.h"
 #include "training_util.h"
@@ -136,7 +137,7 @@ ClassifierMetrics trainClassifier(const TrainClassifierOptions& o, const TrainPr
                      {"threads", at::get_num_threads()},
                      {"libtorch", TORCH_VERSION},
                      {"date", today()}};
-    writeTextAtomically(out / "manifest.json", m.dump(2) + "\n");
+    writeTextAtomically(out / "manifest.json", jsonText(m));
     return metrics;
 }
 

@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <sstream>
 
@@ -58,6 +59,10 @@ TEST_CASE("invert writes the pre-image, the restarts grid and the metrics JSON")
     CHECK(j["iters"] == 120);
     CHECK(j["feature_error_per_restart"].size() == 3);
     CHECK(j["feature_error"].get<float>() < 0.5f);
+    // Float values without float32 noise: 1e-05, not 9.999999747378752e-06.
+    const std::string text = testutil::readBytes(json);
+    CHECK(text.find("\"lambda_alpha\": 1e-05,") != std::string::npos);
+    CHECK(text.find("\"learning_rate\": 0.004,") != std::string::npos);
     auto pre = preimage::render::loadImage(png);
     CHECK(pre.width == 112);  // 28 px scaled x4 for viewing
     auto grid = preimage::render::loadImage(testutil::path("pre.restarts.png"));
@@ -76,6 +81,59 @@ TEST_CASE("sweep writes a labelled grid and the per-layer CSV") {
     CHECK(text.find("\npool2,5,MaxPool2d,64x7x7,10,") != std::string::npos);
     auto grid = preimage::render::loadImage(png);
     CHECK(grid.width == 8 + 4 * (112 + 8));
+    CHECK(r.out.find("wrote " + png + " (grid), " + csv + " (CSV)\n") != std::string::npos);
+}
+
+namespace {
+// An output stream that raises a signal in this process when a line starting with `trigger` is written:
+// the sweep's handler sees it exactly after that layer finished.
+struct SignalAfterLine : std::stringbuf {
+    std::string trigger, line;
+    int sig;
+    SignalAfterLine(std::string t, int s) : trigger(std::move(t)), sig(s) {}
+    int overflow(int c) override {
+        if (c == '\n') {
+            if (line.rfind(trigger, 0) == 0) std::raise(sig);
+            line.clear();
+        } else if (c != EOF) {
+            line += char(c);
+        }
+        return std::stringbuf::overflow(c);
+    }
+    std::streamsize xsputn(const char* s, std::streamsize n) override {
+        for (std::streamsize i = 0; i < n; ++i) overflow(s[i]);
+        return n;
+    }
+};
+}  // namespace
+
+TEST_CASE("SIGINT or SIGTERM during a sweep keeps the finished layers as a CSV and writes nothing half done") {
+    struct sigaction before;
+    sigaction(SIGINT, nullptr, &before);
+    for (int sig : {SIGINT, SIGTERM}) {
+        const std::string png = testutil::path("int.png"), csv = testutil::path("int.csv"),
+                          partial = testutil::path("int.partial.csv");
+        std::filesystem::remove(partial);
+        SignalAfterLine buf("pool1:", sig);
+        std::ostream out(&buf);
+        std::ostringstream err;
+        const int code = preimage::app::runCli({"preimage", "sweep", "--model", "fashion", "--image", kBoot, "--iters", "40",
+                                                "--out", png, "--csv", csv},
+                                               out, err);
+        INFO(buf.str());
+        CHECK(code == 128 + sig);
+        const std::string text = testutil::readBytes(partial);
+        CHECK(std::count(text.begin(), text.end(), '\n') == 4);  // header, conv1, relu1, pool1
+        CHECK(text.find("\npool1,2,") != std::string::npos);
+        CHECK(buf.str().find(std::string("interrupted by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+                             " during layer conv2: the 3 finished layer(s) are in " + partial) != std::string::npos);
+        CHECK_FALSE(std::filesystem::exists(png));
+        CHECK_FALSE(std::filesystem::exists(csv));
+    }
+    // The sweep's handlers are gone with it: the one before is back.
+    struct sigaction now;
+    sigaction(SIGINT, nullptr, &now);
+    CHECK((now.sa_handler == before.sa_handler));
 }
 
 TEST_CASE("bad input gets a one-line error and exit code 2") {
