@@ -91,16 +91,26 @@ int cmdTrainMixer(const std::vector<std::string>& argv, size_t first, std::ostre
 int cmdEvalMixer(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
     Args a(argv, first, {"model", "json", "limit", "pairs", "seed", "threshold", "strength", "split", "threads"}, {"update-manifest"},
            "eval mixer");
+    checkOutputs(a, {{"json", ".json"}});
     const std::string split = a.str("split", "test");
     if (split != "test" && split != "train") throw Error("--split must be 'test' or 'train', got '" + split + "'");
+    if (a.has("update-manifest") && (split != "test" || a.has("limit") || a.has("seed") || a.has("pairs")))
+        throw Error("--update-manifest records the full test-set evaluation: no --split/--limit/--seed/--pairs");
+    const int limit = a.limit("limit");
+    if (limit > 0 && limit < kMinMixerEvalImages)
+        throw Error("--limit must be at least " + std::to_string(kMinMixerEvalImages) +
+                    " for the mixer's evaluation (the first fifth query the rest for the mAP), got " + std::to_string(limit));
+    const int pairs = a.integer("pairs", 2000);
+    if (pairs < 1) throw Error("--pairs must be 1 or more, got " + std::to_string(pairs));
     auto model = Model::load(a.str("model", "fashion"));
     auto mixer = Mixer::load(*model);
-    auto m = evaluateMixer(*model, *mixer, loadFashionMnist(split == "train", a.limit("limit")), a.integer("pairs", 2000),
-                           uint64_t(std::max(0, a.integer("seed", 1))), a.number("threshold", -1.f), a.number("strength", -1.f));
+    ProgressBar bar("eval mixer");
+    auto m = evaluateMixer(*model, *mixer, loadFashionMnist(split == "train", limit), pairs,
+                           uint64_t(std::max(0, a.integer("seed", 1))), a.number("threshold", -1.f), a.number("strength", -1.f),
+                           [&](int done, int total, const std::string& stage) { bar.update(done, total, stage); });
+    bar.finish();
     printMetrics(out, m);
     if (a.has("update-manifest")) {
-        if (split != "test" || a.has("limit") || a.has("seed") || a.has("pairs"))
-            throw Error("--update-manifest records the full test-set evaluation: no --split/--limit/--seed/--pairs");
         updateMixerManifest(*mixer, m, commandLine(argv));
         out << "updated the mixer's manifest\n";
     }

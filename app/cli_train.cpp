@@ -141,7 +141,11 @@ int cmdEval(const std::vector<std::string>& argv, size_t first, std::ostream& ou
         Args a(argv, first + 1, {"model", "layer", "limit", "threads"}, {}, "eval hypernet");
         auto model = Model::load(a.str("model", "fashion"));
         const std::string layer = a.str("layer", "relu4");
-        printHyperNet(out, layer, evaluateHyperNets(*model, layer, loadFashionMnist(false, a.limit("limit"))));
+        ProgressBar bar("eval hypernet " + layer);
+        auto report = evaluateHyperNets(*model, layer, loadFashionMnist(false, a.limit("limit")),
+                                        [&](int done, int total, const std::string& stage) { bar.update(done, total, stage); });
+        bar.finish();
+        printHyperNet(out, layer, report);
         return 0;
     }
     if (first < argv.size() && argv[first] == "inverter") {
@@ -149,9 +153,12 @@ int cmdEval(const std::vector<std::string>& argv, size_t first, std::ostream& ou
         auto model = Model::load(a.str("model", "fashion"));
         auto test = loadFashionMnist(false, a.limit("limit"));
         out << "layer        pixel_rmse  feature_error   (" << test.count << " Fashion-MNIST test images)\n";
-        int found = 0;
+        int found = 0, total = 0;
+        for (int i = 0; i < int(model->layers().size()); ++i) total += model->hasLearnedInverter(i);
+        ProgressBar bar("eval inverter");
         for (int i = 0; i < int(model->layers().size()); ++i) {
             if (!model->hasLearnedInverter(i)) continue;
+            bar.update(found, total, model->layers()[size_t(i)].name);
             auto m = evaluateInverter(*model, i, test);
             char line[128];
             std::snprintf(line, sizeof line, "%-12s %10.4f  %13.4f\n", model->layers()[size_t(i)].name.c_str(), m.testRmse,
@@ -159,6 +166,7 @@ int cmdEval(const std::vector<std::string>& argv, size_t first, std::ostream& ou
             out << line;
             ++found;
         }
+        bar.finish();
         if (!found) throw Error("model '" + model->name() + "' has no learned inverters (preimage train inverter --layer all)");
         return 0;
     }
@@ -169,9 +177,18 @@ int cmdEval(const std::vector<std::string>& argv, size_t first, std::ostream& ou
     if (!dir.empty()) setenv("PREIMAGE_FASHION_MNIST", dir.c_str(), 1);
     auto model = Model::load(a.required("model"), modelOptions(a));
     auto test = loadFashionMnist(false, a.limit("limit"));
-    const float acc = evaluateAccuracy(*model, test);
+    // A network that is not a 10-class classifier is refused before the pass over the test set.
+    const auto probe = model->logits({model->prepare(test.image(0))});
+    if (probe.at(0).size() != size_t(test.classes))
+        throw Error("eval classifier: '" + a.str("model") + "' gives " + std::to_string(probe.at(0).size()) +
+                    " outputs per image; a Fashion-MNIST classifier gives " + std::to_string(test.classes) +
+                    " (one score per class)");
+    ProgressBar bar("eval classifier");
+    const float acc = evaluateAccuracy(*model, test, 500, [&](int done, int total) { bar.update(done, total); });
+    bar.finish();
     out << model->name() << ": test accuracy " << fmt("%.2f%%", 100 * acc) << " on " << test.count
         << " Fashion-MNIST test images";
+    if (acc < 0.2f) out << " (chance is 10%: is this network trained on Fashion-MNIST?)";
     if (!model->manifestJson().empty()) {
         auto m = nlohmann::json::parse(model->manifestJson());
         if (m.contains("metrics") && m["metrics"].contains("test_accuracy"))

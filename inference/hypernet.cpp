@@ -220,7 +220,11 @@ HyperDecoder loadVariant(Model::Impl& M, const std::string& layerName, int layer
 
 }  // namespace
 
-HyperNetReport evaluateHyperNets(Model& classifier, const std::string& layerName, const Dataset& test) {
+HyperNetReport evaluateHyperNets(Model& classifier, const std::string& layerName, const Dataset& test,
+                                 const std::function<void(int, int, const std::string&)>& progress) {
+    auto step = [&](int k, const char* what) {
+        if (progress) progress(k, 4, what);
+    };
     auto& M = classifier.impl();
     const int layer = classifier.layerIndex(layerName);
     auto x = datasetPixels(test);
@@ -229,9 +233,13 @@ HyperNetReport evaluateHyperNets(Model& classifier, const std::string& layerName
     auto concat = loadVariant(M, layerName, layer, DecoderVariant::Concat);
     auto hyper = loadVariant(M, layerName, layer, DecoderVariant::HyperNet);
     r.plainRmse = testRmse(M, plain, layer, x, false);
+    step(1, "plain decoder");
     r.concatRmse = testRmse(M, concat, layer, x, false);
+    step(2, "concat decoder");
     r.hyperRmse = testRmse(M, hyper, layer, x, false);
+    step(3, "HyperNet decoder");
     r.hyperZeroZRmse = testRmse(M, hyper, layer, x, true);
+    step(4, "HyperNet, z = 0");
     return r;
 }
 

@@ -33,7 +33,9 @@ struct HyperNetReport {
 HyperNetReport trainHyperNets(Model& classifier, const TrainHyperNetOptions& options, const TrainProgressFn& progress = {});
 
 // Re-evaluates the saved decoders of `layer` on the test set (first/lastLoss unset).
-HyperNetReport evaluateHyperNets(Model& classifier, const std::string& layer, const Dataset& test);
+// `progress(done, total, stage)` after each of the four decoders' test passes.
+HyperNetReport evaluateHyperNets(Model& classifier, const std::string& layer, const Dataset& test,
+                                 const std::function<void(int, int, const std::string&)>& progress = {});
 
 // Decodes `image` with a trained variant (from <model dir>/hypernet/): the pre-image and its pixel RMSE.
 struct HyperNetPreimage {

@@ -334,7 +334,16 @@ std::vector<ImageF> Mixer::decode(const std::vector<Code>& codes) {
 namespace {
 
 MixerMetrics evaluate(Model::Impl& M, MixerNet& net, const ChunkLayout& L, float threshold, float strength,
-                      const Dataset& test, int pairs, uint64_t seed) {
+                      const Dataset& test, int pairs, uint64_t seed, const StageProgressFn& progress = {}) {
+    if (test.count < kMinMixerEvalImages)
+        throw Error("the mixer's evaluation needs at least " + std::to_string(kMinMixerEvalImages) +
+                    " test images (the first fifth query the rest for the mAP); got " + std::to_string(test.count));
+    if (pairs < 1) throw Error("--pairs must be 1 or more, got " + std::to_string(pairs));
+    const int stages = 4 + L.chunks;
+    int stage = 0;
+    auto step = [&](const std::string& what) {
+        if (progress) progress(++stage, stages, what);
+    };
     net->eval();
     MixerMetrics r;
     r.chunkThreshold = threshold;
@@ -342,11 +351,13 @@ MixerMetrics evaluate(Model::Impl& M, MixerNet& net, const ChunkLayout& L, float
     auto x = datasetPixels(test);
     auto y = labelsOf(test);
     auto codes = encodeAll(net, x);
+    step("encoded");
     {
         auto rec = decodeAll(net, codes);
         r.reconRmse = float(std::sqrt((rec - x).pow(2).mean().item<double>()));
         r.reconAccuracy = (classify(M, rec) == y).to(torch::kFloat).mean().item<float>();
     }
+    step("reconstructions");
     // mAP: the first fifth of the test set (at most 1000 images) queries the rest.
     const int64_t n = x.size(0), q = std::min<int64_t>(1000, n / 5);
     r.queries = int(q);
@@ -355,8 +366,10 @@ MixerMetrics evaluate(Model::Impl& M, MixerNet& net, const ChunkLayout& L, float
     for (int k = 0; k < L.chunks; ++k) {
         auto c = codes.slice(1, int64_t(k) * L.dims, int64_t(k + 1) * L.dims);
         r.chunkMap.push_back(meanAveragePrecision(c.slice(0, 0, q), yq, c.slice(0, q, n), yg));
+        step("mAP of chunk " + std::to_string(k));
     }
     r.fullCodeMap = meanAveragePrecision(codes.slice(0, 0, q), yq, codes.slice(0, q, n), yg);
+    step("mAP of the whole code");
     r.classChunk = int(std::max_element(r.chunkMap.begin(), r.chunkMap.end()) - r.chunkMap.begin());
 
     // Pairs (a, b) of different classes and triples (a, b, c) with c of a's class, drawn with a fixed seed.
@@ -395,6 +408,7 @@ MixerMetrics evaluate(Model::Impl& M, MixerNet& net, const ChunkLayout& L, float
         r.swapByClass.push_back(sel.any().item<bool>() ? swapHits.masked_select(sel).mean().item<float>() : std::nanf(""));
     }
     r.swapOtherKeepsA = rate(chunkMask * A + (1 - chunkMask) * B, ya);
+    step("swaps");
     r.analogyVectorAccuracy = rate(C + strength * (B - A), yb);
     // Chunk transfer through the same code path the app and the CLI use.
     std::vector<float> flat;
@@ -409,16 +423,17 @@ MixerMetrics evaluate(Model::Impl& M, MixerNet& net, const ChunkLayout& L, float
     }
     r.analogyChunksCopied = float(copied / double(A.size(0)));
     r.analogyChunksAccuracy = rate(torch::from_blob(flat.data(), {A.size(0), int64_t(L.size())}, torch::kFloat).clone(), yb);
+    step("analogies");
     return r;
 }
 
 }  // namespace
 
 MixerMetrics evaluateMixer(Model& classifier, Mixer& mixer, const Dataset& test, int pairs, uint64_t seed, float threshold,
-                           float strength) {
+                           float strength, const StageProgressFn& progress) {
     auto& I = mixer.impl();
     return evaluate(classifier.impl(), I.net, I.layout, threshold < 0 ? I.threshold : threshold, strength < 0 ? I.strength : strength,
-                    test, pairs, seed);
+                    test, pairs, seed, progress);
 }
 
 MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const TrainProgressFn& progress) {
@@ -426,6 +441,10 @@ MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const Tra
     if (M.directory.empty() || M.input.channels != 1 || M.input.width != kSide)
         throw Error("the mixer is trained beside a default Fashion-MNIST classifier (--model fashion)");
     if (o.layout.chunks < 2 || o.layout.dims < 1 || o.layout.size() > 1024) throw Error("--chunks must be >= 2 and --dims >= 1");
+    if (o.testLimit > 0 && o.testLimit < kMinMixerEvalImages)
+        throw Error("--test-limit must be at least " + std::to_string(kMinMixerEvalImages) +
+                    " (the evaluation after training needs them), got " + std::to_string(o.testLimit));
+    if (o.evalPairs < 1) throw Error("--pairs must be 1 or more, got " + std::to_string(o.evalPairs));
     ensureDirectory(o.outDir);
     auto train = loadFashionMnist(true, o.trainLimit);
     auto test = loadFashionMnist(false, o.testLimit);

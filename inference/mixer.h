@@ -85,8 +85,12 @@ private:
 
 MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& options, const TrainProgressFn& progress = {});
 // threshold < 0, strength < 0: the manifest's chunk-transfer threshold and vector-analogy strength.
+// Needs at least kMinMixerEvalImages images (the first fifth query the rest for the mAP) and pairs >= 1.
+// `progress(done, total, stage)` after each stage.
+constexpr int kMinMixerEvalImages = 50;
+using StageProgressFn = std::function<void(int, int, const std::string&)>;
 MixerMetrics evaluateMixer(Model& classifier, Mixer& mixer, const Dataset& test, int pairs = 2000, uint64_t seed = 1,
-                           float threshold = -1.f, float strength = -1.f);
+                           float threshold = -1.f, float strength = -1.f, const StageProgressFn& progress = {});
 
 // Rewrites the metrics (and the chunk-transfer threshold and analogy strength they used) in the mixer's manifest, atomically,
 // recording the command that did it (`preimage eval mixer --update-manifest`).

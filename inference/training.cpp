@@ -141,7 +141,7 @@ ClassifierMetrics trainClassifier(const TrainClassifierOptions& o, const TrainPr
     return metrics;
 }
 
-float evaluateAccuracy(Model& model, const Dataset& data, int batch) {
+float evaluateAccuracy(Model& model, const Dataset& data, int batch, const std::function<void(int, int)>& progress) {
     int64_t correct = 0;
     for (int i = 0; i < data.count; i += batch) {
         std::vector<ImageF> items;
@@ -151,6 +151,7 @@ float evaluateAccuracy(Model& model, const Dataset& data, int batch) {
             auto best = std::max_element(rows[k].begin(), rows[k].end()) - rows[k].begin();
             correct += best == data.labels[size_t(i) + k];
         }
+        if (progress) progress(std::min(data.count, i + batch), data.count);
     }
     return data.count ? float(double(correct) / data.count) : 0.f;
 }

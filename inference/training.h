@@ -38,6 +38,8 @@ struct ClassifierMetrics {
 ClassifierMetrics trainClassifier(const TrainClassifierOptions& options, const TrainProgressFn& progress = {});
 
 // Top-1 accuracy of a classifier model on a dataset (images prepared to the model's input).
-float evaluateAccuracy(Model& model, const Dataset& data, int batch = 500);
+// Top-1 accuracy; `progress(done, total)` after each batch.
+float evaluateAccuracy(Model& model, const Dataset& data, int batch = 500,
+                       const std::function<void(int, int)>& progress = {});
 
 }  // namespace preimage

@@ -254,3 +254,23 @@ TEST_CASE("traverse writes a chunks x values grid; eval mixer writes its JSON") 
     CHECK(m.contains("swap_accuracy"));
     CHECK(m["manifest_metrics"].contains("swap_accuracy"));
 }
+
+TEST_CASE("eval refuses what would give NaN, 0% or 'all' silently: limits, mixer sizes, non-classifiers") {
+    for (const char* bad : {"0", "-5"})
+        expectUserError(cli({"eval", "classifier", "--model", "fashion", "--limit", bad}),
+                        std::string("--limit must be a number of images (1 or more; leave it out for all), got '") + bad + "'");
+    expectUserError(cli({"eval", "mixer", "--limit", "3"}), "--limit must be at least 50 for the mixer's evaluation");
+    expectUserError(cli({"eval", "mixer", "--limit", "60", "--pairs", "0"}), "--pairs must be 1 or more, got 0");
+    expectUserError(cli({"eval", "mixer", "--limit", "60", "--update-manifest"}), "--update-manifest records the full");
+    expectUserError(cli({"train", "mixer", "--test-limit", "10", "--epochs", "1", "--out", testutil::path("mx")}),
+                    "--test-limit must be at least 50");
+    // A network whose output is not 10 class scores: refused before the pass over the test set.
+    expectUserError(cli({"eval", "classifier", "--model", testutil::testModel("residual.pt"), "--size", "32", "--limit", "20"}),
+                    "gives 3072 outputs per image; a Fashion-MNIST classifier gives 10 (one score per class)");
+    // The smallest mixer evaluation gives numbers, not NaN.
+    auto r = cli({"eval", "mixer", "--limit", "50", "--pairs", "20"});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("nan") == std::string::npos);
+    CHECK(r.out.find("(10 queries, 40 gallery") != std::string::npos);
+}
