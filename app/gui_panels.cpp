@@ -330,7 +330,8 @@ void App::drawMain(float x, float y, float w, float h) {
             ImGui::Image(m_restartTex[i].imguiId(), ImVec2(cell, cell), ImVec2(0, 0), ImVec2(1, 1), ImVec4(1, 1, 1, 1),
                          result && int(i) == best ? ImVec4(0.5f, 0.75f, 1.f, 1.f) : ImVec4(0.25f, 0.25f, 0.3f, 1.f));
             if (result && ImGui::IsItemHovered())
-                ImGui::SetTooltip("restart %zu: feature error %.4f", i + 1, double(result->featureErrorPerRestart[i]));
+                ImGui::SetTooltip("restart %zu%s: feature error %.4f", i, int(i) == best ? " (best)" : "",
+                                  double(result->featureErrorPerRestart[i]));
         }
         if (result && m_varianceTex.valid()) {
             ImGui::Image(m_varianceTex.imguiId(), ImVec2(cell, cell));

@@ -20,8 +20,12 @@ std::string fmt(const char* format, double value) {
 
 render::Image restartsGrid(const InversionResult& r) {
     std::vector<render::GridCell> cells{{toBytes(r.target), "original", r.layer}};
-    for (size_t i = 0; i < r.preimages.size(); ++i)
-        cells.push_back({toBytes(r.preimages[i]), "restart " + std::to_string(i + 1), fmt("err %.3f", r.featureErrorPerRestart[i])});
+    // Numbered from 0 like the JSON's feature_error_per_restart and best_restart; the best one framed.
+    for (size_t i = 0; i < r.preimages.size(); ++i) {
+        const bool best = r.preimages.size() > 1 && int(i) == r.best;
+        cells.push_back({toBytes(r.preimages[i]), "restart " + std::to_string(i) + (best ? " (best)" : ""),
+                         fmt("err %.3f", r.featureErrorPerRestart[i]), best});
+    }
     if (r.preimages.size() > 1) cells.push_back({toBytes(r.variance), "variance", fmt("max %.2e", r.varianceMax)});
     return render::composeGrid(cells, int(cells.size()));
 }

@@ -11,7 +11,8 @@ namespace preimage::app {
 
 std::string fmt(const char* format, double value);  // printf-style, one number
 
-// Original, every restart (labelled with its feature error) and, with several, the variance map.
+// Original, every restart (numbered from 0 as in the JSON, labelled with its feature error, the best one
+// framed and marked "(best)") and, with several, the variance map.
 render::Image restartsGrid(const InversionResult& result);
 
 // Rows = latent chunks, columns = slider values (in sigma): one decoded image per cell, row titles

@@ -46,14 +46,22 @@ Image composeGrid(const std::vector<GridCell>& cells, int columns, int cellSize)
     const int rows = (int(cells.size()) + columns - 1) / columns;
     Image canvas{pad + columns * (cellW + pad), pad + rows * (cellH + labelH + pad), 3, {}};
     canvas.pixels.assign(size_t(canvas.width) * canvas.height * 3, 32);
-    const uint8_t white[3] = {235, 235, 235}, grey[3] = {160, 170, 185};
+    const uint8_t white[3] = {235, 235, 235}, grey[3] = {160, 170, 185}, amber[3] = {255, 190, 40};
     for (size_t i = 0; i < cells.size(); ++i) {
         const int cx = pad + int(i % size_t(columns)) * (cellW + pad);
         const int cy = pad + int(i / size_t(columns)) * (cellH + labelH + pad);
         const Image& im = scaled[i];
         const int ox = cx + (cellW - im.width) / 2, oy = cy + (cellH - im.height) / 2;
+        if (cells[i].highlight) {  // a 3 px frame in the padding around the image
+            for (int y = oy - 4; y < oy + im.height + 4; ++y)
+                for (int x = ox - 4; x < ox + im.width + 4; ++x)
+                    if (x >= 0 && y >= 0 && x < canvas.width && y < canvas.height &&
+                        (x < ox - 1 || y < oy - 1 || x > ox + im.width || y > oy + im.height))
+                        std::memcpy(canvas.at(x, y), amber, 3);
+        }
         for (int y = 0; y < im.height; ++y) std::memcpy(canvas.at(ox, oy + y), im.at(0, y), size_t(im.width) * 3);
-        drawText(canvas, cx + (cellW - textWidth(cells[i].title, textScale)) / 2, cy + cellH + 4, cells[i].title, white, textScale);
+        drawText(canvas, cx + (cellW - textWidth(cells[i].title, textScale)) / 2, cy + cellH + 4, cells[i].title,
+                 cells[i].highlight ? amber : white, textScale);
         drawText(canvas, cx + (cellW - textWidth(cells[i].subtitle, textScale)) / 2, cy + cellH + 4 + lineH,
                  cells[i].subtitle, grey, textScale);
     }

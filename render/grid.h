@@ -12,6 +12,7 @@ struct GridCell {
     Image image;
     std::string title;     // e.g. the layer name
     std::string subtitle;  // e.g. "err 0.082"
+    bool highlight = false;  // framed and titled in amber (e.g. the best restart)
 };
 
 // Lays cells out left to right, `columns` per row, each image scaled by an integer factor (nearest

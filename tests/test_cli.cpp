@@ -66,7 +66,17 @@ TEST_CASE("invert writes the pre-image, the restarts grid and the metrics JSON")
     auto pre = preimage::render::loadImage(png);
     CHECK(pre.width == 112);  // 28 px scaled x4 for viewing
     auto grid = preimage::render::loadImage(testutil::path("pre.restarts.png"));
-    CHECK(grid.width > 5 * 112);  // original, 3 restarts, variance
+    REQUIRE(grid.width == 8 + 5 * (112 + 8));  // original, 3 restarts, variance
+    // The best restart (numbered as in the JSON) is framed in amber: cell 1 + best_restart.
+    const int best = j["best_restart"].get<int>();
+    long amber = 0, sumX = 0;
+    for (int y = 0; y < grid.height; ++y)
+        for (int x = 0; x < grid.width; ++x) {
+            const uint8_t* p = grid.at(x, y);
+            if (p[0] == 255 && p[1] == 190 && p[2] == 40) amber++, sumX += x;
+        }
+    REQUIRE(amber > 4 * 3 * 100);  // the frame (and the title)
+    CHECK(std::abs(double(sumX) / amber - (8 + (best + 1) * 120 + 56)) < 10);
 }
 
 TEST_CASE("sweep writes a labelled grid and the per-layer CSV") {
