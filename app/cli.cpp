@@ -139,7 +139,7 @@ usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
        preimage train mixer --model fashion [--chunks 8 --dims 8] [--epochs E] [--seed S]
        preimage eval mixer --model fashion [--json out.json]  chunk autoencoder: RMSE, per-chunk mAP, swap accuracy
                        [--split test|train] [--limit N] [--threshold T] [--strength S] [--update-manifest]
-       preimage analogy --a A --b B --c C --out d.png [--mode vector|chunks] [--strength S]
+       preimage analogy --a A --b B --c C --out fig.png [--mode vector|chunks] [--strength S]  a : b :: c : d figure
        preimage traverse --image I --out grid.png [--values -3,...,3]   rows = chunks, columns = slider values
 
 models:    a default model name (fashion) or a TorchScript file (torch.jit.script / torch.jit.trace); its

@@ -46,6 +46,16 @@ void printMetrics(std::ostream& out, const MixerMetrics& m) {
         << ", " << fmt("%.1f", m.analogyChunksCopied) << " chunks of " << m.chunkMap.size() << " copied on average)\n";
 }
 
+// Says so when an image is not what the mixer models (28x28 grey): it is converted, not refused.
+void noteConversion(std::ostream& out, const std::string& path, const ImageF& im, const Model& model) {
+    const InputSpec& in = model.input();
+    if (im.width == in.width && im.height == in.height && im.channels == in.channels) return;
+    out << "note: '" << path << "' is " << im.width << "x" << im.height << (im.channels == 1 ? " grey" : " colour")
+        << "; the mixer works on " << in.width << "x" << in.height
+        << " grey Fashion-MNIST images, so it was made grey, scaled to " << in.width
+        << " px on its shorter side and centre-cropped (a photograph decodes to the nearest clothing item)\n";
+}
+
 }  // namespace
 
 // `preimage train mixer --model fashion [--out DIR] [--chunks 8] [--dims 8] [--epochs E] [--seed S] ...`
@@ -136,7 +146,10 @@ int cmdAnalogy(const std::vector<std::string>& argv, size_t first, std::ostream&
     for (const char* slot : {"a", "b", "c"}) images.push_back(loadImageF(a.required(slot)));
     auto model = Model::load(a.str("model", "fashion"));
     auto mixer = Mixer::load(*model);
-    for (auto& im : images) im = model->prepare(im);
+    for (size_t i = 0; i < images.size(); ++i) {
+        noteConversion(out, a.str(std::string(1, char('a' + i))), images[i], *model);
+        images[i] = model->prepare(images[i]);
+    }
     auto codes = mixer->encode(images);
     const float strength = a.number("strength", mixer->analogyStrength());
     const float threshold = a.number("threshold", mixer->chunkThreshold());
@@ -149,16 +162,20 @@ int cmdAnalogy(const std::vector<std::string>& argv, size_t first, std::ostream&
         d = mixChunks(codes[2], codes[1], copied, mixer->layout());
     }
     const ImageF image = mixer->decode(d);
-    render::savePng(upscale(image, a.integer("scale", 0)), outPath);
     nlohmann::json j{{"mode", mode}, {"a", a.str("a")}, {"b", a.str("b")}, {"c", a.str("c")}, {"out", outPath}};
     const char* names[] = {"a", "b", "c"};
+    std::vector<std::string> classes;
     for (int i = 0; i < 3; ++i) {
         const int c = predict(*model, images[size_t(i)]);
         j["class_" + std::string(names[i])] = className(*model, c);
+        classes.push_back(className(*model, c));
         out << names[i] << ": " << className(*model, c) << "\n";
     }
     const int cd = predict(*model, image);
     j["class_d"] = className(*model, cd);
+    classes.push_back(className(*model, cd));
+    // The figure a : b :: c : d (the inputs as the model sees them, d decoded), each with its predicted class.
+    render::savePng(analogyFigure({images[0], images[1], images[2], image}, classes), outPath);
     if (mode == "vector") j["strength"] = strength;
     if (!copied.empty()) {
         std::vector<int> which;
@@ -187,6 +204,7 @@ int cmdTraverse(const std::vector<std::string>& argv, size_t first, std::ostream
     const int direction = a.integer("direction", 0);
     if (direction < 0 || direction >= mixer->layout().dims)
         throw Error("--direction must be between 0 and " + std::to_string(mixer->layout().dims - 1));
+    noteConversion(out, a.str("image"), input, *model);
     const Code base = mixer->encode(model->prepare(input));
     std::vector<std::vector<ImageF>> rows;
     nlohmann::json classes = nlohmann::json::array();

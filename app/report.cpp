@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include <unistd.h>
@@ -37,6 +38,32 @@ render::Image traversalGrid(const std::vector<std::vector<ImageF>>& rows, const 
             cells.push_back({toBytes(rows[k][j]), j == 0 ? "chunk " + std::to_string(k) + (int(k) == classChunk ? " (class)" : "") : "",
                              fmt("%+.1f sd", double(values[j]))});
     return render::composeGrid(cells, int(std::max<size_t>(1, values.size())), 84);
+}
+
+render::Image analogyFigure(const std::vector<ImageF>& abcd, const std::vector<std::string>& subtitles) {
+    const char* titles[] = {"a", "b", "c", "d"};
+    const char* signs[] = {":", "::", ":"};
+    const int signScale = 3, signPad = 10;
+    std::vector<render::Image> parts;
+    int width = 0, height = 0;
+    for (size_t i = 0; i < 4 && i < abcd.size(); ++i) {
+        parts.push_back(render::composeGrid({{toBytes(abcd[i]), titles[i], i < subtitles.size() ? subtitles[i] : "", i == 3}}, 1));
+        width += parts.back().width + (i < 3 ? render::textWidth(signs[i], signScale) + 2 * signPad : 0);
+        height = std::max(height, parts.back().height);
+    }
+    render::Image canvas{width, height, 3, std::vector<uint8_t>(size_t(width) * height * 3, 32)};
+    const uint8_t white[3] = {235, 235, 235};
+    int x = 0;
+    for (size_t i = 0; i < parts.size(); ++i) {
+        const auto& p = parts[i];
+        for (int y = 0; y < p.height; ++y) std::memcpy(canvas.at(x, y), p.at(0, y), size_t(p.width) * 3);
+        x += p.width;
+        if (i + 1 < parts.size()) {  // the sign, level with the images' middle (8 px padding + 112 px cell)
+            render::drawText(canvas, x + signPad, 8 + 56 - 5 * signScale, signs[i], white, signScale);
+            x += render::textWidth(signs[i], signScale) + 2 * signPad;
+        }
+    }
+    return canvas;
 }
 
 render::Image upscale(const ImageF& image, int scale) {

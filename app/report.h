@@ -19,6 +19,10 @@ render::Image restartsGrid(const InversionResult& result);
 // "chunk k" (marking the class chunk), column subtitles the value.
 render::Image traversalGrid(const std::vector<std::vector<ImageF>>& rows, const std::vector<float>& values, int classChunk);
 
+// The a : b :: c : d figure: four cells (titled "a".."d", subtitled e.g. with the predicted class; d framed)
+// with the ratio signs between them.
+render::Image analogyFigure(const std::vector<ImageF>& abcd, const std::vector<std::string>& subtitles);
+
 // Nearest-neighbour upscale to about 112 px (scale 0) or by `scale`.
 render::Image upscale(const ImageF& image, int scale);
 // Throws Error unless `path` ends in .png (naming the option).

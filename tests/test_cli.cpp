@@ -232,9 +232,33 @@ TEST_CASE("analogy composes d from a:b::c in both modes and names the classes") 
         CHECK(j.contains("class_d"));
         CHECK(j["class_a"] == "Trouser");
         if (std::string(mode) == "chunks") CHECK(j["chunks_copied"].size() >= 1);
-        auto d = preimage::render::loadImage(png);
-        CHECK(d.width >= 28);
+        // The figure a : b :: c : d, each cell 8 + 112 + 8 px wide, the ratio signs between them, d framed in amber.
+        auto fig = preimage::render::loadImage(png);
+        CHECK(fig.width > 4 * 128);
+        CHECK(fig.width < 4 * 128 + 150);
+        long amber = 0, right = 0;
+        for (int y = 0; y < fig.height; ++y)
+            for (int x = 0; x < fig.width; ++x) {
+                const uint8_t* p = fig.at(x, y);
+                if (p[0] == 255 && p[1] == 190 && p[2] == 40) amber++, right += x > fig.width - 128;
+            }
+        CHECK(amber > 4 * 3 * 100);
+        CHECK(right == amber);
+        // Cell a shows the input (a trouser: a bright object on black), not an empty cell.
+        double sum = 0;
+        for (int y = 8; y < 120; ++y)
+            for (int x = 8; x < 120; ++x) sum += fig.at(x, y)[0];
+        CHECK(sum / (112 * 112) > 25);
     }
+    // A photograph is converted, and the command says so.
+    preimage::render::Image photo{64, 48, 3, std::vector<uint8_t>(64 * 48 * 3, 120)};
+    const std::string photoPath = testutil::path("photo.png");
+    preimage::render::savePng(photo, photoPath);
+    auto p = cli({"analogy", "--a", kBoot, "--b", kBoot, "--c", photoPath, "--out", png});
+    REQUIRE(p.code == 0);
+    CHECK(p.out.find("note: '" + photoPath + "' is 64x48 colour; the mixer works on 28x28 grey Fashion-MNIST images") !=
+          std::string::npos);
+    CHECK(p.out.find("note: '" + kBoot + "'") == std::string::npos);  // a 28x28 grey sample needs no note
     expectUserError(cli({"analogy", "--a", kBoot, "--b", kBoot, "--c", kBoot, "--out", png, "--mode", "sideways"}), "--mode");
     expectUserError(cli({"analogy", "--a", kBoot, "--b", kBoot, "--out", png}), "--c");
     expectUserError(cli({"analogy", "--a", kBoot, "--b", kBoot, "--c", "/nonexistent.png", "--out", png}), "nonexistent");
