@@ -50,19 +50,18 @@ std::string closest(const std::string& word, const std::vector<std::string>& can
     std::string best;
     size_t bestDistance = std::string::npos;
     for (const auto& c : candidates) {
-        // Levenshtein distance, one row at a time.
-        std::vector<size_t> row(c.size() + 1);
-        for (size_t j = 0; j <= c.size(); ++j) row[j] = j;
-        for (size_t i = 1; i <= word.size(); ++i) {
-            size_t diagonal = row[0];
-            row[0] = i;
+        // Edit distance counting a swap of neighbours as one edit (optimal string alignment): "imgae" is 1
+        // from "image".
+        std::vector<std::vector<size_t>> d(word.size() + 1, std::vector<size_t>(c.size() + 1));
+        for (size_t i = 0; i <= word.size(); ++i) d[i][0] = i;
+        for (size_t j = 0; j <= c.size(); ++j) d[0][j] = j;
+        for (size_t i = 1; i <= word.size(); ++i)
             for (size_t j = 1; j <= c.size(); ++j) {
-                const size_t up = row[j];
-                row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (word[i - 1] == c[j - 1] ? 0 : 1)});
-                diagonal = up;
+                d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (word[i - 1] == c[j - 1] ? 0 : 1)});
+                if (i > 1 && j > 1 && word[i - 1] == c[j - 2] && word[i - 2] == c[j - 1])
+                    d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
             }
-        }
-        if (row[c.size()] < bestDistance) bestDistance = row[c.size()], best = c;
+        if (d[word.size()][c.size()] < bestDistance) bestDistance = d[word.size()][c.size()], best = c;
     }
     const size_t allowed = std::max<size_t>(1, std::min<size_t>(3, word.size() / 3));
     return bestDistance <= allowed ? best : std::string();

@@ -34,8 +34,8 @@ std::string fmtNumber(double v) {
 }
 
 // Which loss term blew up, for the divergence message: the largest of the weighted terms (non-finite first).
-std::string dominantTerm(float feature, float alphaTerm, float tvTerm, float lambdaTv, float lambdaAlpha) {
-    auto size = [](float v) { return std::isfinite(v) ? double(std::abs(v)) : 1e300; };
+std::string dominantTerm(double feature, double alphaTerm, double tvTerm, float lambdaTv, float lambdaAlpha) {
+    auto size = [](double v) { return std::isfinite(v) ? std::abs(v) : 1e300; };
     if (size(tvTerm) >= size(feature) && size(tvTerm) >= size(alphaTerm))
         return "the TV term dominates: lower --tv (now " + fmtNumber(lambdaTv) + ") or --lr";
     if (size(alphaTerm) >= size(feature))
@@ -177,6 +177,7 @@ InversionResult invert(Model& model, const ImageF& image, int layerIndex, const 
         bool diverged = false;
         std::string blame;
         double firstLoss = 0;
+        double before[3] = {0, 0, 0};  // the last finite terms: they show which one grew (a huge lambda or the rate)
         auto attemptStart = Clock::now();
         for (done = 0; done < params.iterations; ++done) {
             if (cancel && cancel->load(std::memory_order_relaxed)) {
@@ -206,21 +207,25 @@ InversionResult invert(Model& model, const ImageF& image, int layerIndex, const 
                                            implicitTv ? 0.f : result.lambdaTv, regGrad);
             if (implicitTv) reg.tv = totalVariation(x.detach(), params.beta, V).sum() * result.lambdaTv;
             // One host sync per iteration for the loss terms (needed for progress and NaN checks).
-            float tv[3];
+            // In double: a huge --lambda-alpha or --tv must read as divergence, not overflow a float conversion.
+            double tv[3];
             if (x.device().is_cpu()) {
-                tv[0] = feature.item<float>(), tv[1] = reg.alpha.item<float>(), tv[2] = reg.tv.item<float>();
+                tv[0] = feature.item<double>(), tv[1] = reg.alpha.item<double>(), tv[2] = reg.tv.item<double>();
             } else {
-                auto terms = torch::stack({feature.detach(), reg.alpha.to(torch::kFloat), reg.tv.to(torch::kFloat)})
+                auto terms = torch::stack({feature.detach().to(torch::kDouble), reg.alpha.to(torch::kDouble),
+                                           reg.tv.to(torch::kDouble)})
                                  .to(torch::kCPU);
-                std::copy(terms.data_ptr<float>(), terms.data_ptr<float>() + 3, tv);
+                std::copy(terms.data_ptr<double>(), terms.data_ptr<double>() + 3, tv);
             }
             const double total = double(tv[0]) + tv[1] + tv[2];
             if (done == 0) firstLoss = total;
             if (!std::isfinite(total) || total > 1e4 * std::max(double(R), firstLoss)) {
                 diverged = true;
-                blame = dominantTerm(tv[0], tv[1], tv[2], result.lambdaTv, params.lambdaAlpha);
+                const double* t = done > 0 ? before : tv;
+                blame = dominantTerm(t[0], t[1], t[2], result.lambdaTv, params.lambdaAlpha);
                 break;
             }
+            std::copy(tv, tv + 3, before);
             {
                 torch::NoGradGuard noGrad;
                 momentumStep(x, velocity, grad, regGrad, params.momentum, eta);

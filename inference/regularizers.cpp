@@ -123,7 +123,7 @@ RegularizerValues regularizerGradient(const at::Tensor& x, double alpha, double 
         else
             regularizerPass(x.data_ptr<double>(), grad.data_ptr<double>(), planes, x.size(2), x.size(3), alpha, B,
                             lambdaAlpha, beta, V, lambdaTv, as, ts);
-        auto opts = at::TensorOptions().dtype(x.scalar_type());
+        auto opts = at::TensorOptions().dtype(at::kDouble);  // a huge lambda overflows a float, not this
         return {at::scalar_tensor(as, opts), at::scalar_tensor(ts, opts)};
     }
     return regularizerGradientTensors(x, alpha, B, lambdaAlpha, beta, V, lambdaTv, grad);

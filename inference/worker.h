@@ -104,7 +104,8 @@ struct LatentFrame {
 
 class Worker {
 public:
-    // threads: LibTorch intra-op threads for the worker (leave a core for the UI).
+    // threads: LibTorch intra-op threads for the worker; 0 = the automatic policy of threads.h (its loops
+    // measure and move to one thread when another process, or the UI, is busy on the other cores).
     explicit Worker(int threads = 0);
     ~Worker();  // cancels the running job and joins
     Worker(const Worker&) = delete;

@@ -89,7 +89,8 @@ std::string stbReason() {
     const char* r = stbi_failure_reason();
     if (!r || !*r) return "";
     std::string s(r);
-    if (s.find(" sig") != std::string::npos || s.rfind("not ", 0) == 0) return "";  // another format's test
+    // Another format's signature test, or stb's "tried them all": not the decoder's own reason.
+    if (s.find(" sig") != std::string::npos || s.rfind("not ", 0) == 0 || s == "unknown image type") return "";
     for (char& ch : s)
         if (!std::isprint(static_cast<unsigned char>(ch))) ch = '?';
     return s;

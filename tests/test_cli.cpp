@@ -195,6 +195,7 @@ TEST_CASE("outputs and flags are checked before any work, inputs are never overw
     expectUserError(invert({"--size", "64"}), "--size and --gray apply to TorchScript files");
     expectUserError(invert({"stray"}), "takes no argument 'stray'");
     expectUserError(invert({"--layr", "conv2"}), "did you mean --layer?");
+    expectUserError(invert({"--imgae", "x.png"}), "did you mean --image?");  // a swap of neighbours is one edit
     expectUserError(cli({"invrt"}), "did you mean 'invert'?");
     expectUserError(cli({"sweep", "--model", "fashion", "--image", input, "--out", testutil::path("g.png"), "--csv",
                          "/nonexistent-dir/e.csv"}),

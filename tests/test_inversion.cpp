@@ -119,6 +119,18 @@ TEST_CASE("divergence is detected, reported, and the run restarted with a lower 
     p.learningRate = 1e12f;
     p.maxDivergenceRetries = 1;
     CHECK_THROWS_WITH_AS(invert(*m, testSet().image(2), m->layerIndex("conv2"), p), doctest::Contains("giving up"), Error);
+    // The message blames the term that grew, and a huge lambda (its term past a float's range) is a divergence,
+    // not an overflow error.
+    CHECK_THROWS_WITH_AS(invert(*m, testSet().image(2), m->layerIndex("conv2"), p),
+                         doctest::Contains("the feature term dominates: lower --lr"), Error);
+    p.learningRate = 0.004f;
+    p.lambdaAlpha = 1e30f;
+    CHECK_THROWS_WITH_AS(invert(*m, testSet().image(2), m->layerIndex("conv2"), p),
+                         doctest::Contains("the alpha-norm term dominates: lower --lambda-alpha (now 1e+30) or --lr"), Error);
+    p.lambdaAlpha = 1e-5f;
+    p.lambdaTv = 1e30f;
+    CHECK_THROWS_WITH_AS(invert(*m, testSet().image(2), m->layerIndex("conv2"), p),
+                         doctest::Contains("the TV term dominates: lower --tv (now 1e+30) or --lr"), Error);
 }
 
 TEST_CASE("progress events carry each loss term and can cancel between iterations") {

@@ -88,7 +88,7 @@ r = run("errors_export", [
     {"export_sweep": export}, {"wait_idle": 300}, {"frames": 2},
 ])
 errors = r.get("errors", [])
-check(len(errors) == 1 and "not a readable image" in errors[0], f"corrupt drop reported: {errors}")
+check(len(errors) == 1 and "corrupt or truncated PNG file" in errors[0], f"corrupt drop reported: {errors}")
 check(os.path.exists(export), "sweep grid exported")
 meta = json.load(open(export[:-4] + ".json")) if os.path.exists(export[:-4] + ".json") else {}
 check(len(meta.get("layers", [])) == 11, f"export JSON has every layer ({len(meta.get('layers', []))})")
