@@ -40,6 +40,24 @@ ModelOptions modelOptions(const Args& a) {
     return o;
 }
 
+std::vector<int> layerList(const Model& model, const std::string& which) {
+    std::vector<int> layers;
+    if (which == "all") {
+        for (size_t i = 0; i < model.layers().size(); ++i) layers.push_back(int(i));
+        return layers;
+    }
+    size_t start = 0;
+    while (start <= which.size()) {
+        const size_t comma = which.find(',', start);
+        const std::string name = which.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        if (!name.empty()) layers.push_back(model.layerIndex(name));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    if (layers.empty()) throw Error("--layers names no layer");
+    return layers;
+}
+
 InversionParams inversionParams(const Args& a) {
     InversionParams p;
     p.iterations = a.integer("iters", p.iterations);

@@ -20,12 +20,15 @@ InversionParams inversionParams(const Args& args);
 // "preimage" and the arguments, as typed (recorded in training manifests).
 std::string commandLine(const std::vector<std::string>& argv);
 std::set<std::string> unite(std::initializer_list<std::set<std::string>> sets);
+// --layers: "all" (default) or comma-separated names, as layer indices in the given order.
+std::vector<int> layerList(const Model& model, const std::string& which);
 
 // Subcommands (cli_*.cpp). `argv[first]` is the first option after the command word(s).
 int cmdLayers(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 int cmdFeatures(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 int cmdInvert(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 int cmdSweep(const std::vector<std::string>& argv, size_t first, std::ostream& out);
+int cmdSweepData(const std::vector<std::string>& argv, size_t first, std::ostream& out);  // sweep --data
 int cmdTrain(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 int cmdEval(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 int cmdDream(const std::vector<std::string>& argv, size_t first, std::ostream& out);

@@ -97,6 +97,8 @@ int cmdInvert(const std::vector<std::string>& argv, size_t first, std::ostream& 
 }
 
 int cmdSweep(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
+    for (size_t i = first; i < argv.size(); ++i)
+        if (argv[i] == "--data" || argv[i].rfind("--data=", 0) == 0) return cmdSweepData(argv, first, out);
     Args a(argv, first, unite({kModelOptions, kInversionOptions, {"image", "layers", "out", "csv", "json", "columns"}}),
            {"gray"}, "sweep");
     checkOutputs(a, {{"out", ".png"}, {"csv", ".csv"}, {"json", ".json"}});
@@ -104,21 +106,7 @@ int cmdSweep(const std::vector<std::string>& argv, size_t first, std::ostream& o
     const std::string gridPath = a.required("out");
     checkPng(gridPath, "--out");
     auto model = Model::load(a.required("model"), modelOptions(a));
-    std::vector<int> layers;
-    const std::string which = a.str("layers", "all");
-    if (which == "all") {
-        for (size_t i = 0; i < model->layers().size(); ++i) layers.push_back(int(i));
-    } else {
-        size_t start = 0;
-        while (start <= which.size()) {
-            size_t comma = which.find(',', start);
-            std::string name = which.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-            if (!name.empty()) layers.push_back(model->layerIndex(name));
-            if (comma == std::string::npos) break;
-            start = comma + 1;
-        }
-        if (layers.empty()) throw Error("--layers names no layer");
-    }
+    const std::vector<int> layers = layerList(*model, a.str("layers", "all"));
     const auto params = inversionParams(a);
     const ImageF image = loadImageF(imagePath);
 

@@ -5,6 +5,8 @@
 #include "render/grid.h"
 
 #include <cctype>
+#include <cmath>
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -64,6 +66,75 @@ render::Image analogyFigure(const std::vector<ImageF>& abcd, const std::vector<s
         }
     }
     return canvas;
+}
+
+render::Image depthCurve(const std::vector<std::string>& layers, const std::vector<double>& mean,
+                         const std::vector<double>& sd, const std::string& title, const std::string& yLabel) {
+    const int W = 760, H = 440, left = 64, right = 24, top = 40, bottom = 70;
+    const int pw = W - left - right, ph = H - top - bottom;
+    render::Image c{W, H, 3, std::vector<uint8_t>(size_t(W) * H * 3, 24)};
+    auto put = [&](int x, int y, const uint8_t* rgb) {
+        if (x >= 0 && y >= 0 && x < W && y < H) std::memcpy(c.at(x, y), rgb, 3);
+    };
+    const uint8_t axis[3] = {150, 155, 165}, grid[3] = {48, 50, 58}, band[3] = {40, 70, 120}, line[3] = {110, 170, 255},
+                  text[3] = {225, 225, 225};
+    const size_t n = std::min(layers.size(), std::min(mean.size(), sd.size()));
+    double ymax = 0;
+    for (size_t i = 0; i < n; ++i)
+        if (std::isfinite(mean[i] + sd[i])) ymax = std::max(ymax, mean[i] + sd[i]);
+    // A round step (1, 2 or 5 times a power of ten) giving at most 6 intervals; the axis ends on a step.
+    double step = std::pow(10.0, std::floor(std::log10(std::max(ymax, 1e-6) / 6.0)));
+    for (double m : {1.0, 2.0, 5.0, 10.0})
+        if (ymax / (step * m) <= 6.0) {
+            step *= m;
+            break;
+        }
+    const int intervals = std::max(1, int(std::ceil(ymax / step - 1e-9)));
+    ymax = intervals * step;
+    auto px = [&](double i) { return left + int(std::lround(n > 1 ? i * pw / double(n - 1) : pw / 2.0)); };
+    auto py = [&](double v) { return top + ph - int(std::lround(std::clamp(v, 0.0, ymax) / ymax * ph)); };
+    for (int k = 0; k <= intervals; ++k) {
+        const double v = step * k;
+        const int y = py(v);
+        for (int x = left; x <= left + pw; ++x) put(x, y, k == 0 ? axis : grid);
+        render::drawText(c, 6, y - 5, fmt(step < 0.1 ? "%.2f" : "%.1f", v), axis);
+    }
+    for (int y = top; y <= top + ph; ++y) put(left, y, axis);
+    // The band: mean +- sd, linear between layers, column by column.
+    for (size_t i = 0; i + 1 < n; ++i)
+        for (int x = px(double(i)); x <= px(double(i + 1)); ++x) {
+            const double t = px(double(i + 1)) > px(double(i)) ? double(x - px(double(i))) / (px(double(i + 1)) - px(double(i))) : 0;
+            const double m = mean[i] + t * (mean[i + 1] - mean[i]), s = sd[i] + t * (sd[i + 1] - sd[i]);
+            for (int y = py(m + s); y <= py(std::max(0.0, m - s)); ++y) put(x, y, band);
+        }
+    // The mean: 2 px line and 5 px points.
+    for (size_t i = 0; i + 1 < n; ++i) {
+        const int x0 = px(double(i)), x1 = px(double(i + 1)), steps = std::max(1, x1 - x0);
+        for (int k = 0; k <= steps; ++k) {
+            const double t = double(k) / steps;
+            const int x = x0 + int(std::lround(t * (x1 - x0)));
+            const int y = py(mean[i] + t * (mean[i + 1] - mean[i]));
+            put(x, y, line), put(x, y + 1, line);
+        }
+        const int ya = py(mean[i]), yb = py(mean[i + 1]);  // steep segments: fill the vertical run too
+        if (yb != ya)
+            for (int y = std::min(ya, yb); y <= std::max(ya, yb); ++y) put(x0 + (y - ya) * (x1 - x0) / (yb - ya), y, line);
+    }
+    for (size_t i = 0; i < n; ++i)
+        for (int dy = -2; dy <= 2; ++dy)
+            for (int dx = -2; dx <= 2; ++dx) put(px(double(i)) + dx, py(mean[i]) + dy, text);
+    // x labels: as many as fit (about 80 px each), on two staggered rows.
+    const size_t every = std::max<size_t>(1, size_t(std::ceil(double(n) * 80.0 / (2.0 * pw))));
+    for (size_t i = 0, row = 0; i < n; i += every, ++row) {
+        std::string name = layers[i].size() > 14 ? ".." + layers[i].substr(layers[i].size() - 12) : layers[i];
+        const int x = px(double(i));
+        for (int y = top + ph; y < top + ph + 4 + int(row % 2) * 14; ++y) put(x, y, axis);
+        render::drawText(c, std::clamp(x - render::textWidth(name) / 2, 0, W - render::textWidth(name)),
+                         top + ph + 6 + int(row % 2) * 14, name, text);
+    }
+    render::drawText(c, left, 12, title, text);
+    render::drawText(c, left, H - 16, yLabel + " (line: mean; band: one standard deviation) by layer, in depth order", axis);
+    return c;
 }
 
 render::Image upscale(const ImageF& image, int scale) {

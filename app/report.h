@@ -23,6 +23,11 @@ render::Image traversalGrid(const std::vector<std::vector<ImageF>>& rows, const 
 // with the ratio signs between them.
 render::Image analogyFigure(const std::vector<ImageF>& abcd, const std::vector<std::string>& subtitles);
 
+// A line plot of a value per layer (depth order) with a band of one standard deviation: the per-layer table
+// as a picture. x: layers (a label every few when they are many); y from 0; title on top.
+render::Image depthCurve(const std::vector<std::string>& layers, const std::vector<double>& mean,
+                         const std::vector<double>& sd, const std::string& title, const std::string& yLabel);
+
 // Nearest-neighbour upscale to about 112 px (scale 0) or by `scale`.
 render::Image upscale(const ImageF& image, int scale);
 // Throws Error unless `path` ends in .png (naming the option).

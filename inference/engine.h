@@ -171,6 +171,14 @@ struct InversionResult {
 InversionResult invert(Model& model, const ImageF& image, int layerIndex, const InversionParams& params,
                        const ProgressFn& progress = {}, const std::atomic<bool>* cancel = nullptr);
 
+// Several images inverted as one batch (as restarts are), each with its own target, normalisation, seed
+// (seeds[i] replaces params.seed) and loss: image i's result is what invert() gives it alone with seed
+// seeds[i], up to the last bits of batched kernels. When one image diverges, each is run on its own.
+// Progress events carry the batch's mean losses.
+std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>& images, int layerIndex,
+                                         const InversionParams& params, const std::vector<uint64_t>& seeds,
+                                         const ProgressFn& progress = {}, const std::atomic<bool>* cancel = nullptr);
+
 // Where the default models and samples live: $PREIMAGE_ASSETS, next to the executable, or the source tree.
 std::string assetsDir();
 

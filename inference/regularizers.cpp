@@ -129,6 +129,42 @@ RegularizerValues regularizerGradient(const at::Tensor& x, double alpha, double 
     return regularizerGradientTensors(x, alpha, B, lambdaAlpha, beta, V, lambdaTv, grad);
 }
 
+void regularizerGradientGroups(const at::Tensor& x, int64_t rowsPerGroup, double alpha, const std::vector<double>& B,
+                               double lambdaAlpha, double beta, const std::vector<double>& V,
+                               const std::vector<double>& lambdaTv, at::Tensor& grad, std::vector<double>& alphaOut,
+                               std::vector<double>& tvOut) {
+    at::NoGradGuard noGrad;
+    const int64_t groups = x.size(0) / rowsPerGroup;
+    alphaOut.assign(size_t(groups), 0.0);
+    tvOut.assign(size_t(groups), 0.0);
+    if (x.device().is_cpu() && x.is_contiguous() && x.dim() == 4 &&
+        (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble)) {
+        if (!grad.defined() || grad.sizes() != x.sizes() || grad.scalar_type() != x.scalar_type()) grad = at::empty_like(x);
+        const int64_t H = x.size(2), W = x.size(3), planes = rowsPerGroup * x.size(1), stride = planes * H * W;
+        for (int64_t gi = 0; gi < groups; ++gi) {
+            const size_t g = size_t(gi);
+            if (x.scalar_type() == at::kFloat)
+                regularizerPass(x.data_ptr<float>() + gi * stride, grad.data_ptr<float>() + gi * stride, planes, H, W, alpha,
+                                B[g], lambdaAlpha, beta, V[g], lambdaTv[g], alphaOut[g], tvOut[g]);
+            else
+                regularizerPass(x.data_ptr<double>() + gi * stride, grad.data_ptr<double>() + gi * stride, planes, H, W,
+                                alpha, B[g], lambdaAlpha, beta, V[g], lambdaTv[g], alphaOut[g], tvOut[g]);
+        }
+        return;
+    }
+    std::vector<at::Tensor> parts;
+    for (int64_t gi = 0; gi < groups; ++gi) {
+        const size_t g = size_t(gi);
+        at::Tensor part;
+        auto v = regularizerGradientTensors(x.slice(0, gi * rowsPerGroup, (gi + 1) * rowsPerGroup), alpha, B[g], lambdaAlpha,
+                                            beta, V[g], lambdaTv[g], part);
+        alphaOut[g] = v.alpha.item<double>();
+        tvOut[g] = v.tv.item<double>();
+        parts.push_back(part);
+    }
+    grad = groups == 1 ? parts[0] : at::cat(parts);
+}
+
 at::Tensor tvOperator(const at::Tensor& u, double V, double lambdaTv) {
     at::NoGradGuard noGrad;
     const double k = 2.0 * lambdaTv / (double(u.size(-1) * u.size(-2)) * V * V);

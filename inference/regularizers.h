@@ -4,6 +4,8 @@
 
 #include <ATen/ATen.h>
 
+#include <vector>
+
 namespace preimage {
 
 // R_alpha(x) = sum |x|^alpha / (H W B^alpha): the alpha-norm, normalised by the image area and the
@@ -27,6 +29,14 @@ RegularizerValues regularizerGradient(const at::Tensor& x, double alpha, double 
                                       double V, double lambdaTv, at::Tensor& grad);
 RegularizerValues regularizerGradientTensors(const at::Tensor& x, double alpha, double B, double lambdaAlpha,
                                              double beta, double V, double lambdaTv, at::Tensor& grad);
+
+// The same for a batch of several images, each a group of `rowsPerGroup` rows of x with its own B, V and lambdaTv
+// (invertBatch): the weighted values per group into alphaOut/tvOut, one gradient for all. The CPU pass runs
+// group by group on raw memory (a batch of small images would otherwise pay tensor overheads per image).
+void regularizerGradientGroups(const at::Tensor& x, int64_t rowsPerGroup, double alpha, const std::vector<double>& B,
+                               double lambdaAlpha, double beta, const std::vector<double>& V,
+                               const std::vector<double>& lambdaTv, at::Tensor& grad, std::vector<double>& alphaOut,
+                               std::vector<double>& tvOut);
 
 // The TV term for beta = 2 is quadratic, lambdaTv R_TV(x) = x' A x / 2 with A linear: tvOperator(u) = A u
 // (the term's gradient at u). Its largest eigenvalue is at most tvCurvatureBound = 16 lambdaTv / (H W V^2).

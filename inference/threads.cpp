@@ -41,6 +41,16 @@ int threads() { return at::get_num_threads(); }
 
 bool autoThreads() { return g_auto; }
 
+ScopedThreads::ScopedThreads(int n) : m_auto(g_auto), m_count(at::get_num_threads()) {
+    g_auto = false;
+    at::set_num_threads(std::max(1, n));
+}
+
+ScopedThreads::~ScopedThreads() {
+    g_auto = m_auto;
+    at::set_num_threads(m_count);
+}
+
 ThreadChooser::ThreadChooser(std::vector<int> candidates, double holdSeconds, int probeSteps)
     : m_candidates(std::move(candidates)), m_hold(holdSeconds), m_probeSteps(std::max(1, probeSteps)) {
     if (m_candidates.empty()) m_candidates = {1};

@@ -23,6 +23,20 @@ bool autoThreads();
 // Cores this process may run on (its CPU affinity mask, not the machine's core count).
 int usableCores();
 
+// A fixed count for a scope (the automatic policy off inside it), e.g. a dataset sweep that decided a count
+// per layer once, so that every image's numbers are the same on a resumed run. Restores the policy after.
+class ScopedThreads {
+public:
+    explicit ScopedThreads(int threads);
+    ~ScopedThreads();
+    ScopedThreads(const ScopedThreads&) = delete;
+    ScopedThreads& operator=(const ScopedThreads&) = delete;
+
+private:
+    bool m_auto;
+    int m_count;
+};
+
 // The decision logic, apart from clocks and torch so that it can be tested with given timings. It
 // probes each candidate count for a few steps (the first step after a switch is discarded as warm-up;
 // a candidate already 3x slower than the best so far is cut short), keeps the one with the smallest

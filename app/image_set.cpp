@@ -1,0 +1,94 @@
+#include "image_set.h"
+
+#include "convert.h"
+
+#include "inference/dataset.h"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <map>
+#include <system_error>
+
+namespace preimage::app {
+namespace fs = std::filesystem;
+
+namespace {
+
+class FolderSet : public ImageSet {
+public:
+    FolderSet(const std::string& dir, int limit) {
+        m_spec = dir;
+        std::error_code ec;
+        if (!fs::is_directory(dir, ec)) throw Error("--data '" + dir + "' is not a folder (or fashion-mnist[:train|:test])");
+        std::vector<fs::path> files;
+        auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+        if (ec) throw Error("cannot read the folder '" + dir + "': " + ec.message());
+        for (auto end = fs::recursive_directory_iterator(); it != end; it.increment(ec)) {
+            if (ec) throw Error("cannot read the folder '" + dir + "': " + ec.message());
+            std::error_code e2;
+            if (!it->is_regular_file(e2)) continue;
+            std::string ext = it->path().extension().string();
+            for (auto& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+            const auto& known = imageExtensions();
+            if (std::find(known.begin(), known.end(), ext) != known.end()) files.push_back(it->path());
+        }
+        // Sorted by the path below the folder, byte order: the same list on every machine and run.
+        std::sort(files.begin(), files.end(), [&](const fs::path& a, const fs::path& b) {
+            return a.lexically_relative(dir).generic_string() < b.lexically_relative(dir).generic_string();
+        });
+        if (files.empty())
+            throw Error("--data '" + dir + "' holds no images (PNG, JPEG or BMP files, searched in its subfolders too)");
+        std::map<std::string, int> classIndex;
+        std::vector<std::string> classOf;
+        for (const auto& f : files) {
+            const fs::path rel = f.lexically_relative(dir);
+            const std::string cls = std::distance(rel.begin(), rel.end()) > 1 ? rel.begin()->string() : "";
+            classOf.push_back(cls);
+            if (!cls.empty()) classIndex[cls] = 0;
+        }
+        int k = 0;
+        for (auto& [name, index] : classIndex) index = k++, m_classes.push_back(name);
+        const size_t n = limit > 0 ? std::min(files.size(), size_t(limit)) : files.size();
+        for (size_t i = 0; i < n; ++i) {
+            m_names.push_back(files[i].string());
+            m_labels.push_back(classOf[i].empty() ? -1 : classIndex[classOf[i]]);
+        }
+    }
+    ImageF load(int i) const override { return loadImageF(name(i)); }
+};
+
+class FashionSet : public ImageSet {
+public:
+    FashionSet(const std::string& spec, bool train, int limit) : m_data(loadFashionMnist(train, limit)) {
+        m_spec = spec;
+        m_classes = m_data.classNames;
+        for (int i = 0; i < m_data.count; ++i) {
+            m_names.push_back(std::string("fashion-mnist:") + (train ? "train/" : "test/") + std::to_string(i));
+            m_labels.push_back(m_data.labels[size_t(i)]);
+        }
+    }
+    ImageF load(int i) const override { return m_data.image(i); }
+
+private:
+    Dataset m_data;
+};
+
+}  // namespace
+
+const std::vector<std::string>& imageExtensions() {
+    static const std::vector<std::string> ext{".png", ".jpg", ".jpeg", ".bmp"};
+    return ext;
+}
+
+std::unique_ptr<ImageSet> openImageSet(const std::string& spec, int limit, const std::string& defaultSplit) {
+    if (spec.rfind("fashion-mnist", 0) == 0 && (spec.size() == 13 || spec[13] == ':')) {
+        const std::string split = spec.size() > 13 ? spec.substr(14) : defaultSplit;
+        if (split != "train" && split != "test")
+            throw Error("--data fashion-mnist takes :train or :test, got '" + spec + "'");
+        return std::make_unique<FashionSet>(spec, split == "train", limit);
+    }
+    return std::make_unique<FolderSet>(spec, limit);
+}
+
+}  // namespace preimage::app

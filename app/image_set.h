@@ -1,0 +1,40 @@
+// A dataset of images for the dataset commands: a folder searched recursively (the first-level subfolder is
+// the class, as torchvision's ImageFolder has it; files in sorted order) or Debian's Fashion-MNIST. Images
+// are decoded one at a time when asked for, so a folder of 100,000 costs its file list. Any thread.
+#pragma once
+
+#include "inference/engine.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace preimage::app {
+
+class ImageSet {
+public:
+    virtual ~ImageSet() = default;
+    int size() const { return int(m_names.size()); }
+    // The file's path (a folder) or "fashion-mnist:test/123".
+    const std::string& name(int i) const { return m_names.at(size_t(i)); }
+    // The class index into classNames(), or -1 (a file at the folder's top level).
+    int label(int i) const { return m_labels.at(size_t(i)); }
+    const std::vector<std::string>& classNames() const { return m_classes; }
+    const std::string& spec() const { return m_spec; }
+    // Decodes image i; throws Error naming the file when it cannot be read (corrupt, truncated, vanished).
+    virtual ImageF load(int i) const = 0;
+
+protected:
+    std::string m_spec;
+    std::vector<std::string> m_names, m_classes;
+    std::vector<int> m_labels;
+};
+
+// `spec` is a folder, or fashion-mnist[:train|:test] (`defaultSplit` when no split is named). `limit` > 0
+// keeps the first `limit` images of the sorted list. Throws Error for a missing folder or one without images.
+std::unique_ptr<ImageSet> openImageSet(const std::string& spec, int limit = 0, const std::string& defaultSplit = "test");
+
+// The file extensions a folder's images are found by (lower case, with the dot).
+const std::vector<std::string>& imageExtensions();
+
+}  // namespace preimage::app
