@@ -1,0 +1,243 @@
+// `preimage sweep --data`: the per-layer table over a folder the test makes (nested class folders, a corrupt
+// file, a text file), batches, resumption after SIGKILL and SIGINT, and a small TorchScript network.
+#include "app/cli.h"
+#include "inference/dataset.h"
+#include "render/image.h"
+#include "test_util.h"
+
+#include <nlohmann/json.hpp>
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+#include <thread>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Run {
+    int code;
+    std::string out, err;
+};
+
+Run cli(std::vector<std::string> args) {
+    args.insert(args.begin(), "preimage");
+    std::ostringstream out, err;
+    const int code = preimage::app::runCli(args, out, err);
+    return {code, out.str(), err.str()};
+}
+
+// 30 Fashion-MNIST test images as PNGs in class folders, every third one a level deeper, plus a corrupt PNG and
+// a text file (which is not an image and is not listed).
+std::string makeFolder() {
+    static const std::string dir = [] {
+        const std::string d = testutil::path("dataset");
+        fs::remove_all(d);
+        const auto test = preimage::loadFashionMnist(false, 30);
+        for (int i = 0; i < test.count; ++i) {
+            fs::path sub = fs::path(d) / ("class" + std::to_string(test.labels[size_t(i)]));
+            if (i % 3 == 0) sub /= "deeper";
+            fs::create_directories(sub);
+            preimage::render::Image im{28, 28, 1, std::vector<uint8_t>(test.images.begin() + i * 784, test.images.begin() + (i + 1) * 784)};
+            char name[32];
+            std::snprintf(name, sizeof name, "img%03d.png", i);
+            preimage::render::savePng(im, (sub / name).string());
+        }
+        testutil::writeBytes(d + "/class0/broken.png", "\x89PNG\r\n\x1a\n cut short");
+        testutil::writeBytes(d + "/notes.txt", "not an image");
+        return d;
+    }();
+    return dir;
+}
+
+std::vector<std::string> sweepArgs(const std::string& csv, const std::string& batch) {
+    return {"sweep", "--model", "fashion", "--data", makeFolder(), "--layers", "conv1,pool2,relu3", "--iters", "40", "--batch",
+            batch, "--threads", "1", "--csv", csv};
+}
+
+// The table without its `seconds` column (the only one that is a measurement of the run, not of the images).
+std::string withoutSeconds(const std::string& csv) {
+    std::istringstream in(csv);
+    std::string out, line;
+    while (std::getline(in, line)) out += line.substr(0, line.rfind(',')) + "\n";
+    return out;
+}
+
+std::vector<std::vector<std::string>> rows(const std::string& csv) {
+    std::vector<std::vector<std::string>> r;
+    std::istringstream in(csv);
+    for (std::string line; std::getline(in, line);) {
+        std::vector<std::string> cells;
+        std::istringstream l(line);
+        for (std::string c; std::getline(l, c, ',');) cells.push_back(c);
+        r.push_back(cells);
+    }
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("sweep --data writes the per-layer table over a folder, skipping the corrupt file") {
+    const std::string csv = testutil::path("stats.csv"), json = testutil::path("stats.json"),
+                      plot = testutil::path("curve.png"), grid = testutil::path("examples.png");
+    auto args = sweepArgs(csv, "4");
+    args.insert(args.end(), {"--json", json, "--plot", plot, "--grid", grid});
+    auto r = cli(args);
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("warning: skipped " + makeFolder() + "/class0/broken.png: ") != std::string::npos);
+    CHECK(r.out.find("30 images x 3 layers, 1 unreadable file(s) skipped") != std::string::npos);
+    const auto t = rows(testutil::readBytes(csv));
+    REQUIRE(t.size() == 4);
+    CHECK(t[0] == std::vector<std::string>{"layer", "n", "feature_error_mean", "feature_error_sd", "feature_error_median",
+                                           "feature_error_p90", "pixel_rmse_mean", "pixel_rmse_sd", "seconds"});
+    for (size_t k = 1; k < 4; ++k) CHECK(t[k][1] == "30");
+    // Deeper layers keep less: the error rises from conv1 to relu3, and sd, median and p90 are consistent.
+    const double conv1 = std::stod(t[1][2]), pool2 = std::stod(t[2][2]), relu3 = std::stod(t[3][2]);
+    CHECK(conv1 < pool2);
+    CHECK(pool2 < relu3);
+    for (size_t k = 1; k < 4; ++k) {
+        CHECK(std::stod(t[k][3]) > 0);                   // sd
+        CHECK(std::stod(t[k][5]) >= std::stod(t[k][4]));  // p90 >= median
+    }
+    auto j = nlohmann::json::parse(testutil::readBytes(json));
+    CHECK(j["skipped"].size() == 1);
+    CHECK(j["skipped"][0]["image"].get<std::string>().find("broken.png") != std::string::npos);
+    CHECK(j["per_image"].size() == 90);
+    CHECK(j["layers"][2]["n"] == 30);
+    CHECK(j["parameters"]["iters"] == 40);
+    // The per-image numbers give the table's mean.
+    double sum = 0;
+    for (const auto& row : j["per_image"])
+        if (row["layer"] == "relu3") sum += row["feature_error"].get<double>();
+    CHECK(sum / 30 == doctest::Approx(relu3).epsilon(1e-5));
+    auto p = preimage::render::loadImage(plot);
+    CHECK(p.width == 760);
+    auto g = preimage::render::loadImage(grid);
+    CHECK(g.width > 4 * 84);  // original + 3 layers per row
+}
+
+TEST_CASE("a batch of B images gives the numbers of B = 1") {
+    const auto one = rows(testutil::readBytes((cli(sweepArgs(testutil::path("b1.csv"), "1")), testutil::path("b1.csv"))));
+    const auto eight = rows(testutil::readBytes((cli(sweepArgs(testutil::path("b8.csv"), "8")), testutil::path("b8.csv"))));
+    REQUIRE(one.size() == 4);
+    REQUIRE(eight.size() == 4);
+    for (size_t k = 1; k < 4; ++k)
+        for (size_t c = 2; c < 8; ++c) CHECK(std::stod(eight[k][c]) == doctest::Approx(std::stod(one[k][c])).epsilon(1e-3));
+}
+
+TEST_CASE("a sweep killed with SIGKILL resumes and ends with the uninterrupted table; --fresh starts over") {
+    const std::string full = testutil::path("full.csv"), killed = testutil::path("killed.csv");
+    REQUIRE(cli(sweepArgs(full, "2")).code == 0);
+    // The real binary, killed when its log holds some results.
+    auto args = sweepArgs(killed, "2");
+    args.insert(args.begin(), PREIMAGE_BINARY);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    REQUIRE(posix_spawn(&pid, PREIMAGE_BINARY, &actions, nullptr, argv.data(), environ) == 0);
+    const std::string log = killed + ".state/log.jsonl";
+    auto lines = [&] {
+        const std::string text = testutil::readBytes(log);
+        return std::count(text.begin(), text.end(), '\n');
+    };
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (lines() < 12 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    posix_spawn_file_actions_destroy(&actions);
+    REQUIRE(WIFSIGNALED(status));
+    const long kept = lines();
+    CHECK(kept >= 12);
+    CHECK(kept < 1 + 1 + 3 + 90);  // not finished: params, skipped, thread lines, 90 results
+    // A kill mid-write leaves a cut line: the resumed run drops it.
+    testutil::writeBytes(log, testutil::readBytes(log) + "{\"i\": 29, \"layer\": \"con");
+    auto r = cli(sweepArgs(killed, "2"));
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("resuming from " + log) != std::string::npos);
+    CHECK(withoutSeconds(testutil::readBytes(killed)) == withoutSeconds(testutil::readBytes(full)));
+    // Other settings are refused, naming them; --fresh starts over.
+    auto other = sweepArgs(killed, "2");
+    other[other.size() - 7] = "41";  // --iters
+    auto o = cli(other);
+    CHECK(o.code == 2);
+    CHECK(o.err.find("holds a sweep with other settings (iters); run with --fresh to start over") != std::string::npos);
+    other.push_back("--fresh");
+    auto f = cli(other);
+    CHECK(f.code == 0);
+    CHECK(f.out.find("resuming") == std::string::npos);
+}
+
+TEST_CASE("SIGINT during a dataset sweep writes the partial table, and the rerun completes it") {
+    struct RaiseOnLine : std::stringbuf {
+        int overflow(int c) override {
+            if (c == '\n' && line.rfind("warning: skipped", 0) == 0) std::raise(SIGINT);
+            line = c == '\n' ? "" : line + char(c);
+            return std::stringbuf::overflow(c);
+        }
+        std::streamsize xsputn(const char* s, std::streamsize n) override {
+            for (std::streamsize i = 0; i < n; ++i) overflow(s[i]);
+            return n;
+        }
+        std::string line;
+    } buf;
+    std::ostream out(&buf);
+    std::ostringstream err;
+    const std::string csv = testutil::path("int.csv");
+    auto args = sweepArgs(csv, "2");
+    args.insert(args.begin(), "preimage");
+    // The corrupt file is class0/broken.png, the first in sorted order: the signal comes in the first batch.
+    const int code = preimage::app::runCli(args, out, err);
+    CHECK(code == 128 + SIGINT);
+    CHECK(buf.str().find("interrupted by SIGINT") != std::string::npos);
+    CHECK(fs::exists(testutil::path("int.partial.csv")));
+    CHECK_FALSE(fs::exists(csv));
+    auto r = cli(sweepArgs(csv, "2"));
+    REQUIRE(r.code == 0);
+    CHECK(withoutSeconds(testutil::readBytes(csv)) == withoutSeconds(testutil::readBytes(testutil::path("full.csv"))));
+}
+
+TEST_CASE("sweep --data on a TorchScript network and refusals") {
+    const std::string csv = testutil::path("ts.csv");
+    auto r = cli({"sweep", "--model", testutil::testModel("resnet_scripted.pt"), "--data", makeFolder(), "--size", "32", "--limit", "6",
+                  "--layers", "conv1,layer2,layer4", "--iters", "30", "--batch", "3", "--csv", csv});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    const auto t = rows(testutil::readBytes(csv));
+    REQUIRE(t.size() == 4);
+    for (size_t k = 1; k < 4; ++k) {
+        CHECK(t[k][1] == "5");  // the first 6 files, one of them the corrupt one
+        CHECK(std::stod(t[k][2]) > 0);
+        CHECK(std::stod(t[k][2]) < 1.5);  // random weights: a finite error, not a trend
+    }
+    auto bad = [](std::vector<std::string> a) { return cli(std::move(a)); };
+    CHECK(bad({"sweep", "--model", "fashion", "--data", testutil::path("nowhere"), "--csv", csv}).err.find("is not a folder") !=
+          std::string::npos);
+    fs::create_directories(testutil::path("empty_dir"));
+    CHECK(bad({"sweep", "--model", "fashion", "--data", testutil::path("empty_dir"), "--csv", csv}).err.find("holds no images") !=
+          std::string::npos);
+    CHECK(bad({"sweep", "--model", "fashion", "--data", "fashion-mnist:val", "--csv", csv}).err.find(":train or :test") !=
+          std::string::npos);
+    CHECK(bad({"sweep", "--model", "fashion", "--data", makeFolder(), "--batch", "0", "--csv", csv}).err.find("--batch") !=
+          std::string::npos);
+    CHECK(bad({"sweep", "--model", "fashion", "--data", makeFolder()}).err.find("needs --csv") != std::string::npos);
+}
