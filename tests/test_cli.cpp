@@ -1,6 +1,7 @@
 // The command line, in process: outputs, exit codes and one-line errors for every bad input.
 #include "app/cli.h"
 #include "render/image.h"
+#include "cli_util.h"
 #include "test_util.h"
 
 #include <nlohmann/json.hpp>
@@ -13,17 +14,8 @@
 
 namespace {
 
-struct Run {
-    int code;
-    std::string out, err;
-};
-
-Run cli(std::vector<std::string> args) {
-    args.insert(args.begin(), "preimage");
-    std::ostringstream out, err;
-    int code = preimage::app::runCli(args, out, err);
-    return {code, out.str(), err.str()};
-}
+using testutil::cli;
+using testutil::Run;
 
 // Exit code 2 and a single line naming the problem.
 void expectUserError(const Run& r, const std::string& needle) {
@@ -94,28 +86,7 @@ TEST_CASE("sweep writes a labelled grid and the per-layer CSV") {
     CHECK(r.out.find("wrote " + png + " (grid), " + csv + " (CSV)\n") != std::string::npos);
 }
 
-namespace {
-// An output stream that raises a signal in this process when a line starting with `trigger` is written:
-// the sweep's handler sees it exactly after that layer finished.
-struct SignalAfterLine : std::stringbuf {
-    std::string trigger, line;
-    int sig;
-    SignalAfterLine(std::string t, int s) : trigger(std::move(t)), sig(s) {}
-    int overflow(int c) override {
-        if (c == '\n') {
-            if (line.rfind(trigger, 0) == 0) std::raise(sig);
-            line.clear();
-        } else if (c != EOF) {
-            line += char(c);
-        }
-        return std::stringbuf::overflow(c);
-    }
-    std::streamsize xsputn(const char* s, std::streamsize n) override {
-        for (std::streamsize i = 0; i < n; ++i) overflow(s[i]);
-        return n;
-    }
-};
-}  // namespace
+using testutil::SignalAfterLine;
 
 TEST_CASE("SIGINT or SIGTERM during a sweep keeps the finished layers as a CSV and writes nothing half done") {
     struct sigaction before;

@@ -3,6 +3,7 @@
 #include "app/cli.h"
 #include "inference/dataset.h"
 #include "render/image.h"
+#include "cli_util.h"
 #include "test_util.h"
 
 #include <nlohmann/json.hpp>
@@ -26,17 +27,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
-    int code;
-    std::string out, err;
-};
-
-Run cli(std::vector<std::string> args) {
-    args.insert(args.begin(), "preimage");
-    std::ostringstream out, err;
-    const int code = preimage::app::runCli(args, out, err);
-    return {code, out.str(), err.str()};
-}
+using testutil::cli;
 
 // 30 Fashion-MNIST test images as PNGs in class folders, every third one a level deeper, plus a corrupt PNG and
 // a text file (which is not an image and is not listed).
@@ -188,18 +179,7 @@ TEST_CASE("a sweep killed with SIGKILL resumes and ends with the uninterrupted t
 }
 
 TEST_CASE("SIGINT during a dataset sweep writes the partial table, and the rerun completes it") {
-    struct RaiseOnLine : std::stringbuf {
-        int overflow(int c) override {
-            if (c == '\n' && line.rfind("warning: skipped", 0) == 0) std::raise(SIGINT);
-            line = c == '\n' ? "" : line + char(c);
-            return std::stringbuf::overflow(c);
-        }
-        std::streamsize xsputn(const char* s, std::streamsize n) override {
-            for (std::streamsize i = 0; i < n; ++i) overflow(s[i]);
-            return n;
-        }
-        std::string line;
-    } buf;
+    testutil::SignalAfterLine buf("warning: skipped", SIGINT);
     std::ostream out(&buf);
     std::ostringstream err;
     const std::string csv = testutil::path("int.csv");
