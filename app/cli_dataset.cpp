@@ -27,6 +27,7 @@
 #include <ostream>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 namespace preimage::app {
@@ -44,6 +45,17 @@ uint64_t imageSeed(uint64_t seed, int index) {
     return (z ^ (z >> 31)) & 0x7fffffffffffull;
 }
 
+// A file descriptor closed when it goes (also when a constructor that opened it throws).
+struct Fd {
+    int fd = -1;
+    Fd() = default;
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    ~Fd() {
+        if (fd >= 0) ::close(fd);
+    }
+};
+
 struct Record {
     double featureError = 0, pixelRmse = 0, seconds = 0;
 };
@@ -54,9 +66,15 @@ class StateLog {
 public:
     StateLog(const std::string& dir, const json& params, bool fresh) : m_dir(dir), m_path(dir + "/log.jsonl") {
         std::error_code ec;
-        if (fresh) fs::remove_all(dir, ec);
         fs::create_directories(dir, ec);
         if (ec) throw Error("cannot make the sweep's state folder '" + dir + "': " + ec.message());
+        // One writer at a time: a second sweep on the same state is refused (the lock goes with the process).
+        m_lock.fd = ::open((dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (m_lock.fd < 0 || ::flock(m_lock.fd, LOCK_EX | LOCK_NB) != 0)
+            throw Error("another sweep is writing '" + dir + "' (wait for it, or give another --csv)");
+        if (fresh)
+            for (const auto& e : fs::directory_iterator(dir, ec))
+                if (e.path().filename() != "lock") fs::remove_all(e.path(), ec);
         std::ifstream in(m_path);
         std::string line;
         std::vector<std::string> lines;
@@ -98,11 +116,8 @@ public:
             if (!o) throw Error("cannot write '" + tmp + "'");
         }
         fs::rename(tmp, m_path);
-        m_fd = ::open(m_path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-        if (m_fd < 0) throw Error("cannot append to '" + m_path + "'");
-    }
-    ~StateLog() {
-        if (m_fd >= 0) ::close(m_fd);
+        m_fd.fd = ::open(m_path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+        if (m_fd.fd < 0) throw Error("cannot append to '" + m_path + "'");
     }
     StateLog(const StateLog&) = delete;
     StateLog& operator=(const StateLog&) = delete;
@@ -114,11 +129,11 @@ public:
     void append(const std::string& lines) {  // written and flushed to the disk before returning
         size_t off = 0;
         while (off < lines.size()) {
-            const ssize_t w = ::write(m_fd, lines.data() + off, lines.size() - off);
+            const ssize_t w = ::write(m_fd.fd, lines.data() + off, lines.size() - off);
             if (w < 0) throw Error("cannot append to '" + m_path + "'");
             off += size_t(w);
         }
-        ::fdatasync(m_fd);
+        ::fdatasync(m_fd.fd);
     }
     const std::string& dir() const { return m_dir; }
     const std::string& path() const { return m_path; }
@@ -129,7 +144,7 @@ public:
 
 private:
     std::string m_dir, m_path;
-    int m_fd = -1;
+    Fd m_lock, m_fd;  // the lock first: it outlives the log's descriptor
     int m_resumedLines = 0;
 };
 
@@ -254,7 +269,7 @@ int cmdSweepData(const std::vector<std::string>& argv, size_t first, std::ostrea
             for (const auto& name : layerNames) needed |= !log.m_done.count({i, name});
             if (!needed) continue;
             try {
-                images.push_back(data->load(i));
+                images.push_back(model->prepare(data->load(i)));  // model-sized: a batch of photographs stays small
                 index.push_back(i);
             } catch (const Error& e) {
                 bar.finish();

@@ -3,6 +3,8 @@
 #include "convert.h"
 #include "report.h"
 #include "progress_bar.h"
+#include "image_set.h"
+#include "inference/json_text.h"
 
 #include "inference/hypernet.h"
 #include "inference/inverter.h"
@@ -40,9 +42,60 @@ void readTrainingOptions(const Args& a, const std::vector<std::string>& argv, Op
     o.command = commandLine(argv);
 }
 
+// Every 10th image of a dataset (positions 9, 19, ...) is held out for the test metrics; the rest trains.
+void splitHeldOut(int count, std::vector<int>& train, std::vector<int>& test) {
+    for (int i = 0; i < count; ++i) (i % 10 == 9 ? test : train).push_back(i);
+}
+
+// `preimage train inverter --model M --data D --layer L|all [--out DIR] [--epochs E] [--batch B] [--resume]`:
+// any model, images streamed from a folder (or Fashion-MNIST), checkpointed every epoch.
+int trainInvertersOnData(const Args& a, const std::vector<std::string>& argv, std::ostream& out) {
+    auto model = Model::load(a.required("model"), modelOptions(a));
+    auto data = openImageSet(a.required("data"), a.limit("limit"), "train");
+    std::vector<int> trainIdx, testIdx;
+    splitHeldOut(data->size(), trainIdx, testIdx);
+    if (testIdx.empty()) throw Error("train inverter: --data needs at least 10 images (every 10th is held out for testing)");
+    ImageSetStream train(*data, trainIdx, *model), test(*data, testIdx, *model);
+    std::vector<std::string> layers;
+    if (a.required("layer") == "all")
+        for (const auto& l : model->layers()) layers.push_back(l.name);
+    else
+        layers.push_back(model->layers()[size_t(model->layerIndex(a.str("layer")))].name);
+    const std::string dir = a.str("out", model->inverterDirectory());
+    for (const auto& layer : layers) {
+        TrainInverterOptions o;
+        o.layer = layer;
+        o.outDir = dir;
+        o.batch = 64;
+        readTrainingOptions(a, argv, o);
+        std::unique_ptr<ProgressBar> bar;
+        auto m = trainInverter(*model, o, train, test, a.has("resume"), [&](const TrainProgress& p) {
+            if (!bar) bar = std::make_unique<ProgressBar>(layer + " " + std::to_string(p.epoch) + "/" + std::to_string(p.epochs));
+            bar->update(p.step, p.steps, "mse " + fmt("%.4f", p.loss) + "  " + fmt("%.0f img/s", p.imagesPerSecond));
+        });
+        if (bar) bar->finish();
+        if (m.firstEpoch > 1) out << layer << ": resumed at epoch " << m.firstEpoch << "\n";
+        out << layer << ": held-out pixel RMSE " << fmt("%.4f", m.testRmse) << " (the mean training image: "
+            << fmt("%.4f", m.meanImageRmse) << "), feature error " << fmt("%.4f", m.testFeatureError) << "; "
+            << m.trainImages << " training and " << m.testImages << " held-out images, " << fmt("%.0f", m.seconds) << " s ("
+            << fmt("%.0f", m.trainImages * (o.epochs - m.firstEpoch + 1) / std::max(1e-9, m.seconds)) << " img/s)"
+            << std::endl;
+    }
+    const int skipped = train.skipped() + test.skipped();
+    if (skipped) out << "skipped " << skipped << " unreadable file(s) (counted once per pass)\n";
+    out << "wrote " << dir << "\n";
+    return 0;
+}
+
 // `preimage train inverter --model fashion --layer L|all [--out DIR] [--epochs E] [--seed S]`
 int trainInverters(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
-    Args a(argv, first, {"model", "layer", "out", "epochs", "batch", "lr", "seed", "limit", "threads"}, {}, "train inverter");
+    Args a(argv, first,
+           unite({kModelOptions, {"layer", "out", "epochs", "batch", "lr", "seed", "limit", "data"}}), {"gray", "resume"},
+           "train inverter");
+    // A TorchScript file, or any model with --data: the streaming trainer.
+    if (a.has("data") || a.has("resume") || (a.has("model") && a.str("model").find('/') != std::string::npos) ||
+        (a.has("model") && a.str("model").size() > 3 && a.str("model").substr(a.str("model").size() - 3) == ".pt"))
+        return trainInvertersOnData(a, argv, out);
     auto model = Model::load(a.str("model", "fashion"));
     std::vector<std::string> layers;
     if (a.required("layer") == "all")
@@ -135,6 +188,35 @@ int cmdTrain(const std::vector<std::string>& argv, size_t first, std::ostream& o
     return 0;
 }
 
+// `preimage eval inverter --model M --inverters DIR --data D [--json F]`: every decoder in DIR on the data.
+int evalInvertersOnData(const Args& a, std::ostream& out) {
+    checkOutputs(a, {{"json", ".json"}});
+    auto model = Model::load(a.required("model"), modelOptions(a));
+    const std::string dir = a.str("inverters", model->inverterDirectory());
+    model->setInverterDirectory(dir);
+    auto data = openImageSet(a.required("data"), a.limit("limit"), "test");
+    std::vector<int> all(size_t(data->size()));
+    for (int i = 0; i < data->size(); ++i) all[size_t(i)] = i;
+    ImageSetStream stream(*data, all, *model);
+    nlohmann::json rows = nlohmann::json::array();
+    out << "layer                     pixel_rmse  feature_error   (" << data->size() << " images of " << data->spec() << ")\n";
+    for (int i = 0; i < int(model->layers().size()); ++i) {
+        if (!model->hasLearnedInverter(i)) continue;
+        auto m = evaluateInverter(*model, dir, i, stream);
+        char line[160];
+        std::snprintf(line, sizeof line, "%-24s %11.4f  %13.4f\n", model->layers()[size_t(i)].name.c_str(), m.testRmse,
+                      m.testFeatureError);
+        out << line;
+        rows.push_back({{"layer", model->layers()[size_t(i)].name}, {"pixel_rmse", m.testRmse}, {"feature_error", m.testFeatureError}});
+    }
+    if (rows.empty()) throw Error("no learned inverters for '" + model->name() + "' in " + dir);
+    if (stream.skipped()) out << "skipped " << stream.skipped() << " unreadable file(s) per pass\n";
+    if (a.has("json"))
+        render::writeFileAtomically(a.str("json"), jsonText({{"model", model->name()}, {"inverters", dir}, {"data", data->spec()},
+                                                             {"images", data->size()}, {"layers", rows}}));
+    return 0;
+}
+
 int cmdEval(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
     if (first < argv.size() && argv[first] == "mixer") return cmdEvalMixer(argv, first + 1, out);
     if (first < argv.size() && argv[first] == "hypernet") {
@@ -149,7 +231,8 @@ int cmdEval(const std::vector<std::string>& argv, size_t first, std::ostream& ou
         return 0;
     }
     if (first < argv.size() && argv[first] == "inverter") {
-        Args a(argv, first + 1, {"model", "limit", "threads"}, {}, "eval inverter");
+        Args a(argv, first + 1, unite({kModelOptions, {"limit", "inverters", "data", "json"}}), {"gray"}, "eval inverter");
+        if (a.has("data") || a.has("inverters")) return evalInvertersOnData(a, out);
         auto model = Model::load(a.str("model", "fashion"));
         auto test = loadFashionMnist(false, a.limit("limit"));
         out << "layer        pixel_rmse  feature_error   (" << test.count << " Fashion-MNIST test images)\n";

@@ -5,6 +5,11 @@
 #include "inference/dataset.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <thread>
 #include <cctype>
 #include <filesystem>
 #include <map>
@@ -75,6 +80,82 @@ private:
 };
 
 }  // namespace
+
+struct ImageSetStream::Queue {
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::deque<ImageF> items;
+    bool done = false, quit = false;
+    std::string error;  // a failure that is not one file's (preparing): rethrown to the consumer
+    std::thread worker;
+};
+
+ImageSetStream::ImageSetStream(const ImageSet& set, std::vector<int> indices, const Model& model, int queueImages)
+    : m_set(set), m_indices(std::move(indices)), m_model(model), m_capacity(std::max(1, queueImages)) {}
+
+ImageSetStream::~ImageSetStream() { stop(); }
+
+void ImageSetStream::stop() {
+    if (!m_queue) return;
+    {
+        std::lock_guard<std::mutex> lock(m_queue->mutex);
+        m_queue->quit = true;
+    }
+    m_queue->changed.notify_all();
+    if (m_queue->worker.joinable()) m_queue->worker.join();
+    m_queue.reset();
+}
+
+void ImageSetStream::start(uint64_t seed, int epoch, bool shuffle) {
+    stop();
+    std::vector<int> order = m_indices;
+    if (shuffle) {
+        std::mt19937_64 rng(seed * 1000003u + uint64_t(epoch));
+        std::shuffle(order.begin(), order.end(), rng);
+    }
+    m_queue = std::make_unique<Queue>();
+    Queue* q = m_queue.get();
+    q->worker = std::thread([this, q, order = std::move(order)] {
+        for (int i : order) {
+            ImageF image;
+            try {
+                image = m_model.prepare(m_set.load(i));
+            } catch (const Error&) {
+                m_skipped++;
+                continue;
+            } catch (const std::exception& e) {
+                std::lock_guard<std::mutex> lock(q->mutex);
+                q->error = e.what();
+                break;
+            }
+            std::unique_lock<std::mutex> lock(q->mutex);
+            q->changed.wait(lock, [&] { return q->quit || int(q->items.size()) < m_capacity; });
+            if (q->quit) return;
+            q->items.push_back(std::move(image));
+            lock.unlock();
+            q->changed.notify_all();
+        }
+        std::lock_guard<std::mutex> lock(q->mutex);
+        q->done = true;
+        q->changed.notify_all();
+    });
+}
+
+bool ImageSetStream::next(int batch, std::vector<ImageF>& prepared) {
+    prepared.clear();
+    if (!m_queue) return false;
+    Queue* q = m_queue.get();
+    std::unique_lock<std::mutex> lock(q->mutex);
+    while (int(prepared.size()) < batch) {
+        q->changed.wait(lock, [&] { return !q->items.empty() || q->done || !q->error.empty(); });
+        if (!q->error.empty()) throw Error("reading the dataset: " + q->error);
+        if (q->items.empty()) break;  // done
+        prepared.push_back(std::move(q->items.front()));
+        q->items.pop_front();
+        q->changed.notify_all();
+    }
+    return !prepared.empty();
+}
 
 const std::vector<std::string>& imageExtensions() {
     static const std::vector<std::string> ext{".png", ".jpg", ".jpeg", ".bmp"};

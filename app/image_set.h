@@ -4,6 +4,9 @@
 #pragma once
 
 #include "inference/engine.h"
+#include "inference/inverter.h"
+
+#include <atomic>
 
 #include <memory>
 #include <string>
@@ -33,6 +36,29 @@ protected:
 // `spec` is a folder, or fashion-mnist[:train|:test] (`defaultSplit` when no split is named). `limit` > 0
 // keeps the first `limit` images of the sorted list. Throws Error for a missing folder or one without images.
 std::unique_ptr<ImageSet> openImageSet(const std::string& spec, int limit = 0, const std::string& defaultSplit = "test");
+
+// Images of a set (those at `indices`) prepared to `model`'s input, decoded by a background thread into a
+// bounded queue (a few batches): training streams a folder of any size in bounded memory. Unreadable files are
+// skipped and counted. One consumer thread.
+class ImageSetStream : public ImageStream {
+public:
+    ImageSetStream(const ImageSet& set, std::vector<int> indices, const Model& model, int queueImages = 256);
+    ~ImageSetStream() override;
+    int size() const override { return int(m_indices.size()); }
+    void start(uint64_t seed, int epoch, bool shuffle) override;
+    bool next(int batch, std::vector<ImageF>& prepared) override;
+    int skipped() const { return m_skipped; }
+
+private:
+    void stop();
+    struct Queue;
+    const ImageSet& m_set;
+    std::vector<int> m_indices;
+    const Model& m_model;
+    int m_capacity;
+    std::unique_ptr<Queue> m_queue;
+    std::atomic<int> m_skipped{0};
+};
 
 // The file extensions a folder's images are found by (lower case, with the dot).
 const std::vector<std::string>& imageExtensions();

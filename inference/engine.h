@@ -103,6 +103,10 @@ public:
     bool hasLearnedInverter(int layerIndex) const;
     LearnedPreimage learnedPreimage(const ImageF& image, int layerIndex);
     const std::string& directory() const;  // a default model's folder; empty for TorchScript files
+    // Where hasLearnedInverter looks: a default model's inverters/ folder, or FILE.inverters beside a
+    // TorchScript FILE.pt (what `preimage train inverter --model FILE.pt` writes by default).
+    const std::string& inverterDirectory() const;
+    void setInverterDirectory(const std::string& directory);
 
     struct Impl;
     Impl& impl() { return *m_impl; }

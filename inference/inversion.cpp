@@ -374,7 +374,8 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
 
 InversionResult invert(Model& model, const ImageF& image, int layerIndex, const InversionParams& params,
                        const ProgressFn& progress, const std::atomic<bool>* cancel) {
-    return std::move(invertBatch(model, {image}, layerIndex, params, {params.seed}, progress, cancel)[0]);
+    // Prepared first: the batch holds the model-sized image, not a copy of a 64 Mpx photograph.
+    return std::move(invertBatch(model, {model.prepare(image)}, layerIndex, params, {params.seed}, progress, cancel)[0]);
 }
 
 }  // namespace preimage

@@ -26,35 +26,55 @@ nlohmann::json decoderArchitecture(const std::vector<int64_t>& shape, const Inpu
     json layers = json::array();
     int n = 0;
     auto name = [&](const char* kind) { return std::string(kind) + std::to_string(++n); };
-    // Width by resolution: 64 channels at 7x7, 32 at 14x14, 16 at 28x28 (cost stays ~constant per level).
+    // Width by resolution: 64 channels at 7x7, 32 at 14x14, 16 from 28x28 up (cost stays ~constant per level).
     auto width = [&](int64_t side) { return int64_t(std::max<int64_t>(16, 64 * 7 / std::max<int64_t>(1, side))); };
-    int64_t channels, side;
-    if (shape.size() == 3) {
-        channels = shape[0];
-        side = shape[1];
-    } else if (shape.size() == 1) {
-        side = std::max<int64_t>(1, image.height / 4);
-        const int64_t c = width(side);
-        layers.push_back({{"name", name("fc")}, {"type", "linear"}, {"in", shape[0]}, {"out", c * side * side}});
+    int64_t channels, height, width2;
+    auto fromVector = [&](int64_t features) {  // a vector: a linear map to a small grid
+        height = width2 = std::max<int64_t>(1, std::min<int64_t>(7, image.height / 4));
+        const int64_t c = width(height);
+        layers.push_back({{"name", name("fc")}, {"type", "linear"}, {"in", features}, {"out", c * height * width2}});
         layers.push_back({{"name", name("relu")}, {"type", "relu"}});
-        layers.push_back({{"name", "unflatten"}, {"type", "unflatten"}, {"shape", {c, side, side}}});
+        layers.push_back({{"name", "unflatten"}, {"type", "unflatten"}, {"shape", {c, height, width2}}});
         channels = c;
+    };
+    if (shape.size() == 3) {
+        channels = shape[0], height = shape[1], width2 = shape[2];
+    } else if (shape.size() == 1) {
+        fromVector(shape[0]);
+    } else if (shape.size() == 2) {
+        // Tokens [N, D]: a square grid of patches (after a class token, if any) is a map; else a vector.
+        const int64_t tokens = shape[0], dims = shape[1];
+        int64_t side = int64_t(std::lround(std::sqrt(double(tokens))));
+        int64_t drop = 0;
+        if (side * side != tokens) {
+            side = int64_t(std::lround(std::sqrt(double(tokens - 1))));
+            drop = 1;
+        }
+        if (side > 0 && side * side + drop == tokens) {
+            layers.push_back({{"name", "tokens"}, {"type", "tokens_to_map"}, {"drop", drop}, {"side", side}});
+            channels = dims, height = width2 = side;
+        } else {
+            layers.push_back({{"name", "flatten"}, {"type", "flatten"}});
+            fromVector(tokens * dims);
+        }
     } else {
-        throw Error("learned inverters need a feature map [C,H,W] or a vector [D]");
+        throw Error("learned inverters need a feature map [C,H,W], tokens [N,D] or a vector [D]");
     }
     auto conv = [&](int64_t in, int64_t out) {
         layers.push_back({{"name", name("conv")}, {"type", "conv"}, {"in", in}, {"out", out}, {"kernel", 3}, {"pad", 1}});
     };
-    conv(channels, width(side));
+    conv(channels, width(height));
     layers.push_back({{"name", name("relu")}, {"type", "relu"}});
-    channels = width(side);
-    while (side < image.height) {
+    channels = width(height);
+    while (height < image.height) {
         layers.push_back({{"name", name("up")}, {"type", "upsample"}, {"scale", 2}});
-        side *= 2;
-        conv(channels, width(side));
+        height *= 2, width2 *= 2;
+        conv(channels, width(height));
         layers.push_back({{"name", name("relu")}, {"type", "relu"}});
-        channels = width(side);
+        channels = width(height);
     }
+    if (height != image.height || width2 != image.width)  // e.g. 7 -> 224 for 227 px, or a non-square map
+        layers.push_back({{"name", "resize"}, {"type", "resize"}, {"height", image.height}, {"width", image.width}});
     conv(channels, image.channels);
     layers.push_back({{"name", "out"}, {"type", "sigmoid"}});
     return layers;
@@ -74,14 +94,21 @@ torch::nn::Sequential loadDecoder(const std::string& directory, const std::strin
 
 namespace {
 
-fs::path inverterDir(const Model::Impl& m) { return fs::path(m.directory) / "inverters"; }
+fs::path inverterDir(const Model::Impl& m) { return fs::path(m.inverterDirectory); }
 
 }  // namespace
 
 const std::string& Model::directory() const { return m_impl->directory; }
 
+const std::string& Model::inverterDirectory() const { return m_impl->inverterDirectory; }
+
+void Model::setInverterDirectory(const std::string& directory) {
+    m_impl->inverterDirectory = directory;
+    m_impl->decoders.clear();
+}
+
 bool Model::hasLearnedInverter(int layerIndex) const {
-    if (m_impl->directory.empty() || layerIndex < 0 || layerIndex >= int(m_impl->layers.size())) return false;
+    if (m_impl->inverterDirectory.empty() || layerIndex < 0 || layerIndex >= int(m_impl->layers.size())) return false;
     const auto& name = m_impl->layers[size_t(layerIndex)].name;
     return fs::exists(inverterDir(*m_impl) / (name + ".pt")) && fs::exists(inverterDir(*m_impl) / (name + ".json"));
 }
@@ -213,6 +240,175 @@ InverterMetrics trainInverter(Model& classifier, const TrainInverterOptions& o, 
     m["metrics"] = {{"test_pixel_rmse", eval.testRmse}, {"test_feature_error", eval.testFeatureError}, {"test_images", test.count}};
     writeTextAtomically(out / (name + ".json"), jsonText(m));
     return metrics;
+}
+
+namespace {
+
+torch::Tensor stackImages(const std::vector<ImageF>& images, const torch::Device& device) {
+    std::vector<torch::Tensor> xs;
+    for (const auto& im : images) xs.push_back(imageToTensor(im));
+    return torch::stack(xs).to(device);
+}
+
+InverterMetrics evaluateOn(Model::Impl& M, torch::nn::Sequential& decoder, int layer, ImageStream& data, int batch,
+                           const torch::Tensor& meanImage, float* meanImageRmse, int* count) {
+    torch::InferenceMode guard;
+    auto mean = torch::tensor(M.input.mean).view({1, -1, 1, 1}).to(M.device);
+    auto std = torch::tensor(M.input.std).view({1, -1, 1, 1}).to(M.device);
+    double se = 0, seMean = 0, fe = 0, values = 0;
+    int n = 0;
+    data.start(0, 0, false);
+    std::vector<ImageF> images;
+    while (data.next(batch, images)) {
+        auto x = stackImages(images, M.device);
+        auto z = M.forwardTo((x - mean) / std, layer);
+        auto d = decoder->forward(z);
+        se += (d - x).pow(2).sum().item<double>();
+        if (meanImage.defined()) seMean += (meanImage.to(M.device).unsqueeze(0) - x).pow(2).sum().item<double>();
+        values += double(x.numel());
+        auto z2 = M.forwardTo((d - mean) / std, layer);
+        fe += ((z2 - z).flatten(1).norm(2, 1) / z.flatten(1).norm(2, 1).clamp_min(1e-12)).sum().item<double>();
+        n += int(images.size());
+    }
+    if (n == 0) throw Error("no readable images to evaluate the inverter on");
+    InverterMetrics m;
+    m.testRmse = float(std::sqrt(se / values));
+    m.testFeatureError = float(fe / n);
+    if (meanImageRmse) *meanImageRmse = float(std::sqrt(seMean / values));
+    if (count) *count = n;
+    return m;
+}
+
+}  // namespace
+
+StreamInverterMetrics trainInverter(Model& model, const TrainInverterOptions& o, ImageStream& train, ImageStream& test,
+                                    bool resume, const TrainProgressFn& progress) {
+    auto& M = model.impl();
+    const int layer = model.layerIndex(o.layer);
+    if (o.epochs < 1 || o.batch < 1) throw Error("train inverter: --epochs and --batch must be at least 1");
+    if (train.size() < 1) throw Error("train inverter: no training images");
+    ensureDirectory(o.outDir);
+    const std::string name = M.layers[size_t(layer)].name;
+    const fs::path out(o.outDir);
+    const fs::path ckptNet = out / (name + ".ckpt.pt"), ckptOpt = out / (name + ".ckpt.optim.pt"),
+                   ckptState = out / (name + ".ckpt.json");
+    const auto arch = decoderArchitecture(M.layers[size_t(layer)].shape, M.input);
+    torch::manual_seed(o.seed);
+    auto net = buildSequential(arch);
+    net->to(M.device);
+    torch::optim::Adam optim(net->parameters(), torch::optim::AdamOptions(o.learningRate));
+    auto mean = torch::tensor(M.input.mean).view({1, -1, 1, 1}).to(M.device);
+    auto std = torch::tensor(M.input.std).view({1, -1, 1, 1}).to(M.device);
+    StreamInverterMetrics metrics;
+    int globalStep = 0;
+    torch::Tensor meanImage;  // the last complete epoch's mean training image
+    if (resume && fs::exists(ckptState)) {
+        std::ifstream stateFile(ckptState);
+        auto st = nlohmann::json::parse(stateFile);
+        if (st.at("architecture") != arch || st.at("seed") != o.seed || st.at("batch") != o.batch)
+            throw Error("the checkpoint in " + o.outDir + " is of another decoder, seed or batch size; start without --resume");
+        torch::load(net, ckptNet.string());
+        torch::load(optim, ckptOpt.string());
+        torch::serialize::InputArchive a;
+        a.load_from(ckptNet.string() + ".mean");
+        a.read("mean", meanImage);
+        metrics.firstEpoch = int(st.at("epoch")) + 1;
+        globalStep = int(st.at("step"));
+        metrics.firstLoss = float(st.at("first_loss"));
+    } else if (resume) {
+        throw Error("--resume: no checkpoint for layer '" + name + "' in " + o.outDir);
+    }
+    const int steps = (train.size() + o.batch - 1) / o.batch;
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<ImageF> images;
+    for (int epoch = metrics.firstEpoch; epoch <= o.epochs; ++epoch) {
+        net->train();
+        train.start(o.seed, epoch, true);
+        double sum = 0;
+        int s = 0, seen = 0;
+        torch::Tensor imageSum;
+        const auto epochStart = std::chrono::steady_clock::now();
+        while (train.next(o.batch, images)) {
+            auto x = stackImages(images, M.device);
+            imageSum = imageSum.defined() ? imageSum + x.sum(0) : x.sum(0);
+            seen += int(images.size());
+            torch::Tensor z;
+            {
+                torch::NoGradGuard noGrad;
+                z = M.forwardTo((x - mean) / std, layer);
+            }
+            setCosineRate(optim, o.learningRate, globalStep, steps * o.epochs);
+            optim.zero_grad();
+            auto loss = torch::mse_loss(net->forward(z), x);
+            loss.backward();
+            optim.step();
+            const float l = loss.item<float>();
+            if (globalStep == 0) metrics.firstLoss = l;
+            sum += l;
+            ++s, ++globalStep;
+            if (progress) {
+                const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - epochStart).count();
+                progress({epoch, o.epochs, s, steps, float(sum / s), el > 0 ? float(seen / el) : 0.f, -1.f});
+            }
+        }
+        if (s == 0) throw Error("train inverter: no readable training images");
+        metrics.lastLoss = float(sum / s);
+        metrics.trainImages = seen;
+        meanImage = (imageSum / double(seen)).to(torch::kCPU);
+        // The checkpoint: weights, optimiser and the epoch, each file replaced atomically, the state last.
+        net->eval();
+        saveAtomically(net, ckptNet);
+        {
+            const std::string tmp = ckptOpt.string() + ".tmp";
+            torch::save(optim, tmp);
+            fs::rename(tmp, ckptOpt);
+            torch::serialize::OutputArchive a;
+            a.write("mean", meanImage);
+            a.save_to(ckptNet.string() + ".mean.tmp");
+            fs::rename(ckptNet.string() + ".mean.tmp", ckptNet.string() + ".mean");
+        }
+        writeTextAtomically(ckptState, jsonText({{"epoch", epoch}, {"step", globalStep}, {"first_loss", metrics.firstLoss},
+                                                 {"seed", o.seed}, {"batch", o.batch}, {"architecture", arch}}));
+    }
+    metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    net->eval();
+    auto eval = evaluateOn(M, net, layer, test, o.batch, meanImage, &metrics.meanImageRmse, &metrics.testImages);
+    metrics.testRmse = eval.testRmse;
+    metrics.testFeatureError = eval.testFeatureError;
+    saveAtomically(net, out / (name + ".pt"));
+    nlohmann::json m{{"kind", "learned inverter"},
+                     {"classifier", M.name},
+                     {"layer", name},
+                     {"feature_shape", M.layers[size_t(layer)].shape},
+                     {"input", {{"channels", M.input.channels}, {"height", M.input.height}, {"width", M.input.width}}},
+                     {"architecture", arch},
+                     {"training",
+                      {{"command", o.command},
+                       {"seed", o.seed},
+                       {"epochs", o.epochs},
+                       {"batch", o.batch},
+                       {"loss", "pixel MSE in [0,1]"},
+                       {"optimizer", "Adam, lr " + std::to_string(o.learningRate) + ", cosine decay"},
+                       {"train_images", metrics.trainImages},
+                       {"seconds", std::round(metrics.seconds)},
+                       {"libtorch", TORCH_VERSION}}},
+                     {"metrics",
+                      {{"test_pixel_rmse", metrics.testRmse},
+                       {"test_feature_error", metrics.testFeatureError},
+                       {"mean_image_pixel_rmse", metrics.meanImageRmse},
+                       {"test_images", metrics.testImages}}}};
+    writeTextAtomically(out / (name + ".json"), jsonText(m));
+    std::error_code ec;
+    for (const auto& f : {ckptNet, ckptOpt, ckptState, fs::path(ckptNet.string() + ".mean")}) fs::remove(f, ec);
+    if (fs::path(M.inverterDirectory) == out) M.decoders.clear();
+    return metrics;
+}
+
+InverterMetrics evaluateInverter(Model& model, const std::string& directory, int layerIndex, ImageStream& data) {
+    auto& M = model.impl();
+    auto decoder = loadDecoder(directory, M.layers.at(size_t(layerIndex)).name);
+    decoder->to(M.device);
+    return evaluateOn(M, decoder, layerIndex, data, 64, {}, nullptr, nullptr);
 }
 
 }  // namespace preimage

@@ -25,6 +25,33 @@ struct InverterMetrics {
     double seconds = 0;
 };
 
+// A stream of images prepared to a model's input, pulled a batch at a time: app/ decodes files in a background
+// thread into a bounded queue, so a folder of any size trains in bounded memory.
+class ImageStream {
+public:
+    virtual ~ImageStream() = default;
+    virtual int size() const = 0;  // images per pass
+    // Begins a pass: in an order shuffled from (seed, epoch), or in the stored order when !shuffle.
+    virtual void start(uint64_t seed, int epoch, bool shuffle) = 0;
+    // Up to `batch` images of the pass; false (and nothing) when it is over.
+    virtual bool next(int batch, std::vector<ImageF>& prepared) = 0;
+};
+
+struct StreamInverterMetrics : InverterMetrics {
+    float meanImageRmse = 0;  // the baseline: the mean training image as everyone's pre-image
+    int trainImages = 0, testImages = 0;
+    int firstEpoch = 1;       // > 1 when resumed from a checkpoint
+};
+
+// Trains the decoder for `options.layer` of any model (a TorchScript file or a default model) on a stream of
+// images, evaluating on a held-out stream. Pixel MSE; Adam with cosine decay. After every epoch a checkpoint
+// (weights, optimiser, epoch, the mean image) is written atomically to <outDir>/<layer>.ckpt.*; `resume` starts
+// from it. The decoder and its manifest (architecture, training, metrics) go to <outDir>/<layer>.{pt,json}.
+StreamInverterMetrics trainInverter(Model& model, const TrainInverterOptions& options, ImageStream& train, ImageStream& test,
+                                    bool resume, const TrainProgressFn& progress = {});
+// The decoders in `directory` evaluated on a stream: pixel RMSE and feature error.
+InverterMetrics evaluateInverter(Model& model, const std::string& directory, int layerIndex, ImageStream& data);
+
 // Trains the decoder for `options.layer` of a default classifier on Fashion-MNIST.
 InverterMetrics trainInverter(Model& classifier, const TrainInverterOptions& options, const TrainProgressFn& progress = {});
 

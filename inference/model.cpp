@@ -350,6 +350,8 @@ std::shared_ptr<Model> Model::load(const std::string& nameOrPath, const ModelOpt
     for (float s : impl->input.std)
         if (!(s > 0)) throw Error("--std values must be positive");
 
+    impl->inverterDirectory = isDefault ? (fs::path(impl->directory) / "inverters").string()
+                                        : (fs::path(nameOrPath).parent_path() / (fs::path(nameOrPath).stem().string() + ".inverters")).string();
     impl->describeLayers();
     return std::shared_ptr<Model>(new Model(std::move(impl)));
 }
@@ -429,6 +431,16 @@ torch::nn::Sequential buildSequential(const nlohmann::json& architecture) {
                                         .mode(torch::kNearest)));
         } else if (type == "unflatten") {
             add(torch::nn::Unflatten(torch::nn::UnflattenOptions(1, l.at("shape").get<std::vector<int64_t>>())));
+        } else if (type == "resize") {
+            add(torch::nn::Upsample(torch::nn::UpsampleOptions()
+                                        .size(std::vector<int64_t>{int64_t(l.at("height")), int64_t(l.at("width"))})
+                                        .mode(torch::kBilinear)
+                                        .align_corners(false)));
+        } else if (type == "tokens_to_map") {  // [N, T, D] -> [N, D, s, s], dropping the first `drop` tokens
+            const int64_t drop = l.at("drop"), side = l.at("side");
+            add(torch::nn::Functional([drop, side](const torch::Tensor& x) {
+                return x.slice(1, drop).transpose(1, 2).reshape({x.size(0), x.size(2), side, side});
+            }));
         } else if (type == "sigmoid") {
             add(torch::nn::Sigmoid());
         } else if (type == "dropout") {

@@ -34,6 +34,7 @@ struct Model::Impl {
     std::string manifestText;
     std::vector<std::string> classNames;  // from the manifest
     std::string directory;  // default models: assets/models/<name>
+    std::string inverterDirectory;  // learned inverters: <directory>/inverters, or FILE.inverters beside a TorchScript file
     std::map<int, torch::nn::Sequential> decoders;  // learned inverters, loaded on first use
     torch::Device device = torch::kCPU;
     // Exactly one of these holds the network (script: with `taps`).

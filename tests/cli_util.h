@@ -3,8 +3,16 @@
 
 #include "app/cli.h"
 
+#include <chrono>
 #include <csignal>
 #include <sstream>
+#include <thread>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+extern char** environ;
 #include <string>
 #include <vector>
 
@@ -42,5 +50,33 @@ struct SignalAfterLine : std::stringbuf {
         return n;
     }
 };
+
+// Runs the preimage binary with `args` (output discarded) and kills it with SIGKILL as soon as `ready()` holds
+// (polled every 5 ms, at most `seconds`). Returns whether it was killed (false: it ended or timed out first).
+template <class Ready>
+bool spawnAndKill(const std::vector<std::string>& args, Ready ready, int seconds = 120) {
+    std::vector<std::string> all{PREIMAGE_BINARY};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    const bool spawned = posix_spawn(&pid, PREIMAGE_BINARY, &actions, nullptr, argv.data(), environ) == 0;
+    posix_spawn_file_actions_destroy(&actions);
+    if (!spawned) return false;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    int status = 0;
+    while (!ready() && std::chrono::steady_clock::now() < deadline) {
+        if (waitpid(pid, &status, WNOHANG) == pid) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+}
 
 }  // namespace testutil

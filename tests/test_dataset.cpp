@@ -17,11 +17,6 @@
 #include <sstream>
 #include <thread>
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
-extern char** environ;
 
 namespace fs = std::filesystem;
 
@@ -132,30 +127,12 @@ TEST_CASE("a sweep killed with SIGKILL resumes and ends with the uninterrupted t
     const std::string full = testutil::path("full.csv"), killed = testutil::path("killed.csv");
     REQUIRE(cli(sweepArgs(full, "2")).code == 0);
     // The real binary, killed when its log holds some results.
-    auto args = sweepArgs(killed, "2");
-    args.insert(args.begin(), PREIMAGE_BINARY);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-    pid_t pid = 0;
-    REQUIRE(posix_spawn(&pid, PREIMAGE_BINARY, &actions, nullptr, argv.data(), environ) == 0);
     const std::string log = killed + ".state/log.jsonl";
     auto lines = [&] {
         const std::string text = testutil::readBytes(log);
         return std::count(text.begin(), text.end(), '\n');
     };
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    while (lines() < 12 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    kill(pid, SIGKILL);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    posix_spawn_file_actions_destroy(&actions);
-    REQUIRE(WIFSIGNALED(status));
+    REQUIRE(testutil::spawnAndKill(sweepArgs(killed, "2"), [&] { return lines() >= 12; }));
     const long kept = lines();
     CHECK(kept >= 12);
     CHECK(kept < 1 + 1 + 3 + 90);  // not finished: params, skipped, thread lines, 90 results
@@ -220,4 +197,49 @@ TEST_CASE("sweep --data on a TorchScript network and refusals") {
     CHECK(bad({"sweep", "--model", "fashion", "--data", makeFolder(), "--batch", "0", "--csv", csv}).err.find("--batch") !=
           std::string::npos);
     CHECK(bad({"sweep", "--model", "fashion", "--data", makeFolder()}).err.find("needs --csv") != std::string::npos);
+}
+
+TEST_CASE("a learned inverter for a TorchScript tap, trained on a stream of images, resumes after SIGKILL") {
+    const std::string full = testutil::path("inv_full"), killed = testutil::path("inv_killed");
+    const std::vector<std::string> args{"train", "inverter", "--model", testutil::testModel("resnet_scripted.pt"), "--size", "32",
+                                        "--data", "fashion-mnist:train", "--limit", "1200", "--layer", "layer2", "--epochs",
+                                        "2", "--batch", "64", "--threads", "1", "--seed", "3"};
+    auto withOut = [&](const std::string& dir) {
+        auto a = args;
+        a.insert(a.end(), {"--out", dir});
+        return a;
+    };
+    auto r = cli(withOut(full));
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    auto m = nlohmann::json::parse(testutil::readBytes(full + "/layer2.json"));
+    const double rmse = m["metrics"]["test_pixel_rmse"], meanImage = m["metrics"]["mean_image_pixel_rmse"];
+    // Held-out images (every 10th) decode clearly better than the mean training image does.
+    CHECK(rmse < 0.8 * meanImage);
+    CHECK(m["metrics"]["test_images"] == 120);
+    CHECK(m["training"]["train_images"] == 1080);
+    CHECK(m["architecture"][0]["type"] == "conv");
+    CHECK_FALSE(fs::exists(full + "/layer2.ckpt.json"));  // checkpoints go when the decoder is written
+    // Killed after its first epoch's checkpoint; --resume continues from there to the same decoder.
+    REQUIRE(testutil::spawnAndKill(withOut(killed), [&] { return fs::exists(killed + "/layer2.ckpt.json"); }));
+    CHECK_FALSE(fs::exists(killed + "/layer2.json"));
+    auto resumed = withOut(killed);
+    resumed.push_back("--resume");
+    auto r2 = cli(resumed);
+    INFO(r2.err);
+    REQUIRE(r2.code == 0);
+    CHECK(r2.out.find("layer2: resumed at epoch 2") != std::string::npos);
+    auto m2 = nlohmann::json::parse(testutil::readBytes(killed + "/layer2.json"));
+    CHECK(m2["metrics"]["test_pixel_rmse"].get<double>() == doctest::Approx(rmse).epsilon(1e-6));
+    // eval inverter finds the decoder in the folder given, over another dataset.
+    const std::string json = testutil::path("inv_eval.json");
+    auto e = cli({"eval", "inverter", "--model", testutil::testModel("resnet_scripted.pt"), "--size", "32", "--inverters", full,
+                  "--data", makeFolder(), "--json", json});
+    INFO(e.err);
+    REQUIRE(e.code == 0);
+    auto ej = nlohmann::json::parse(testutil::readBytes(json));
+    REQUIRE(ej["layers"].size() == 1);
+    CHECK(ej["layers"][0]["layer"] == "layer2");
+    CHECK(ej["layers"][0]["pixel_rmse"].get<double>() < meanImage);
+    CHECK(e.out.find("skipped 1 unreadable file(s)") != std::string::npos);
 }
