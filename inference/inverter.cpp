@@ -110,7 +110,18 @@ void Model::setInverterDirectory(const std::string& directory) {
 bool Model::hasLearnedInverter(int layerIndex) const {
     if (m_impl->inverterDirectory.empty() || layerIndex < 0 || layerIndex >= int(m_impl->layers.size())) return false;
     const auto& name = m_impl->layers[size_t(layerIndex)].name;
-    return fs::exists(inverterDir(*m_impl) / (name + ".pt")) && fs::exists(inverterDir(*m_impl) / (name + ".json"));
+    const fs::path json = inverterDir(*m_impl) / (name + ".json");
+    if (!fs::exists(inverterDir(*m_impl) / (name + ".pt")) || !fs::exists(json)) return false;
+    // A decoder trained for another input size (--size) or feature shape does not fit this model.
+    std::ifstream in(json);
+    const auto m = nlohmann::json::parse(in, nullptr, false);
+    if (m.is_discarded()) return false;
+    if (m.contains("feature_shape") && m["feature_shape"] != m_impl->layers[size_t(layerIndex)].shape) return false;
+    if (m.contains("input") && (m["input"].value("height", 0) != m_impl->input.height ||
+                                m["input"].value("width", 0) != m_impl->input.width ||
+                                m["input"].value("channels", 0) != m_impl->input.channels))
+        return false;
+    return true;
 }
 
 Model::LearnedPreimage Model::learnedPreimage(const ImageF& image, int layerIndex) {

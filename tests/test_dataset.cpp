@@ -242,4 +242,9 @@ TEST_CASE("a learned inverter for a TorchScript tap, trained on a stream of imag
     CHECK(ej["layers"][0]["layer"] == "layer2");
     CHECK(ej["layers"][0]["pixel_rmse"].get<double>() < meanImage);
     CHECK(e.out.find("skipped 1 unreadable file(s)") != std::string::npos);
+    // A decoder made for 32 px input does not fit the network at 64 px: not offered.
+    auto wrong = cli({"eval", "inverter", "--model", testutil::testModel("resnet_scripted.pt"), "--size", "64", "--inverters", full,
+                      "--data", makeFolder()});
+    CHECK(wrong.code == 2);
+    CHECK(wrong.err.find("no learned inverters") != std::string::npos);
 }
