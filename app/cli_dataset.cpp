@@ -101,6 +101,7 @@ public:
             m_resumedLines++;
             if (j.contains("threads")) m_threads[j["layer"].get<std::string>()] = j["threads"].get<int>();
             else if (j.contains("skipped")) m_skipped[j["skipped"].get<int>()] = j.value("reason", "");
+            else if (j.contains("failed")) m_failed[{j["failed"].get<int>(), j["layer"].get<std::string>()}] = j.value("reason", "");
             else m_done[{j["i"].get<int>(), j["layer"].get<std::string>()}] = {j["feature_error"].get<double>(),
                                                                              j["pixel_rmse"].get<double>(),
                                                                              j["seconds"].get<double>()};
@@ -141,6 +142,7 @@ public:
     std::map<std::pair<int, std::string>, Record> m_done;
     std::map<std::string, int> m_threads;
     std::map<int, std::string> m_skipped;
+    std::map<std::pair<int, std::string>, std::string> m_failed;  // (image, layer) that could not be inverted
 
 private:
     std::string m_dir, m_path;
@@ -157,7 +159,10 @@ struct LayerStats {
 LayerStats statsOf(const std::vector<Record>& rs) {
     LayerStats s;
     s.n = int(rs.size());
-    if (rs.empty()) return s;
+    if (rs.empty()) {  // no image of this layer could be inverted: "nan", not a zero that reads as perfect
+        s.mean = s.sd = s.median = s.p90 = s.rmseMean = s.rmseSd = std::nan("");
+        return s;
+    }
     std::vector<double> fe, px;
     for (const auto& r : rs) fe.push_back(r.featureError), px.push_back(r.pixelRmse), s.seconds += r.seconds;
     auto meanSd = [](const std::vector<double>& v, double& m, double& sd) {
@@ -251,7 +256,7 @@ int cmdSweepData(const std::vector<std::string>& argv, size_t first, std::ostrea
     for (int i = 0; i < count; ++i)
         for (const auto& name : layerNames) {
             total++;
-            todo += !log.m_skipped.count(i) && !log.m_done.count({i, name});
+            todo += !log.m_skipped.count(i) && !log.m_done.count({i, name}) && !log.m_failed.count({i, name});
         }
     Interrupt interrupt;
     ProgressBar bar("sweep");
@@ -266,7 +271,7 @@ int cmdSweepData(const std::vector<std::string>& argv, size_t first, std::ostrea
         for (int i = b0; i < std::min(count, b0 + batch); ++i) {
             if (log.m_skipped.count(i)) continue;
             bool needed = false;
-            for (const auto& name : layerNames) needed |= !log.m_done.count({i, name});
+            for (const auto& name : layerNames) needed |= !log.m_done.count({i, name}) && !log.m_failed.count({i, name});
             if (!needed) continue;
             try {
                 images.push_back(model->prepare(data->load(i)));  // model-sized: a batch of photographs stays small
@@ -286,7 +291,7 @@ int cmdSweepData(const std::vector<std::string>& argv, size_t first, std::ostrea
             std::vector<ImageF> imgs;
             std::vector<uint64_t> seeds;
             for (size_t j = 0; j < index.size(); ++j)
-                if (!log.m_done.count({index[j], name})) {
+                if (!log.m_done.count({index[j], name}) && !log.m_failed.count({index[j], name})) {
                     idx.push_back(index[j]);
                     imgs.push_back(images[j]);
                     seeds.push_back(imageSeed(params.seed, index[j]));
@@ -299,7 +304,27 @@ int cmdSweepData(const std::vector<std::string>& argv, size_t first, std::ostrea
             }
             ScopedThreads fixed(log.m_threads[name]);
             const auto t0 = std::chrono::steady_clock::now();
-            auto results = invertBatch(*model, imgs, layers[k], params, seeds, {}, interrupt.flag());
+            std::vector<InversionResult> results;
+            try {
+                results = invertBatch(*model, imgs, layers[k], params, seeds, {}, interrupt.flag());
+            } catch (const Error&) {
+                // One image's layer that cannot be inverted (all zeros, divergence past the retries) fails alone:
+                // each image on its own, the failures logged and listed, never the end of the run.
+                std::vector<int> keep;
+                for (size_t j = 0; j < idx.size(); ++j) {
+                    try {
+                        results.push_back(std::move(
+                            invertBatch(*model, {imgs[j]}, layers[k], params, {seeds[j]}, {}, interrupt.flag())[0]));
+                        keep.push_back(idx[j]);
+                    } catch (const Error& e) {
+                        out << "warning: " << data->name(idx[j]) << ", layer " << name << ": " << e.what() << "\n";
+                        log.m_failed[{idx[j], name}] = e.what();
+                        log.append(StateLog::jsonLine({{"failed", idx[j]}, {"layer", name}, {"reason", e.what()}}));
+                        finished++;
+                    }
+                }
+                idx = keep;
+            }
             if (!results.empty() && results[0].cancelled) {
                 cancelled = true;
                 interruptedAt = name;
@@ -346,8 +371,10 @@ int cmdSweepData(const std::vector<std::string>& argv, size_t first, std::ostrea
                              {"feature_error_median", s.median}, {"feature_error_p90", s.p90}, {"pixel_rmse_mean", s.rmseMean},
                              {"pixel_rmse_sd", s.rmseSd}, {"seconds", s.seconds}, {"threads", log.m_threads[layerNames[k]]}});
     }
-    json skipped = json::array();
+    json skipped = json::array(), failed = json::array();
     for (const auto& [i, reason] : log.m_skipped) skipped.push_back({{"i", i}, {"image", data->name(i)}, {"reason", reason}});
+    for (const auto& [key, reason] : log.m_failed)
+        failed.push_back({{"i", key.first}, {"image", data->name(key.first)}, {"layer", key.second}, {"reason", reason}});
     const std::string csv = tableCsv(layerNames, stats);
 
     if (cancelled) {
@@ -362,7 +389,7 @@ int cmdSweepData(const std::vector<std::string>& argv, size_t first, std::ostrea
     std::string wrote = csvPath + " (table)";
     if (a.has("json")) {
         json j{{"model", model->name()}, {"data", data->spec()}, {"images", count}, {"parameters", p}, {"layers", layerRows},
-               {"per_image", perImage}, {"skipped", skipped}};
+               {"per_image", perImage}, {"skipped", skipped}, {"failed", failed}};
         render::writeFileAtomically(a.str("json"), jsonText(j));
         wrote += ", " + a.str("json") + " (JSON)";
     }
@@ -399,6 +426,7 @@ int cmdSweepData(const std::vector<std::string>& argv, size_t first, std::ostrea
     }
     out << "wrote " << wrote << "; " << count - int(log.m_skipped.size()) << " images x " << layerNames.size() << " layers"
         << (log.m_skipped.empty() ? "" : ", " + std::to_string(log.m_skipped.size()) + " unreadable file(s) skipped")
+        << (log.m_failed.empty() ? "" : ", " + std::to_string(log.m_failed.size()) + " image-layer(s) that could not be inverted")
         << "; state in " << log.dir() << "\n";
     return 0;
 }

@@ -166,7 +166,8 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
         norm0 = (phi0 * mask).pow(2).flatten(1).sum(1).to(torch::kCPU, torch::kDouble);  // [N]
     }
     const int64_t C = x0.size(1), H = x0.size(2), W = x0.size(3);
-    std::vector<double> sigma(static_cast<size_t>(N)), Bn(static_cast<size_t>(N)), V(static_cast<size_t>(N)), tvBound(static_cast<size_t>(N)), invNorm0(static_cast<size_t>(N));
+    const auto n = static_cast<size_t>(N);
+    std::vector<double> sigma(n), Bn(n), V(n), tvBound(n), invNorm0(n);
     for (int b = 0; b < N; ++b) {
         const double n0 = norm0[b].item<double>();
         if (!(n0 > 0))
@@ -212,7 +213,6 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
         torch::Tensor regGrad;
         bool diverged = false;
         std::string blame;
-        int divergedImage = 0;
         std::vector<std::array<double, 3>> first(static_cast<size_t>(N)), before(static_cast<size_t>(N));  // loss terms: first, last finite
         auto attemptStart = Clock::now();
         for (done = 0; done < params.iterations; ++done) {
@@ -269,7 +269,6 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
                 const double firstTotal = first[size_t(b)][0] + first[size_t(b)][1] + first[size_t(b)][2];
                 if (!std::isfinite(total) || total > 1e4 * std::max(double(R), firstTotal)) {
                     diverged = true;
-                    divergedImage = b;
                     const auto& w = done > 0 ? before[size_t(b)] : t;  // the term that grew, not the one that overflowed
                     blame = dominantTerm(w[0], w[1], w[2], lambdaTv, params.lambdaAlpha);
                 }
@@ -328,7 +327,6 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
                     invertBatch(model, {images[size_t(b)]}, layerIndex, params, {seeds[size_t(b)]}, {}, cancel)[0]));
             return single;
         }
-        (void)divergedImage;
         std::string what = "diverged at iteration " + std::to_string(done + 1) + " with learning rate " + fmtNumber(lr) +
                            " (" + blame + ")";
         if (attempt >= params.maxDivergenceRetries)
