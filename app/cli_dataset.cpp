@@ -252,12 +252,10 @@ int cmdSweepData(const std::vector<std::string>& argv, size_t first, std::ostrea
         out << "resuming from " << log.path() << ": " << log.m_done.size() << " image-layer results, "
             << log.m_skipped.size() << " skipped file(s) already there (--fresh starts over)\n";
 
-    long total = 0, todo = 0;
+    long todo = 0;
     for (int i = 0; i < count; ++i)
-        for (const auto& name : layerNames) {
-            total++;
+        for (const auto& name : layerNames)
             todo += !log.m_skipped.count(i) && !log.m_done.count({i, name}) && !log.m_failed.count({i, name});
-        }
     Interrupt interrupt;
     ProgressBar bar("sweep");
     long finished = 0;
