@@ -6,6 +6,7 @@ pre-image changes between layers, the file picker opens), on the run report (no 
 result's feature error) and on exports and persisted settings. Prints what it measured.
 """
 import json
+import shutil
 import os
 import subprocess
 import sys
@@ -15,6 +16,9 @@ from PIL import Image
 
 binary, samples, work = sys.argv[1], sys.argv[2], sys.argv[3]
 os.makedirs(work, exist_ok=True)
+# Settings persist between runs of the app: each run of this test starts from none (a rerun would otherwise open
+# the model the last run ended on).
+shutil.rmtree(os.path.join(work, "config"), ignore_errors=True)
 env = dict(os.environ, PREIMAGE_CONFIG_DIR=os.path.join(work, "config"))
 failures = []
 
@@ -154,6 +158,27 @@ if os.path.exists(traversal[:-4] + ".json"):
     check(len(t["predicted_class"]) == 8 and len(t["predicted_class"][0]) == 7, "traversal is 8 chunks x 7 values")
 before, after = img(shot("latent_before.png")), img(shot("latent.png"))
 check(np.abs(before - after).mean() > 2, f"latent and analogy windows changed ({np.abs(before - after).mean():.1f})")
+
+# A user's TorchScript network with a learned inverter beside it (FILE.inverters/, as `train inverter` writes it):
+# the app shows the learned pre-image next to the optimised one.
+models = os.environ.get("PREIMAGE_TEST_MODELS", "")
+if models and os.path.exists(os.path.join(models, "resnet_scripted.pt")):
+    user = os.path.join(work, "user")
+    os.makedirs(user, exist_ok=True)
+    shutil.copy(os.path.join(models, "resnet_scripted.pt"), os.path.join(user, "resnet.pt"))
+    t = subprocess.run([binary, "train", "inverter", "--model", os.path.join(user, "resnet.pt"), "--size", "32", "--data",
+                        "fashion-mnist:train", "--limit", "1500", "--layer", "layer2", "--epochs", "2", "--threads", "2"],
+                       env=env, capture_output=True, text=True, timeout=600)
+    check(t.returncode == 0, f"train inverter for a TorchScript tap: exit code {t.returncode} {t.stderr[-300:]}")
+    env["PREIMAGE_CONFIG_DIR"] = os.path.join(work, "config_user")  # its own settings: the default model's stay
+    shutil.rmtree(env["PREIMAGE_CONFIG_DIR"], ignore_errors=True)
+    r = run("user_inverter", [{"select_layer": "layer2"}, {"set": {"iterations": 60}}, {"wait_idle": 120}, {"frames": 3},
+                              {"screenshot": shot("user_inverter.png")}],
+            ["--model", os.path.join(user, "resnet.pt"), "--size", "32", "--image", sample("fashion_7")])
+    check(r.get("errors") == [], f"user inverter: no error ({r.get('errors')})")
+    check(0 < r.get("learned_feature_error", -1) < 1, f"user model: learned pre-image shown ({r.get('learned_feature_error')})")
+    region = img(shot("user_inverter.png"))[60:240, 1030:1200]  # where the learned pre-image is drawn
+    check(region.std() > 10, f"user model: learned pre-image region is not blank (std {region.std():.1f})")
 
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)
