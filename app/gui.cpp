@@ -70,7 +70,7 @@ int runGui(const std::vector<std::string>& argv) {
     try {
         parsed.emplace(argv, first,
                        std::set<std::string>{"model", "image", "script", "screenshot", "report", "width", "height",
-                                             "font-size", "size"},
+                                             "font-size", "size", "inverters"},
                        std::set<std::string>{"stats", "gray"}, "gui");
     } catch (const Error& e) {
         std::cerr << "preimage: " << e.what() << "\n";
@@ -130,7 +130,7 @@ int runGui(const std::vector<std::string>& argv) {
     int code = 0;
     nlohmann::json report;
     {
-        App app(settings, a.str("model"), a.str("image"));
+        App app(settings, a.str("model"), a.str("image"), a.str("inverters"));
         using Clock = std::chrono::steady_clock;
         std::vector<float> intervals;
         auto last = Clock::now();

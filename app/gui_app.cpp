@@ -37,10 +37,13 @@ bool isModelFile(const std::string& path) {
 
 }  // namespace
 
-App::App(Settings settings, const std::string& modelOverride, const std::string& imageOverride)
+App::App(Settings settings, const std::string& modelOverride, const std::string& imageOverride, const std::string& inverters)
     : m_settings(std::move(settings)),
-      m_worker(std::make_unique<Worker>(int(std::max(1u, std::thread::hardware_concurrency() - 1)))),
-      m_uploader(render::makeHostUploader()) {
+      // The automatic thread policy (inference/threads.h), leaving one core to the UI thread: its loops measure,
+      // so they also move to fewer threads when another process keeps cores busy.
+      m_worker(std::make_unique<Worker>(-1)),
+      m_uploader(render::makeHostUploader()),
+      m_inverters(inverters) {
     const fs::path assets(assetsDir());
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(assets / "samples", ec))
@@ -198,6 +201,7 @@ Request App::baseRequest(JobKind kind) const {
     r.model = m_modelKey.empty() ? m_settings.model : m_modelKey;
     r.modelOptions.size = m_settings.modelSize;
     r.modelOptions.gray = m_settings.modelGray;
+    r.modelOptions.inverters = m_inverters;
     r.image = m_image;
     r.layer = m_layer;
     r.params = params();

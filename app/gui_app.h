@@ -32,7 +32,9 @@ struct FrameStats {
 
 class App {
 public:
-    App(Settings settings, const std::string& modelOverride, const std::string& imageOverride);
+    // inverters: the learned inverters' folder for every model opened (--inverters DIR); empty = each model's own.
+    App(Settings settings, const std::string& modelOverride, const std::string& imageOverride,
+        const std::string& inverters = "");
     ~App();
 
     // One UI frame: take the Worker's newest frame, upload, draw every panel (ImGui frame begun by the caller).
@@ -126,6 +128,7 @@ private:
     std::optional<Model::LearnedPreimage> m_learned;  // for the current layer, when a decoder exists
     int m_learnedLayer = -1;
     uint64_t m_learnedGeneration = 0;  // the job whose learned pre-image is shown
+    std::string m_inverters;  // --inverters DIR
     int m_learnedKind = 0;  // 0 decoder, 1 HyperNet, 2 HyperNet with z = 0 (the ablation)
     render::Texture m_learnedTex;
     // Preferred input (DGN-AM).

@@ -65,6 +65,7 @@ struct ModelOptions {
     bool gray = false;            // one input channel
     std::vector<float> mean, std; // empty = manifest or ImageNet statistics
     std::string device = "auto";  // cpu | cuda | auto
+    std::string inverters;        // learned inverters' folder; empty = the model's own (Model::inverterDirectory)
 };
 
 class Model {

@@ -350,8 +350,9 @@ std::shared_ptr<Model> Model::load(const std::string& nameOrPath, const ModelOpt
     for (float s : impl->input.std)
         if (!(s > 0)) throw Error("--std values must be positive");
 
-    impl->inverterDirectory = isDefault ? (fs::path(impl->directory) / "inverters").string()
-                                        : (fs::path(nameOrPath).parent_path() / (fs::path(nameOrPath).stem().string() + ".inverters")).string();
+    impl->inverterDirectory = !options.inverters.empty() ? options.inverters
+                              : isDefault ? (fs::path(impl->directory) / "inverters").string()
+                                          : (fs::path(nameOrPath).parent_path() / (fs::path(nameOrPath).stem().string() + ".inverters")).string();
     impl->describeLayers();
     return std::shared_ptr<Model>(new Model(std::move(impl)));
 }

@@ -14,6 +14,7 @@ namespace preimage {
 
 namespace {
 std::atomic<bool> g_auto{true};
+std::atomic<int> g_reserve{0};  // cores the automatic policy leaves free
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
@@ -34,8 +35,11 @@ int usableCores() {
 
 void setThreads(int n) {
     g_auto = n <= 0;
-    at::set_num_threads(n > 0 ? n : usableCores());
+    g_reserve = n < 0 ? -n : 0;
+    at::set_num_threads(n > 0 ? n : autoMaxThreads());
 }
+
+int autoMaxThreads() { return std::max(1, usableCores() - g_reserve.load()); }
 
 int threads() { return at::get_num_threads(); }
 
@@ -111,9 +115,9 @@ void ThreadChooser::record(double s) {
 }
 
 ThreadTuner::ThreadTuner()
-    : m_active(autoThreads() && usableCores() > 1),
+    : m_active(autoThreads() && autoMaxThreads() > 1),
       m_restore(at::get_num_threads()),
-      m_chooser(candidateCounts(usableCores())),
+      m_chooser(candidateCounts(autoMaxThreads())),
       m_last(now()) {
     if (m_active) at::set_num_threads(m_chooser.threads());
 }

@@ -13,9 +13,12 @@
 
 namespace preimage {
 
-// 0 = automatic (the default); N = exactly N threads, never changed (bitwise reproducible runs: the
-// count changes the last digits of some reductions).
+// 0 = automatic (the default); N > 0 = exactly N threads, never changed (bitwise reproducible runs: the
+// count changes the last digits of some reductions); N < 0 = automatic on at most all usable cores but -N (the
+// app's worker leaves one to the UI thread: on two cores it then runs on one, as a 28x28 CNN wants anyway).
 void setThreads(int threads);
+// The most threads the automatic policy uses.
+int autoMaxThreads();
 // The count in use now on this thread.
 int threads();
 // Whether the automatic policy is on.

@@ -190,7 +190,7 @@ void Worker::run() {
 
 std::shared_ptr<Model> Worker::model(const Request& r, std::shared_ptr<const ModelSummary>& summary) {
     const auto& o = r.modelOptions;
-    std::string key = r.model + "|" + std::to_string(o.size) + "|" + (o.gray ? "g" : "c") + "|" + o.device;
+    std::string key = r.model + "|" + std::to_string(o.size) + "|" + (o.gray ? "g" : "c") + "|" + o.device + "|" + o.inverters;
     for (float v : o.mean) key += "|" + std::to_string(v);
     for (float v : o.std) key += "|" + std::to_string(v);
     if (!m_model || key != m_modelKey) {

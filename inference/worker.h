@@ -104,8 +104,9 @@ struct LatentFrame {
 
 class Worker {
 public:
-    // threads: LibTorch intra-op threads for the worker; 0 = the automatic policy of threads.h (its loops
-    // measure and move to one thread when another process, or the UI, is busy on the other cores).
+    // threads: LibTorch intra-op threads for the worker, as setThreads takes them: 0 = the automatic policy of
+    // threads.h (its loops measure and move to fewer threads when other work keeps cores busy), -1 = the same
+    // leaving one core free (the app, for its UI thread), N > 0 = exactly N.
     explicit Worker(int threads = 0);
     ~Worker();  // cancels the running job and joins
     Worker(const Worker&) = delete;

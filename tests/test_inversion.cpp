@@ -225,5 +225,11 @@ TEST_CASE("--threads N is a fixed count; the default is automatic") {
     CHECK(r.threads >= 1);
     CHECK(r.threads <= usableCores());
     CHECK(threads() == usableCores());  // the tuner gives the count back when the loop ends
+    // The app's worker: automatic, one core left to the UI thread.
+    setThreads(-1);
+    CHECK(autoThreads());
+    CHECK(autoMaxThreads() == std::max(1, usableCores() - 1));
+    r = invert(*m, testSet().image(0), m->layerIndex("relu2"), p);
+    CHECK(r.threads <= autoMaxThreads());
     setThreads(usableCores());
 }

@@ -179,6 +179,13 @@ if models and os.path.exists(os.path.join(models, "resnet_scripted.pt")):
     check(0 < r.get("learned_feature_error", -1) < 1, f"user model: learned pre-image shown ({r.get('learned_feature_error')})")
     region = img(shot("user_inverter.png"))[60:240, 1030:1200]  # where the learned pre-image is drawn
     check(region.std() > 10, f"user model: learned pre-image region is not blank (std {region.std():.1f})")
+    # The same decoders elsewhere, named with --inverters.
+    moved = os.path.join(user, "decoders")
+    shutil.rmtree(moved, ignore_errors=True)
+    os.rename(os.path.join(user, "resnet.inverters"), moved)
+    r = run("user_inverter_dir", [{"select_layer": "layer2"}, {"set": {"iterations": 20}}, {"wait_idle": 120}, {"frames": 2}],
+            ["--model", os.path.join(user, "resnet.pt"), "--size", "32", "--image", sample("fashion_7"), "--inverters", moved])
+    check(0 < r.get("learned_feature_error", -1) < 1, f"--inverters DIR: learned pre-image shown ({r.get('learned_feature_error')})")
 
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)
