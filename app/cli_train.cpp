@@ -49,8 +49,8 @@ void splitHeldOut(int count, std::vector<int>& train, std::vector<int>& test) {
 
 // `preimage train inverter --model M --data D --layer L|all [--out DIR] [--epochs E] [--batch B] [--resume]`:
 // any model, images streamed from a folder (or Fashion-MNIST), checkpointed every epoch.
-int trainInvertersOnData(const Args& a, const std::vector<std::string>& argv, std::ostream& out) {
-    auto model = Model::load(a.required("model"), modelOptions(a));
+int trainInvertersOnData(Model& loaded, const Args& a, const std::vector<std::string>& argv, std::ostream& out) {
+    Model* model = &loaded;
     auto data = openImageSet(a.required("data"), a.limit("limit"), "train");
     std::vector<int> trainIdx, testIdx;
     splitHeldOut(data->size(), trainIdx, testIdx);
@@ -92,11 +92,9 @@ int trainInverters(const std::vector<std::string>& argv, size_t first, std::ostr
     Args a(argv, first,
            unite({kModelOptions, {"layer", "out", "epochs", "batch", "lr", "seed", "limit", "data"}}), {"gray", "resume"},
            "train inverter");
-    // A TorchScript file, or any model with --data: the streaming trainer.
-    if (a.has("data") || a.has("resume") || (a.has("model") && a.str("model").find('/') != std::string::npos) ||
-        (a.has("model") && a.str("model").size() > 3 && a.str("model").substr(a.str("model").size() - 3) == ".pt"))
-        return trainInvertersOnData(a, argv, out);
-    auto model = Model::load(a.str("model", "fashion"));
+    auto model = Model::load(a.str("model", "fashion"), modelOptions(a));
+    // A TorchScript file (no default model's folder), or any model with --data: the streaming trainer.
+    if (a.has("data") || a.has("resume") || model->directory().empty()) return trainInvertersOnData(*model, a, argv, out);
     std::vector<std::string> layers;
     if (a.required("layer") == "all")
         for (const auto& l : model->layers()) layers.push_back(l.name);

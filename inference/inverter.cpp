@@ -96,6 +96,23 @@ namespace {
 
 fs::path inverterDir(const Model::Impl& m) { return fs::path(m.inverterDirectory); }
 
+// One training step of a decoder: the layer's features of the normalised images (no gradient), pixel MSE of the
+// decoded images against the images, Adam at the cosine-decayed rate. Returns the loss.
+float decoderStep(Model::Impl& M, torch::nn::Sequential& net, torch::optim::Adam& optim, const torch::Tensor& images,
+                  const torch::Tensor& normalised, int layer, double rate, int step, int totalSteps) {
+    torch::Tensor z;
+    {
+        torch::NoGradGuard noGrad;
+        z = M.forwardTo(normalised, layer);
+    }
+    setCosineRate(optim, rate, step, totalSteps);
+    optim.zero_grad();
+    auto loss = torch::mse_loss(net->forward(z), images);
+    loss.backward();
+    optim.step();
+    return loss.item<float>();
+}
+
 }  // namespace
 
 const std::string& Model::directory() const { return m_impl->directory; }
@@ -203,17 +220,8 @@ InverterMetrics trainInverter(Model& classifier, const TrainInverterOptions& o, 
         const auto epochStart = std::chrono::steady_clock::now();
         for (int s = 0; s < steps; ++s, ++globalStep) {
             auto xb = x.index_select(0, perm.slice(0, int64_t(s) * o.batch, int64_t(s + 1) * o.batch));
-            torch::Tensor z;
-            {
-                torch::NoGradGuard noGrad;
-                z = M.forwardTo((xb - kFashionMean) / kFashionStd, layer);
-            }
-            setCosineRate(optim, o.learningRate, globalStep, steps * o.epochs);
-            optim.zero_grad();
-            auto loss = torch::mse_loss(net->forward(z), xb);
-            loss.backward();
-            optim.step();
-            const float l = loss.item<float>();
+            const float l = decoderStep(M, net, optim, xb, (xb - kFashionMean) / kFashionStd, layer, o.learningRate,
+                                        globalStep, steps * o.epochs);
             if (globalStep == 0) metrics.firstLoss = l;
             sum += l;
             if (progress) {
@@ -343,17 +351,7 @@ StreamInverterMetrics trainInverter(Model& model, const TrainInverterOptions& o,
             auto x = stackImages(images, M.device);
             imageSum = imageSum.defined() ? imageSum + x.sum(0) : x.sum(0);
             seen += int(images.size());
-            torch::Tensor z;
-            {
-                torch::NoGradGuard noGrad;
-                z = M.forwardTo((x - mean) / std, layer);
-            }
-            setCosineRate(optim, o.learningRate, globalStep, steps * o.epochs);
-            optim.zero_grad();
-            auto loss = torch::mse_loss(net->forward(z), x);
-            loss.backward();
-            optim.step();
-            const float l = loss.item<float>();
+            const float l = decoderStep(M, net, optim, x, (x - mean) / std, layer, o.learningRate, globalStep, steps * o.epochs);
             if (globalStep == 0) metrics.firstLoss = l;
             sum += l;
             ++s, ++globalStep;
