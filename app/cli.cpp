@@ -146,11 +146,16 @@ usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
        preimage invert --model M --image I --layer L [--restarts R] [--iters N] [--seed S]
                        [--out pre.png] [--json metrics.json] [--scale K]
        preimage sweep  --model M --image I [--layers all|L1,L2,...] --out grid.png [--csv errors.csv] [--json J]
+       preimage sweep  --model M --data DIR|fashion-mnist[:train|:test] --csv stats.csv [--json J] [--plot P.png]
+                       [--grid G.png] [--layers ...] [--limit N] [--batch B] [--fresh]   per-layer table, resumable
        preimage train classifier --data fashion-mnist --out DIR [--epochs E] [--seed S]
        preimage eval classifier --model M [--limit N]
        preimage bench [--model M] [--layer L] [--iters N] [--restarts R] [--json J]
        preimage train inverter --model fashion --layer L|all [--epochs E] [--seed S]
        preimage eval inverter --model fashion                per-layer pixel RMSE of the learned inverters
+       preimage train inverter --model M --data D --layer L|all [--epochs E] [--batch 64] [--out DIR] [--resume]
+                       [--feature-weight W]             any network, streamed data, checkpointed every epoch
+       preimage eval inverter --model M --inverters DIR --data D [--json J]
        preimage dream --unit U [--generator relu4] --out u.png [--json J]
                        preferred input of a unit (class index or name, or LAYER:CHANNEL) through a learned inverter
        preimage train hypernet --model fashion --layer relu4  /  eval hypernet --layer relu4
@@ -163,7 +168,7 @@ usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
 models:    a default model name (fashion) or a TorchScript file (torch.jit.script / torch.jit.trace); its
            layers are the outputs of its modules by path (layer3.1, features.denseblock2, blocks.0#2, m[0])
            TorchScript input: preimage.json in the file, else --size S (224) --gray --mean a,b,c --std a,b,c
-           --device cpu|cuda|auto, --threads N (all cores)
+           --device cpu|cuda|auto, --threads N (default: chosen by measuring; N fixes it, runs repeat bitwise)
 inversion: --iters 400 --restarts 1 --seed 0 --lr 0.004 --momentum 0.9 --tv (by depth: 1/10/100)
            --lambda-alpha 1e-5 --alpha 6 --beta 2 --jitter 0
            --window x,y,w,h (feature-map neighbourhood) --channels FIRST-LAST (channel group)

@@ -45,6 +45,17 @@ uint64_t imageSeed(uint64_t seed, int index) {
     return (z ^ (z >> 31)) & 0x7fffffffffffull;
 }
 
+// A fingerprint of the first n names of a dataset (FNV-1a over "name\n"...): a resumed sweep checks that its
+// images are the ones it began with (a file added to or removed from a folder shifts every position after it).
+std::string listingHash(const ImageSet& data, int n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < n; ++i)
+        for (char c : data.name(i) + "\n") h = (h ^ uint64_t(uint8_t(c))) * 0x100000001b3ull;
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+    return hex;
+}
+
 // A file descriptor closed when it goes (also when a constructor that opened it throws).
 struct Fd {
     int fd = -1;
@@ -64,7 +75,10 @@ struct Record {
 // {"i": k, "layer": L, "feature_error": ..., "pixel_rmse": ..., "seconds": ...} and {"skipped": k, ...}.
 class StateLog {
 public:
-    StateLog(const std::string& dir, const json& params, bool fresh) : m_dir(dir), m_path(dir + "/log.jsonl") {
+    // `params` holds "images" (the count) and "listing" (listingHash of them); a log of fewer images whose
+    // listing is the prefix of this one is extended (a larger --limit), one of more is refused.
+    StateLog(const std::string& dir, json params, const ImageSet& data, bool fresh, std::ostream& out)
+        : m_dir(dir), m_path(dir + "/log.jsonl") {
         std::error_code ec;
         fs::create_directories(dir, ec);
         if (ec) throw Error("cannot make the sweep's state folder '" + dir + "': " + ec.message());
@@ -87,14 +101,25 @@ public:
                             "; run with --fresh to start over");
             }
             if (k == 0) {
-                if (!j.contains("params") || j["params"] != params) {
-                    std::string diff;
-                    if (j.contains("params"))
-                        for (auto& [key, value] : params.items())
-                            if (!j["params"].contains(key) || j["params"][key] != value) diff += (diff.empty() ? "" : ", ") + key;
-                    throw Error("'" + m_path + "' holds a sweep with other settings (" + (diff.empty() ? "format" : diff) +
+                const bool known = j.contains("params") && j["params"].is_object() && j["params"].contains("images");
+                std::string diff;
+                if (known)
+                    for (auto& [key, value] : params.items())
+                        if (key != "images" && key != "listing" && (!j["params"].contains(key) || j["params"][key] != value))
+                            diff += (diff.empty() ? "" : ", ") + key;
+                if (!known || !diff.empty())
+                    throw Error("'" + m_path + "' holds a sweep with other settings (" + (known ? diff : "format") +
                                 "); run with --fresh to start over, or give other --csv");
-                }
+                const int before = j["params"]["images"].get<int>(), now = params["images"].get<int>();
+                if (before > now)
+                    throw Error("'" + m_path + "' holds a sweep of " + std::to_string(before) + " images; this one asks for " +
+                                std::to_string(now) + " (a larger --limit extends a sweep; for fewer, give other --csv or --fresh)");
+                // A log written before listings were kept has none: taken as it is.
+                if (j["params"].contains("listing") && j["params"]["listing"] != listingHash(data, before))
+                    throw Error("the images of --data '" + data.spec() + "' are not the ones '" + m_path +
+                                "' began with (files added, removed or renamed); run with --fresh to start over");
+                if (before < now)
+                    out << "extending the sweep in " << m_path << " from " << before << " to " << now << " images\n";
                 m_resumedLines = 0;
                 continue;
             }
@@ -246,7 +271,8 @@ int cmdSweepData(const std::vector<std::string>& argv, size_t first, std::ostrea
            {"size", a.str("size")}, {"gray", a.has("gray")}, {"mean", a.str("mean")}, {"std", a.str("std")},
            {"device", model->deviceName()}};
     shortenFloats(p);
-    StateLog log(csvPath + ".state", p, a.has("fresh"));
+    p["listing"] = listingHash(*data, count);
+    StateLog log(csvPath + ".state", p, *data, a.has("fresh"), out);
     const bool resumed = log.resumedLines() > 0;
     if (resumed)
         out << "resuming from " << log.path() << ": " << log.m_done.size() << " image-layer results, "

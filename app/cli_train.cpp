@@ -68,10 +68,14 @@ int trainInvertersOnData(Model& loaded, const Args& a, const std::vector<std::st
         o.outDir = dir;
         o.batch = 64;
         readTrainingOptions(a, argv, o);
+        o.featureWeight = float(a.number("feature-weight", 0));
+        if (!(o.featureWeight >= 0 && o.featureWeight <= 1000))
+            throw Error("--feature-weight must be between 0 (pixel loss only) and 1000");
         std::unique_ptr<ProgressBar> bar;
         auto m = trainInverter(*model, o, train, test, a.has("resume"), [&](const TrainProgress& p) {
             if (!bar) bar = std::make_unique<ProgressBar>(layer + " " + std::to_string(p.epoch) + "/" + std::to_string(p.epochs));
-            bar->update(p.step, p.steps, "mse " + fmt("%.4f", p.loss) + "  " + fmt("%.0f img/s", p.imagesPerSecond));
+            bar->update(p.step, p.steps,
+                        (o.featureWeight > 0 ? "loss " : "mse ") + fmt("%.4f", p.loss) + "  " + fmt("%.0f img/s", p.imagesPerSecond));
         });
         if (bar) bar->finish();
         if (m.firstEpoch > 1) out << layer << ": resumed at epoch " << m.firstEpoch << "\n";
@@ -90,11 +94,12 @@ int trainInvertersOnData(Model& loaded, const Args& a, const std::vector<std::st
 // `preimage train inverter --model fashion --layer L|all [--out DIR] [--epochs E] [--seed S]`
 int trainInverters(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
     Args a(argv, first,
-           unite({kModelOptions, {"layer", "out", "epochs", "batch", "lr", "seed", "limit", "data"}}), {"gray", "resume"},
+           unite({kModelOptions, {"layer", "out", "epochs", "batch", "lr", "seed", "limit", "data", "feature-weight"}}), {"gray", "resume"},
            "train inverter");
     auto model = Model::load(a.str("model", "fashion"), modelOptions(a));
     // A TorchScript file (no default model's folder), or any model with --data: the streaming trainer.
-    if (a.has("data") || a.has("resume") || model->directory().empty()) return trainInvertersOnData(*model, a, argv, out);
+    if (a.has("data") || a.has("resume") || a.has("feature-weight") || model->directory().empty())
+        return trainInvertersOnData(*model, a, argv, out);
     std::vector<std::string> layers;
     if (a.required("layer") == "all")
         for (const auto& l : model->layers()) layers.push_back(l.name);

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 namespace fs = std::filesystem;
 
@@ -98,16 +99,28 @@ fs::path inverterDir(const Model::Impl& m) { return fs::path(m.inverterDirectory
 
 // One training step of a decoder: the layer's features of the normalised images (no gradient), pixel MSE of the
 // decoded images against the images, Adam at the cosine-decayed rate. Returns the loss.
+// `normalise` maps [0,1] images to the model's input; `featureWeight` > 0 adds the relative squared feature error
+// of the decoded images (the model's weights are frozen: its gradient reaches the decoder only).
 float decoderStep(Model::Impl& M, torch::nn::Sequential& net, torch::optim::Adam& optim, const torch::Tensor& images,
-                  const torch::Tensor& normalised, int layer, double rate, int step, int totalSteps) {
+                  const std::function<torch::Tensor(const torch::Tensor&)>& normalise, int layer, double rate, int step,
+                  int totalSteps, float featureWeight = 0) {
     torch::Tensor z;
     {
         torch::NoGradGuard noGrad;
-        z = M.forwardTo(normalised, layer);
+        z = M.forwardTo(normalise(images), layer);
     }
     setCosineRate(optim, rate, step, totalSteps);
     optim.zero_grad();
-    auto loss = torch::mse_loss(net->forward(z), images);
+    auto decoded = net->forward(z);
+    auto loss = torch::mse_loss(decoded, images);
+    if (featureWeight > 0) {
+        auto z2 = M.forwardTo(normalise(decoded), layer);
+        auto relative = (z2 - z).flatten(1).pow(2).sum(1) / z.flatten(1).pow(2).sum(1).clamp_min(1e-12);
+        // Ramped in over the first half of training: the pixel loss shapes the decoder first (a full weight from
+        // the first step sends the decoder to images the layer maps close to z but that look like nothing).
+        const double ramp = std::min(1.0, 2.0 * step / std::max(1, totalSteps));
+        loss = loss + featureWeight * ramp * relative.mean();
+    }
     loss.backward();
     optim.step();
     return loss.item<float>();
@@ -220,8 +233,8 @@ InverterMetrics trainInverter(Model& classifier, const TrainInverterOptions& o, 
         const auto epochStart = std::chrono::steady_clock::now();
         for (int s = 0; s < steps; ++s, ++globalStep) {
             auto xb = x.index_select(0, perm.slice(0, int64_t(s) * o.batch, int64_t(s + 1) * o.batch));
-            const float l = decoderStep(M, net, optim, xb, (xb - kFashionMean) / kFashionStd, layer, o.learningRate,
-                                        globalStep, steps * o.epochs);
+            const float l = decoderStep(M, net, optim, xb, [&](const torch::Tensor& t) { return (t - kFashionMean) / kFashionStd; },
+                                        layer, o.learningRate, globalStep, steps * o.epochs);
             if (globalStep == 0) metrics.firstLoss = l;
             sum += l;
             if (progress) {
@@ -324,8 +337,10 @@ StreamInverterMetrics trainInverter(Model& model, const TrainInverterOptions& o,
     if (resume && fs::exists(ckptState)) {
         std::ifstream stateFile(ckptState);
         auto st = nlohmann::json::parse(stateFile);
-        if (st.at("architecture") != arch || st.at("seed") != o.seed || st.at("batch") != o.batch)
-            throw Error("the checkpoint in " + o.outDir + " is of another decoder, seed or batch size; start without --resume");
+        if (st.at("architecture") != arch || st.at("seed") != o.seed || st.at("batch") != o.batch ||
+            st.value("feature_weight", 0.0) != double(o.featureWeight))
+            throw Error("the checkpoint in " + o.outDir +
+                        " is of another decoder, seed, batch size or feature weight; start without --resume");
         torch::load(net, ckptNet.string());
         torch::load(optim, ckptOpt.string());
         torch::serialize::InputArchive a;
@@ -351,7 +366,8 @@ StreamInverterMetrics trainInverter(Model& model, const TrainInverterOptions& o,
             auto x = stackImages(images, M.device);
             imageSum = imageSum.defined() ? imageSum + x.sum(0) : x.sum(0);
             seen += int(images.size());
-            const float l = decoderStep(M, net, optim, x, (x - mean) / std, layer, o.learningRate, globalStep, steps * o.epochs);
+            const float l = decoderStep(M, net, optim, x, [&](const torch::Tensor& t) { return (t - mean) / std; }, layer,
+                                        o.learningRate, globalStep, steps * o.epochs, o.featureWeight);
             if (globalStep == 0) metrics.firstLoss = l;
             sum += l;
             ++s, ++globalStep;
@@ -377,7 +393,8 @@ StreamInverterMetrics trainInverter(Model& model, const TrainInverterOptions& o,
             fs::rename(ckptNet.string() + ".mean.tmp", ckptNet.string() + ".mean");
         }
         writeTextAtomically(ckptState, jsonText({{"epoch", epoch}, {"step", globalStep}, {"first_loss", metrics.firstLoss},
-                                                 {"seed", o.seed}, {"batch", o.batch}, {"architecture", arch}}));
+                                                 {"seed", o.seed}, {"batch", o.batch}, {"feature_weight", o.featureWeight},
+                                                 {"architecture", arch}}));
     }
     metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     net->eval();
@@ -396,7 +413,10 @@ StreamInverterMetrics trainInverter(Model& model, const TrainInverterOptions& o,
                        {"seed", o.seed},
                        {"epochs", o.epochs},
                        {"batch", o.batch},
-                       {"loss", "pixel MSE in [0,1]"},
+                       {"loss", o.featureWeight > 0 ? "pixel MSE in [0,1] + " + std::to_string(o.featureWeight) +
+                                                     " x relative squared feature error"
+                                               : std::string("pixel MSE in [0,1]")},
+                       {"feature_weight", o.featureWeight},
                        {"optimizer", "Adam, lr " + std::to_string(o.learningRate) + ", cosine decay"},
                        {"train_images", metrics.trainImages},
                        {"seconds", std::round(metrics.seconds)},

@@ -15,6 +15,10 @@ struct TrainInverterOptions {
     float learningRate = 1e-3f;  // Adam, cosine decay
     uint64_t seed = 1;
     int trainLimit = 0, testLimit = 0;
+    // Weight of the feature loss added to the pixel MSE (Dosovitskiy & Brox): the mean relative squared error
+    // ||Phi(dec(z)) - z||^2 / ||z||^2 of the decoded batch, which pulls pre-images towards what the layer keeps.
+    // 0: pixel loss only. Streaming trainer only.
+    float featureWeight = 0;
     std::string command;         // recorded in the manifest
 };
 
