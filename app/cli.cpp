@@ -1,11 +1,15 @@
 #include "cli.h"
 
 #include "convert.h"
+#include "inference/distributed.h"
 #include "inference/npy.h"
+#include "inference/threads.h"
 #include "report.h"
 #include "render/image.h"
 
+#include <algorithm>
 #include <chrono>
+#include <memory>
 
 #include <iomanip>
 #include <iostream>
@@ -199,7 +203,33 @@ std::string commandHelp(const std::string& command, const std::vector<std::strin
 
 }  // namespace
 
+int runCommand(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err);
+
+namespace {
+dist::Group* g_job = nullptr;
+
+// Whether the command scales out over a distributed job.
+bool scalesOut(const std::vector<std::string>& argv) {
+    if (argv.size() < 2) return false;
+    if (argv[1] == "train") return argv.size() > 2 && argv[2] == "inverter";
+    if (argv[1] == "sweep") return std::find(argv.begin(), argv.end(), "--data") != argv.end();
+    return false;
+}
+}  // namespace
+
+dist::Group* job() { return g_job; }
+
 int runCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err) {
+    std::unique_ptr<dist::Group> group;
+    struct Clear {
+        ~Clear() { g_job = nullptr; }
+    } clear;
+    // A failure on one rank of a job stops the others at once, naming it (and this process exits here).
+    auto failed = [&](const std::string& message, int code) {
+        if (group) group->abort(message, code);
+        err << "preimage: " << message << "\n";
+        return code;
+    };
     try {
         if (argv.size() < 2 || argv[1] == "help" || argv[1] == "--help" || argv[1] == "-h") {
             out << kUsage;
@@ -220,38 +250,59 @@ int runCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
         }
         setThreads(threadCount);
 
-        const std::string& cmd = argv[1];
-        if (cmd == "layers") return cmdLayers(argv, 2, out);
-        if (cmd == "features") return cmdFeatures(argv, 2, out);
-        if (cmd == "invert") return cmdInvert(argv, 2, out);
-        if (cmd == "sweep") return cmdSweep(argv, 2, out);
-        if (cmd == "train") return cmdTrain(argv, 2, out);
-        if (cmd == "eval") return cmdEval(argv, 2, out);
-        if (cmd == "dream") return cmdDream(argv, 2, out);
-        if (cmd == "samples") return cmdSamples(argv, 2, out);
-        if (cmd == "bench") return cmdBench(argv, 2, out);
-        if (cmd == "analogy") return cmdAnalogy(argv, 2, out);
-        if (cmd == "traverse") return cmdTraverse(argv, 2, out);
-        const std::string guess = closest(cmd, {"layers", "features", "invert", "sweep", "train", "eval", "dream", "samples",
-                                                 "bench", "analogy", "traverse", "gui", "help"});
-        err << "preimage: unknown command '" << cmd << "'" << (guess.empty() ? "" : "; did you mean '" + guess + "'?")
-            << " (see `preimage help`)\n";
-        return 2;
+        // A distributed job named by the environment: joined by the commands that scale out.
+        if (auto launch = dist::launchFromEnvironment()) {
+            if (!scalesOut(argv))
+                throw Error("'" + argv[1] + "' runs on one process, and the environment names a distributed job of " +
+                            std::to_string(launch->size) + " ranks (" + launch->launcher +
+                            "): of the commands, `sweep --data` and `train inverter` scale out");
+            group = dist::Group::join(*launch, dist::timeoutFromEnvironment());
+            g_job = group.get();
+            // Ranks sharing a machine share its cores: one thread per core each, unless --threads says.
+            const int perRank = std::max(1, usableCores() / std::max(1, launch->localSize));
+            if (threadCount == 0 && launch->localSize > 1) setThreads(perRank);
+            if (group->rank() == 0)
+                out << "joined a distributed job of " << group->size() << " ranks (" << launch->launcher << ", "
+                    << launch->localSize << " on this machine), " << threads() << " thread(s) per rank" << std::endl;
+            const int code = runCommand(argv, out, err);
+            if (code != 0) return failed("ended with exit code " + std::to_string(code), code);
+            group->finish();
+            return code;
+        }
+        return runCommand(argv, out, err);
     } catch (const HelpRequest& h) {
         out << commandHelp(h.command, h.options);
         return 0;
     } catch (const Error& e) {
-        err << "preimage: " << e.what() << "\n";
-        return e.exitCode();
+        return failed(e.what(), e.exitCode());
     } catch (const render::IoError& e) {
-        err << "preimage: " << e.what() << "\n";
-        return 2;
+        return failed(e.what(), 2);
     } catch (const std::exception& e) {
         std::string what = e.what();
         if (std::getenv("PREIMAGE_DEBUG")) err << what << "\n";
-        err << "preimage: internal error: " << what.substr(0, what.find('\n')) << "\n";
-        return 1;
+        return failed("internal error: " + what.substr(0, what.find('\n')), 1);
     }
+}
+
+// The command itself (argv[1]), on one process or one rank of a job.
+int runCommand(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err) {
+    const std::string& cmd = argv[1];
+    if (cmd == "layers") return cmdLayers(argv, 2, out);
+    if (cmd == "features") return cmdFeatures(argv, 2, out);
+    if (cmd == "invert") return cmdInvert(argv, 2, out);
+    if (cmd == "sweep") return cmdSweep(argv, 2, out);
+    if (cmd == "train") return cmdTrain(argv, 2, out);
+    if (cmd == "eval") return cmdEval(argv, 2, out);
+    if (cmd == "dream") return cmdDream(argv, 2, out);
+    if (cmd == "samples") return cmdSamples(argv, 2, out);
+    if (cmd == "bench") return cmdBench(argv, 2, out);
+    if (cmd == "analogy") return cmdAnalogy(argv, 2, out);
+    if (cmd == "traverse") return cmdTraverse(argv, 2, out);
+    const std::string guess = closest(cmd, {"layers", "features", "invert", "sweep", "train", "eval", "dream", "samples",
+                                             "bench", "analogy", "traverse", "gui", "help"});
+    err << "preimage: unknown command '" << cmd << "'" << (guess.empty() ? "" : "; did you mean '" + guess + "'?")
+        << " (see `preimage help`)\n";
+    return 2;
 }
 
 }  // namespace preimage::app

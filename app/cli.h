@@ -4,6 +4,10 @@
 
 #include "args.h"
 
+namespace preimage::dist {
+class Group;
+}
+
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -11,6 +15,11 @@
 namespace preimage::app {
 
 int runCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err);
+
+// The distributed job this command joined (inference/distributed.h), or nullptr. The commands that scale out
+// (sweep --data, train inverter) join the job the environment names (torchrun, srun, or RANK, WORLD_SIZE,
+// MASTER_ADDR and MASTER_PORT by hand); the others refuse to run in one.
+dist::Group* job();
 
 // Shared option sets and their readers.
 extern const std::set<std::string> kModelOptions;      // --model --size --mean --std --device

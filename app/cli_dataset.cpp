@@ -13,7 +13,9 @@
 #include "report.h"
 #include "render/grid.h"
 
+#include "inference/distributed.h"
 #include "inference/json_text.h"
+#include "inference/threads.h"
 
 #include <nlohmann/json.hpp>
 
@@ -73,78 +75,81 @@ struct Record {
 
 // The append-only log of finished work. Lines: {"params": ...} first, then {"threads": n, "layer": L},
 // {"i": k, "layer": L, "feature_error": ..., "pixel_rmse": ..., "seconds": ...} and {"skipped": k, ...}.
+// In a distributed job each rank appends to a log of its own (log.jsonl for rank 0, log.R.jsonl for rank R)
+// and reads every log in the folder, so that a rerun with another number of ranks keeps all that is done.
 class StateLog {
 public:
-    // `params` holds "images" (the count) and "listing" (listingHash of them); a log of fewer images whose
-    // listing is the prefix of this one is extended (a larger --limit), one of more is refused.
-    StateLog(const std::string& dir, json params, const ImageSet& data, bool fresh, std::ostream& out)
-        : m_dir(dir), m_path(dir + "/log.jsonl") {
+    // Takes this rank's lock and, with `fresh`, clears the folder (rank 0) or this rank's log. Then load().
+    StateLog(const std::string& dir, int rank, bool fresh) : m_dir(dir), m_path(dir + "/" + logName(rank)) {
         std::error_code ec;
         fs::create_directories(dir, ec);
         if (ec) throw Error("cannot make the sweep's state folder '" + dir + "': " + ec.message());
-        // One writer at a time: a second sweep on the same state is refused (the lock goes with the process).
-        m_lock.fd = ::open((dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        // One writer of a log at a time: a second sweep on the same state is refused (the lock goes with the process).
+        const std::string lock = dir + (rank == 0 ? "/lock" : "/lock." + std::to_string(rank));
+        m_lock.fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (m_lock.fd < 0 || ::flock(m_lock.fd, LOCK_EX | LOCK_NB) != 0)
             throw Error("another sweep is writing '" + dir + "' (wait for it, or give another --csv)");
-        if (fresh)
-            for (const auto& e : fs::directory_iterator(dir, ec))
-                if (e.path().filename() != "lock") fs::remove_all(e.path(), ec);
-        std::ifstream in(m_path);
-        std::string line;
-        std::vector<std::string> lines;
-        while (std::getline(in, line)) lines.push_back(line);
-        for (size_t k = 0; k < lines.size(); ++k) {
-            json j = json::parse(lines[k], nullptr, false);
-            if (j.is_discarded()) {
-                if (k + 1 == lines.size()) break;  // a line cut by a kill mid-write: done again
-                throw Error("the sweep's state '" + m_path + "' is damaged at line " + std::to_string(k + 1) +
-                            "; run with --fresh to start over");
-            }
-            if (k == 0) {
-                const bool known = j.contains("params") && j["params"].is_object() && j["params"].contains("images");
-                std::string diff;
-                if (known)
-                    for (auto& [key, value] : params.items())
-                        if (key != "images" && key != "listing" && (!j["params"].contains(key) || j["params"][key] != value))
-                            diff += (diff.empty() ? "" : ", ") + key;
-                if (!known || !diff.empty())
-                    throw Error("'" + m_path + "' holds a sweep with other settings (" + (known ? diff : "format") +
-                                "); run with --fresh to start over, or give other --csv");
-                const int before = j["params"]["images"].get<int>(), now = params["images"].get<int>();
-                if (before > now)
-                    throw Error("'" + m_path + "' holds a sweep of " + std::to_string(before) + " images; this one asks for " +
-                                std::to_string(now) + " (a larger --limit extends a sweep; for fewer, give other --csv or --fresh)");
-                // A log written before listings were kept has none: taken as it is.
-                if (j["params"].contains("listing") && j["params"]["listing"] != listingHash(data, before))
-                    throw Error("the images of --data '" + data.spec() + "' are not the ones '" + m_path +
-                                "' began with (files added, removed or renamed); run with --fresh to start over");
-                if (before < now)
-                    out << "extending the sweep in " << m_path << " from " << before << " to " << now << " images\n";
-                m_resumedLines = 0;
-                continue;
-            }
-            m_resumedLines++;
-            if (j.contains("threads")) m_threads[j["layer"].get<std::string>()] = j["threads"].get<int>();
-            else if (j.contains("skipped")) m_skipped[j["skipped"].get<int>()] = j.value("reason", "");
-            else if (j.contains("failed")) m_failed[{j["failed"].get<int>(), j["layer"].get<std::string>()}] = j.value("reason", "");
-            else m_done[{j["i"].get<int>(), j["layer"].get<std::string>()}] = {j["feature_error"].get<double>(),
-                                                                             j["pixel_rmse"].get<double>(),
-                                                                             j["seconds"].get<double>()};
+        if (fresh) {
+            fs::remove(m_path, ec);
+            if (rank == 0)
+                for (const auto& e : fs::directory_iterator(dir, ec))
+                    if (e.path().filename().string().rfind("lock", 0) != 0) fs::remove_all(e.path(), ec);
         }
-        // Rewrite without a cut last line, then append from here.
-        std::string text = jsonLine({{"params", params}});
-        for (size_t k = 1; k < lines.size(); ++k)
-            if (!json::parse(lines[k], nullptr, false).is_discarded()) text += lines[k] + "\n";
-        const std::string tmp = m_path + ".tmp";
-        {
-            std::ofstream o(tmp, std::ios::binary | std::ios::trunc);
-            o << text;
-            if (!o) throw Error("cannot write '" + tmp + "'");
+    }
+
+    // Reads every log of the folder. `params` holds "images" (the count) and "listing" (listingHash of them); a
+    // log of fewer images whose listing is the prefix of this one is extended (a larger --limit), one of more
+    // is refused.
+    void load(const json& params, const ImageSet& data, std::ostream& out) {
+        std::error_code ec;
+        std::vector<std::string> logs;
+        for (const auto& e : fs::directory_iterator(m_dir, ec)) {
+            const std::string f = e.path().filename().string();
+            if (f.rfind("log", 0) == 0 && f.size() > 6 && f.substr(f.size() - 6) == ".jsonl") logs.push_back(e.path().string());
         }
-        fs::rename(tmp, m_path);
+        std::sort(logs.begin(), logs.end());
+        bool extended = false;
+        for (const auto& path : logs) {
+            const bool own = path == m_path;
+            std::ifstream in(path);
+            std::string line;
+            std::vector<std::string> lines;
+            while (std::getline(in, line)) lines.push_back(line);
+            for (size_t k = 0; k < lines.size(); ++k) {
+                json j = json::parse(lines[k], nullptr, false);
+                if (j.is_discarded()) {
+                    if (k + 1 == lines.size()) break;  // a line cut by a kill mid-write: done again
+                    throw Error("the sweep's state '" + path + "' is damaged at line " + std::to_string(k + 1) +
+                                "; run with --fresh to start over");
+                }
+                if (k == 0) {
+                    checkParams(path, j, params, data, out, extended);
+                    continue;
+                }
+                if (own) m_resumedLines++;
+                read(j);
+            }
+            if (!own) continue;
+            // This rank's log: rewritten without a cut last line, then appended from here.
+            std::string text = jsonLine({{"params", params}});
+            for (size_t k = 1; k < lines.size(); ++k)
+                if (!json::parse(lines[k], nullptr, false).is_discarded()) text += lines[k] + "\n";
+            rewrite(text);
+        }
+        if (!fs::exists(m_path)) rewrite(jsonLine({{"params", params}}));
         m_fd.fd = ::open(m_path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
         if (m_fd.fd < 0) throw Error("cannot append to '" + m_path + "'");
     }
+
+    // One line of a log (not the params line) into the maps.
+    void read(const json& j) {
+        if (j.contains("threads")) m_threads[j["layer"].get<std::string>()] = j["threads"].get<int>();
+        else if (j.contains("skipped")) m_skipped[j["skipped"].get<int>()] = j.value("reason", "");
+        else if (j.contains("failed")) m_failed[{j["failed"].get<int>(), j["layer"].get<std::string>()}] = j.value("reason", "");
+        else m_done[{j["i"].get<int>(), j["layer"].get<std::string>()}] = {j["feature_error"].get<double>(),
+                                                                         j["pixel_rmse"].get<double>(), j["seconds"].get<double>()};
+    }
+
     StateLog(const StateLog&) = delete;
     StateLog& operator=(const StateLog&) = delete;
 
@@ -170,6 +175,43 @@ public:
     std::map<std::pair<int, std::string>, std::string> m_failed;  // (image, layer) that could not be inverted
 
 private:
+    static std::string logName(int rank) { return rank == 0 ? "log.jsonl" : "log." + std::to_string(rank) + ".jsonl"; }
+
+    void rewrite(const std::string& text) {
+        const std::string tmp = m_path + ".tmp";
+        {
+            std::ofstream o(tmp, std::ios::binary | std::ios::trunc);
+            o << text;
+            if (!o) throw Error("cannot write '" + tmp + "'");
+        }
+        fs::rename(tmp, m_path);
+    }
+
+    static void checkParams(const std::string& path, const json& j, const json& params, const ImageSet& data, std::ostream& out,
+                            bool& extended) {
+        const bool known = j.contains("params") && j["params"].is_object() && j["params"].contains("images");
+        std::string diff;
+        if (known)
+            for (auto& [key, value] : params.items())
+                if (key != "images" && key != "listing" && (!j["params"].contains(key) || j["params"][key] != value))
+                    diff += (diff.empty() ? "" : ", ") + key;
+        if (!known || !diff.empty())
+            throw Error("'" + path + "' holds a sweep with other settings (" + (known ? diff : "format") +
+                        "); run with --fresh to start over, or give other --csv");
+        const int before = j["params"]["images"].get<int>(), now = params["images"].get<int>();
+        if (before > now)
+            throw Error("'" + path + "' holds a sweep of " + std::to_string(before) + " images; this one asks for " +
+                        std::to_string(now) + " (a larger --limit extends a sweep; for fewer, give other --csv or --fresh)");
+        // A log written before listings were kept has none: taken as it is.
+        if (j["params"].contains("listing") && j["params"]["listing"] != listingHash(data, before))
+            throw Error("the images of --data '" + data.spec() + "' are not the ones '" + path +
+                        "' began with (files added, removed or renamed); run with --fresh to start over");
+        if (before < now && !extended) {
+            out << "extending the sweep in " << path << " from " << before << " to " << now << " images\n";
+            extended = true;
+        }
+    }
+
     std::string m_dir, m_path;
     Fd m_lock, m_fd;  // the lock first: it outlives the log's descriptor
     int m_resumedLines = 0;
@@ -272,16 +314,25 @@ int cmdSweepData(const std::vector<std::string>& argv, size_t first, std::ostrea
            {"device", model->deviceName()}};
     shortenFloats(p);
     p["listing"] = listingHash(*data, count);
-    StateLog log(csvPath + ".state", p, *data, a.has("fresh"), out);
-    const bool resumed = log.resumedLines() > 0;
-    if (resumed)
-        out << "resuming from " << log.path() << ": " << log.m_done.size() << " image-layer results, "
+    // In a distributed job: this rank's batches are those at positions rank, rank + size, ... (static sharding;
+    // every image's seed comes from its position, so the numbers do not depend on who computes them).
+    dist::Group* group = job();
+    const int rank = group ? group->rank() : 0, ranks = group ? group->size() : 1;
+    auto mine = [&](int i) { return (i / batch) % ranks == rank; };
+    StateLog log(csvPath + ".state", rank, a.has("fresh"));
+    if (group) group->waitForAll("sweep-state");  // rank 0's --fresh clears the folder before anyone reads it
+    log.load(p, *data, out);
+    if (group) group->waitForAll("sweep-loaded");  // every rank has read the logs before any appends to its own
+    if (!log.m_done.empty() || !log.m_skipped.empty())
+        out << "resuming from " << log.dir() << ": " << log.m_done.size() << " image-layer results, "
             << log.m_skipped.size() << " skipped file(s) already there (--fresh starts over)\n";
+    // Ranks sharing a machine share its cores.
+    const int threadCap = group && group->localSize() > 1 ? std::max(1, usableCores() / group->localSize()) : 256;
 
     long todo = 0;
     for (int i = 0; i < count; ++i)
         for (const auto& name : layerNames)
-            todo += !log.m_skipped.count(i) && !log.m_done.count({i, name}) && !log.m_failed.count({i, name});
+            todo += mine(i) && !log.m_skipped.count(i) && !log.m_done.count({i, name}) && !log.m_failed.count({i, name});
     Interrupt interrupt;
     ProgressBar bar("sweep");
     long finished = 0;
@@ -289,6 +340,7 @@ int cmdSweepData(const std::vector<std::string>& argv, size_t first, std::ostrea
     bool cancelled = false;
     std::string interruptedAt;
     for (int b0 = 0; b0 < count && !cancelled; b0 += batch) {
+        if (!mine(b0)) continue;
         // The batch's images, skipping the unreadable (logged once, with the reason).
         std::vector<int> index;
         std::vector<ImageF> images;
@@ -322,7 +374,7 @@ int cmdSweepData(const std::vector<std::string>& argv, size_t first, std::ostrea
                 }
             if (idx.empty()) continue;
             if (!log.m_threads.count(name)) {
-                const int n = sweepThreads(*model, batch);
+                const int n = std::min(threadCap, sweepThreads(*model, batch));
                 log.m_threads[name] = n;
                 log.append(StateLog::jsonLine({{"threads", n}, {"layer", name}}));
             }
@@ -376,6 +428,47 @@ int cmdSweepData(const std::vector<std::string>& argv, size_t first, std::ostrea
         }
     }
     bar.finish();
+
+    if (group) {
+        if (cancelled) {
+            out << "interrupted by " << interrupt.name() << " at layer " << interruptedAt << "; the same command resumes from "
+                << log.dir() << "\n";
+            return 128 + interrupt.signal();
+        }
+        // Rank 0 gathers every rank's results of its shard, with their example pre-images, and writes the one table.
+        json part{{"done", json::array()}, {"skipped", json::array()}, {"failed", json::array()}, {"threads", log.m_threads},
+                  {"examples", json::object()}};
+        for (const auto& [key, r] : log.m_done)
+            if (mine(key.first)) part["done"].push_back({key.first, key.second, r.featureError, r.pixelRmse, r.seconds});
+        for (const auto& [i, reason] : log.m_skipped)
+            if (mine(i)) part["skipped"].push_back({i, reason});
+        for (const auto& [key, reason] : log.m_failed)
+            if (mine(key.first)) part["failed"].push_back({key.first, key.second, reason});
+        for (int i = 0; i < std::min(count, kExamples); ++i)
+            for (size_t k = 0; rank != 0 && mine(i) && k < layerNames.size(); ++k) {
+                const std::string f = "example" + std::to_string(i) + "_" + std::to_string(k) + ".png";
+                std::ifstream in(log.dir() + "/" + f, std::ios::binary);
+                if (in) part["examples"][f] = json::binary(std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {}));
+            }
+        const std::vector<uint8_t> cbor = json::to_cbor(part);
+        const auto parts = group->gather(std::string(cbor.begin(), cbor.end()), 0);
+        if (rank != 0) {
+            out << group->name() << ": " << part["done"].size() << " image-layer results sent to rank 0\n";
+            return 0;
+        }
+        for (size_t r = 1; r < parts.size(); ++r) {
+            const json j = json::from_cbor(parts[r]);
+            for (const auto& d : j["done"])
+                log.m_done[{d[0].get<int>(), d[1].get<std::string>()}] = {d[2].get<double>(), d[3].get<double>(), d[4].get<double>()};
+            for (const auto& d : j["skipped"]) log.m_skipped[d[0].get<int>()] = d[1].get<std::string>();
+            for (const auto& d : j["failed"]) log.m_failed[{d[0].get<int>(), d[1].get<std::string>()}] = d[2].get<std::string>();
+            for (const auto& [layer, n] : j["threads"].items()) log.m_threads.emplace(layer, n.get<int>());
+            for (const auto& [f, b] : j["examples"].items()) {
+                const auto& bytes = b.get_binary();
+                render::writeFileAtomically(log.dir() + "/" + f, std::string(bytes.begin(), bytes.end()));
+            }
+        }
+    }
 
     // The table, from everything in the log (this run's and earlier runs').
     std::vector<LayerStats> stats;

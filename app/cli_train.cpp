@@ -7,6 +7,7 @@
 #include "inference/json_text.h"
 
 #include "inference/hypernet.h"
+#include "inference/distributed.h"
 #include "inference/inverter.h"
 #include "inference/training.h"
 
@@ -72,12 +73,19 @@ int trainInvertersOnData(Model& loaded, const Args& a, const std::vector<std::st
         if (!(o.featureWeight >= 0 && o.featureWeight <= 1000))
             throw Error("--feature-weight must be between 0 (pixel loss only) and 1000");
         std::unique_ptr<ProgressBar> bar;
+        dist::Group* group = job();
+        const bool lead = !group || group->rank() == 0;  // one progress bar and one report for the job
+        if (group && o.batch < group->size())
+            throw Error("--batch " + std::to_string(o.batch) + " is the global batch: at least one image per rank (" +
+                        std::to_string(group->size()) + ")");
         auto m = trainInverter(*model, o, train, test, a.has("resume"), [&](const TrainProgress& p) {
+            if (!lead) return;
             if (!bar) bar = std::make_unique<ProgressBar>(layer + " " + std::to_string(p.epoch) + "/" + std::to_string(p.epochs));
             bar->update(p.step, p.steps,
                         (o.featureWeight > 0 ? "loss " : "mse ") + fmt("%.4f", p.loss) + "  " + fmt("%.0f img/s", p.imagesPerSecond));
-        });
+        }, group);
         if (bar) bar->finish();
+        if (!lead) continue;
         if (m.firstEpoch > 1) out << layer << ": resumed at epoch " << m.firstEpoch << "\n";
         out << layer << ": held-out pixel RMSE " << fmt("%.4f", m.testRmse) << " (the mean training image: "
             << fmt("%.4f", m.meanImageRmse) << "), feature error " << fmt("%.4f", m.testFeatureError) << "; "
@@ -86,8 +94,8 @@ int trainInvertersOnData(Model& loaded, const Args& a, const std::vector<std::st
             << std::endl;
     }
     const int skipped = train.skipped() + test.skipped();
-    if (skipped) out << "skipped " << skipped << " unreadable file(s) (counted once per pass)\n";
-    out << "wrote " << dir << "\n";
+    if (skipped) out << "skipped " << skipped << " unreadable file(s) (counted once per pass" << (job() ? ", on this rank" : "") << ")\n";
+    if (!job() || job()->rank() == 0) out << "wrote " << dir << "\n";
     return 0;
 }
 

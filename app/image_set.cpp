@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <cctype>
@@ -82,9 +83,13 @@ private:
 }  // namespace
 
 struct ImageSetStream::Queue {
+    struct Item {
+        int step;
+        std::optional<ImageF> image;  // none: the file could not be read (skipped)
+    };
     std::mutex mutex;
     std::condition_variable changed;
-    std::deque<ImageF> items;
+    std::deque<Item> items;
     bool done = false, quit = false;
     std::string error;  // a failure that is not one file's (preparing): rethrown to the consumer
     std::thread worker;
@@ -106,23 +111,32 @@ void ImageSetStream::stop() {
     m_queue.reset();
 }
 
-void ImageSetStream::start(uint64_t seed, int epoch, bool shuffle) {
+void ImageSetStream::start(uint64_t seed, int epoch, bool shuffle, int batch, int rank, int ranks) {
     stop();
     std::vector<int> order = m_indices;
     if (shuffle) {
         std::mt19937_64 rng(seed * 1000003u + uint64_t(epoch));
         std::shuffle(order.begin(), order.end(), rng);
     }
+    batch = std::max(1, batch);
+    const int n = int(order.size());
+    m_steps = (n + batch - 1) / batch;
+    m_step = 0;
+    // This rank's positions of each step: slice `rank` of `ranks` contiguous ones.
+    std::vector<std::pair<int, int>> mine;  // (step, image index)
+    for (int s = 0; s < m_steps; ++s) {
+        const int first = s * batch, count = std::min(batch, n - first);
+        for (int p = first + count * rank / ranks; p < first + count * (rank + 1) / ranks; ++p) mine.push_back({s, order[size_t(p)]});
+    }
     m_queue = std::make_unique<Queue>();
     Queue* q = m_queue.get();
-    q->worker = std::thread([this, q, order = std::move(order)] {
-        for (int i : order) {
-            ImageF image;
+    q->worker = std::thread([this, q, mine = std::move(mine)] {
+        for (const auto& [step, i] : mine) {
+            std::optional<ImageF> image;
             try {
                 image = m_model.prepare(m_set.load(i));
             } catch (const Error&) {
                 m_skipped++;
-                continue;
             } catch (const std::exception& e) {
                 std::lock_guard<std::mutex> lock(q->mutex);
                 q->error = e.what();
@@ -131,7 +145,7 @@ void ImageSetStream::start(uint64_t seed, int epoch, bool shuffle) {
             std::unique_lock<std::mutex> lock(q->mutex);
             q->changed.wait(lock, [&] { return q->quit || int(q->items.size()) < m_capacity; });
             if (q->quit) return;
-            q->items.push_back(std::move(image));
+            q->items.push_back({step, std::move(image)});
             lock.unlock();
             q->changed.notify_all();
         }
@@ -141,20 +155,22 @@ void ImageSetStream::start(uint64_t seed, int epoch, bool shuffle) {
     });
 }
 
-bool ImageSetStream::next(int batch, std::vector<ImageF>& prepared) {
+bool ImageSetStream::next(std::vector<ImageF>& prepared) {
     prepared.clear();
-    if (!m_queue) return false;
+    if (!m_queue || m_step >= m_steps) return false;
     Queue* q = m_queue.get();
     std::unique_lock<std::mutex> lock(q->mutex);
-    while (int(prepared.size()) < batch) {
+    // Items of this step until one of a later step shows, or the pass ends.
+    for (;;) {
         q->changed.wait(lock, [&] { return !q->items.empty() || q->done || !q->error.empty(); });
         if (!q->error.empty()) throw Error("reading the dataset: " + q->error);
-        if (q->items.empty()) break;  // done
-        prepared.push_back(std::move(q->items.front()));
+        if (q->items.empty() || q->items.front().step != m_step) break;
+        if (q->items.front().image) prepared.push_back(std::move(*q->items.front().image));
         q->items.pop_front();
         q->changed.notify_all();
     }
-    return !prepared.empty();
+    m_step++;
+    return true;
 }
 
 const std::vector<std::string>& imageExtensions() {

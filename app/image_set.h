@@ -45,8 +45,8 @@ public:
     ImageSetStream(const ImageSet& set, std::vector<int> indices, const Model& model, int queueImages = 256);
     ~ImageSetStream() override;
     int size() const override { return int(m_indices.size()); }
-    void start(uint64_t seed, int epoch, bool shuffle) override;
-    bool next(int batch, std::vector<ImageF>& prepared) override;
+    void start(uint64_t seed, int epoch, bool shuffle, int batch, int rank = 0, int ranks = 1) override;
+    bool next(std::vector<ImageF>& prepared) override;
     int skipped() const { return m_skipped; }
 
 private:
@@ -56,6 +56,7 @@ private:
     std::vector<int> m_indices;
     const Model& m_model;
     int m_capacity;
+    int m_steps = 0, m_step = 0;  // steps of the pass, and the next one
     std::unique_ptr<Queue> m_queue;
     std::atomic<int> m_skipped{0};
 };

@@ -1,5 +1,6 @@
 // Learned inverters: per-layer decoders trained on Fashion-MNIST (Dosovitskiy & Brox 2016).
 #include "inverter.h"
+#include "inference/distributed.h"
 #include "inference/json_text.h"
 
 #include "model_impl.h"
@@ -97,33 +98,93 @@ namespace {
 
 fs::path inverterDir(const Model::Impl& m) { return fs::path(m.inverterDirectory); }
 
-// One training step of a decoder: the layer's features of the normalised images (no gradient), pixel MSE of the
-// decoded images against the images, Adam at the cosine-decayed rate. Returns the loss.
-// `normalise` maps [0,1] images to the model's input; `featureWeight` > 0 adds the relative squared feature error
-// of the decoded images (the model's weights are frozen: its gradient reaches the decoder only).
-float decoderStep(Model::Impl& M, torch::nn::Sequential& net, torch::optim::Adam& optim, const torch::Tensor& images,
-                  const std::function<torch::Tensor(const torch::Tensor&)>& normalise, int layer, double rate, int step,
-                  int totalSteps, float featureWeight = 0) {
+// The summed loss of a batch, backpropagated (the decoder's gradients then hold the sum over its images): per
+// image the pixel MSE of the decoded image, plus `featureWeight` x the relative squared feature error
+// ||Phi(dec(z)) - z||^2 / ||z||^2 (the model's weights are frozen: its gradient reaches the decoder only).
+// `normalise` maps [0,1] images to the model's input. Returns the summed loss.
+double backwardSum(Model::Impl& M, torch::nn::Sequential& net, const torch::Tensor& images,
+                   const std::function<torch::Tensor(const torch::Tensor&)>& normalise, int layer, double featureWeight) {
     torch::Tensor z;
     {
         torch::NoGradGuard noGrad;
         z = M.forwardTo(normalise(images), layer);
     }
-    setCosineRate(optim, rate, step, totalSteps);
-    optim.zero_grad();
     auto decoded = net->forward(z);
-    auto loss = torch::mse_loss(decoded, images);
+    auto loss = (decoded - images).pow(2).flatten(1).mean(1).sum();
     if (featureWeight > 0) {
         auto z2 = M.forwardTo(normalise(decoded), layer);
         auto relative = (z2 - z).flatten(1).pow(2).sum(1) / z.flatten(1).pow(2).sum(1).clamp_min(1e-12);
-        // Ramped in over the first half of training: the pixel loss shapes the decoder first (a full weight from
-        // the first step sends the decoder to images the layer maps close to z but that look like nothing).
-        const double ramp = std::min(1.0, 2.0 * step / std::max(1, totalSteps));
-        loss = loss + featureWeight * ramp * relative.mean();
+        loss = loss + featureWeight * relative.sum();
     }
     loss.backward();
+    return loss.item<double>();
+}
+
+// The feature loss is ramped in over the first half of training: the pixel loss shapes the decoder first (a
+// full weight from the first step sends the decoder to images the layer maps close to z but that look like
+// nothing).
+double rampedFeatureWeight(float weight, int step, int totalSteps) {
+    return weight * std::min(1.0, 2.0 * step / std::max(1, totalSteps));
+}
+
+// One training step of a decoder: the gradients of the batch's summed loss divided by its image count, Adam at
+// the cosine-decayed rate. In a distributed job (`group`) `images` is this rank's slice of the global batch
+// (possibly undefined: none), and the gradients, the count and the loss are added over the ranks in one
+// all-reduce of a flat buffer before the division, so every rank takes the step one process would. Returns
+// the batch's mean loss and sets `count` to its images (0: nothing readable on any rank; no step taken).
+float trainStep(Model::Impl& M, torch::nn::Sequential& net, torch::optim::Adam& optim, const torch::Tensor& images,
+                const std::function<torch::Tensor(const torch::Tensor&)>& normalise, int layer, double rate, int step,
+                int totalSteps, double featureWeight, dist::Group* group, double& count) {
+    setCosineRate(optim, rate, step, totalSteps);
+    optim.zero_grad();
+    const double n = images.defined() ? double(images.size(0)) : 0.0;
+    double sum = n > 0 ? backwardSum(M, net, images, normalise, layer, featureWeight) : 0.0;
+    auto params = net->parameters();
+    count = n;
+    if (group) {
+        std::vector<torch::Tensor> parts;
+        for (auto& p : params)
+            parts.push_back(p.grad().defined() ? p.grad().detach().flatten().to(torch::kCPU) : torch::zeros({p.numel()}));
+        parts.push_back(torch::tensor({float(n), float(sum)}));
+        auto flat = torch::cat(parts).contiguous();
+        group->allReduceSum(flat.data_ptr<float>(), size_t(flat.numel()));
+        const int64_t total = flat.numel();
+        count = double(flat[total - 2].item<float>());
+        sum = double(flat[total - 1].item<float>());
+        int64_t offset = 0;
+        for (auto& p : params) {
+            auto g = flat.slice(0, offset, offset + p.numel()).view(p.sizes()).to(p.device());
+            if (p.grad().defined()) p.mutable_grad().copy_(g);
+            else p.mutable_grad() = g.clone();
+            offset += p.numel();
+        }
+    }
+    if (count <= 0) return 0.f;
+    for (auto& p : params)
+        if (p.grad().defined()) p.mutable_grad().div_(count);
     optim.step();
-    return loss.item<float>();
+    return float(sum / count);
+}
+
+float decoderStep(Model::Impl& M, torch::nn::Sequential& net, torch::optim::Adam& optim, const torch::Tensor& images,
+                  const std::function<torch::Tensor(const torch::Tensor&)>& normalise, int layer, double rate, int step,
+                  int totalSteps) {
+    double count = 0;
+    return trainStep(M, net, optim, images, normalise, layer, rate, step, totalSteps, 0.0, nullptr, count);
+}
+
+// Every rank starts from rank 0's weights.
+void broadcastParameters(torch::nn::Sequential& net, dist::Group& group) {
+    torch::NoGradGuard noGrad;
+    std::vector<torch::Tensor> parts;
+    for (auto& p : net->parameters()) parts.push_back(p.detach().flatten().to(torch::kCPU));
+    auto flat = torch::cat(parts).contiguous();
+    group.broadcast(flat.data_ptr<float>(), size_t(flat.numel()), 0);
+    int64_t offset = 0;
+    for (auto& p : net->parameters()) {
+        p.copy_(flat.slice(0, offset, offset + p.numel()).view(p.sizes()));
+        offset += p.numel();
+    }
 }
 
 }  // namespace
@@ -282,39 +343,41 @@ torch::Tensor stackImages(const std::vector<ImageF>& images, const torch::Device
     return torch::stack(xs).to(device);
 }
 
+// Held-out metrics over a stream; in a distributed job each rank takes its slices and the sums are added.
 InverterMetrics evaluateOn(Model::Impl& M, torch::nn::Sequential& decoder, int layer, ImageStream& data, int batch,
-                           const torch::Tensor& meanImage, float* meanImageRmse, int* count) {
+                           const torch::Tensor& meanImage, float* meanImageRmse, int* count, dist::Group* group = nullptr) {
     torch::InferenceMode guard;
     auto mean = torch::tensor(M.input.mean).view({1, -1, 1, 1}).to(M.device);
     auto std = torch::tensor(M.input.std).view({1, -1, 1, 1}).to(M.device);
-    double se = 0, seMean = 0, fe = 0, values = 0;
-    int n = 0;
-    data.start(0, 0, false);
+    double sums[5] = {0, 0, 0, 0, 0};  // squared error, the mean image's, values, feature error, images
+    data.start(0, 0, false, batch, group ? group->rank() : 0, group ? group->size() : 1);
     std::vector<ImageF> images;
-    while (data.next(batch, images)) {
+    while (data.next(images)) {
+        if (images.empty()) continue;
         auto x = stackImages(images, M.device);
         auto z = M.forwardTo((x - mean) / std, layer);
         auto d = decoder->forward(z);
-        se += (d - x).pow(2).sum().item<double>();
-        if (meanImage.defined()) seMean += (meanImage.to(M.device).unsqueeze(0) - x).pow(2).sum().item<double>();
-        values += double(x.numel());
+        sums[0] += (d - x).pow(2).sum().item<double>();
+        if (meanImage.defined()) sums[1] += (meanImage.to(M.device).unsqueeze(0) - x).pow(2).sum().item<double>();
+        sums[2] += double(x.numel());
         auto z2 = M.forwardTo((d - mean) / std, layer);
-        fe += ((z2 - z).flatten(1).norm(2, 1) / z.flatten(1).norm(2, 1).clamp_min(1e-12)).sum().item<double>();
-        n += int(images.size());
+        sums[3] += ((z2 - z).flatten(1).norm(2, 1) / z.flatten(1).norm(2, 1).clamp_min(1e-12)).sum().item<double>();
+        sums[4] += double(images.size());
     }
-    if (n == 0) throw Error("no readable images to evaluate the inverter on");
+    if (group) group->allReduceSum(sums, 5);
+    if (sums[4] == 0) throw Error("no readable images to evaluate the inverter on");
     InverterMetrics m;
-    m.testRmse = float(std::sqrt(se / values));
-    m.testFeatureError = float(fe / n);
-    if (meanImageRmse) *meanImageRmse = float(std::sqrt(seMean / values));
-    if (count) *count = n;
+    m.testRmse = float(std::sqrt(sums[0] / sums[2]));
+    m.testFeatureError = float(sums[3] / sums[4]);
+    if (meanImageRmse) *meanImageRmse = float(std::sqrt(sums[1] / sums[2]));
+    if (count) *count = int(sums[4]);
     return m;
 }
 
 }  // namespace
 
 StreamInverterMetrics trainInverter(Model& model, const TrainInverterOptions& o, ImageStream& train, ImageStream& test,
-                                    bool resume, const TrainProgressFn& progress) {
+                                    bool resume, const TrainProgressFn& progress, dist::Group* group) {
     auto& M = model.impl();
     const int layer = model.layerIndex(o.layer);
     if (o.epochs < 1 || o.batch < 1) throw Error("train inverter: --epochs and --batch must be at least 1");
@@ -334,7 +397,16 @@ StreamInverterMetrics trainInverter(Model& model, const TrainInverterOptions& o,
     StreamInverterMetrics metrics;
     int globalStep = 0;
     torch::Tensor meanImage;  // the last complete epoch's mean training image
-    if (resume && fs::exists(ckptState)) {
+    const bool writer = !group || group->rank() == 0;  // checkpoints and the decoder: rank 0's
+    bool haveCheckpoint = resume && fs::exists(ckptState);
+    if (group && resume) {
+        double seen = haveCheckpoint ? 1.0 : 0.0;
+        group->allReduceSum(&seen, 1);
+        if (seen > 0 && seen < group->size())
+            throw Error("--resume: the checkpoint " + ckptState.string() + " is not visible to every rank (rank 0 writes it: " +
+                        "resuming needs --out on a folder all ranks share)");
+    }
+    if (haveCheckpoint) {
         std::ifstream stateFile(ckptState);
         auto st = nlohmann::json::parse(stateFile);
         if (st.at("architecture") != arch || st.at("seed") != o.seed || st.at("batch") != o.batch ||
@@ -352,34 +424,45 @@ StreamInverterMetrics trainInverter(Model& model, const TrainInverterOptions& o,
     } else if (resume) {
         throw Error("--resume: no checkpoint for layer '" + name + "' in " + o.outDir);
     }
+    if (group) broadcastParameters(net, *group);
     const int steps = (train.size() + o.batch - 1) / o.batch;
+    const int64_t imageValues = int64_t(M.input.channels) * M.input.height * M.input.width;
     const auto start = std::chrono::steady_clock::now();
     std::vector<ImageF> images;
+    auto normalise = [&](const torch::Tensor& t) { return (t - mean) / std; };
     for (int epoch = metrics.firstEpoch; epoch <= o.epochs; ++epoch) {
         net->train();
-        train.start(o.seed, epoch, true);
-        double sum = 0;
-        int s = 0, seen = 0;
-        torch::Tensor imageSum;
+        train.start(o.seed, epoch, true, o.batch, group ? group->rank() : 0, group ? group->size() : 1);
+        double sum = 0, seen = 0;
+        int s = 0;
+        torch::Tensor imageSum = torch::zeros({imageValues}, torch::kFloat64);  // for the mean-image baseline
         const auto epochStart = std::chrono::steady_clock::now();
-        while (train.next(o.batch, images)) {
-            auto x = stackImages(images, M.device);
-            imageSum = imageSum.defined() ? imageSum + x.sum(0) : x.sum(0);
-            seen += int(images.size());
-            const float l = decoderStep(M, net, optim, x, [&](const torch::Tensor& t) { return (t - mean) / std; }, layer,
-                                        o.learningRate, globalStep, steps * o.epochs, o.featureWeight);
-            if (globalStep == 0) metrics.firstLoss = l;
+        while (train.next(images)) {
+            torch::Tensor x;
+            if (!images.empty()) {
+                x = stackImages(images, M.device);
+                imageSum += x.sum(0).flatten().to(torch::kCPU, torch::kFloat64);
+            }
+            double count = 0;
+            const float l = trainStep(M, net, optim, x, normalise, layer, o.learningRate, globalStep, steps * o.epochs,
+                                      rampedFeatureWeight(o.featureWeight, globalStep, steps * o.epochs), group, count);
+            ++globalStep;
+            if (count <= 0) continue;  // every file of this batch unreadable
+            if (s == 0 && epoch == 1) metrics.firstLoss = l;
+            seen += count;
             sum += l;
-            ++s, ++globalStep;
+            ++s;
             if (progress) {
                 const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - epochStart).count();
                 progress({epoch, o.epochs, s, steps, float(sum / s), el > 0 ? float(seen / el) : 0.f, -1.f});
             }
         }
         if (s == 0) throw Error("train inverter: no readable training images");
+        if (group) group->allReduceSum(imageSum.data_ptr<double>(), size_t(imageValues));
         metrics.lastLoss = float(sum / s);
-        metrics.trainImages = seen;
-        meanImage = (imageSum / double(seen)).to(torch::kCPU);
+        metrics.trainImages = int(seen);
+        meanImage = (imageSum / seen).to(torch::kFloat32).view({M.input.channels, M.input.height, M.input.width});
+        if (!writer) continue;
         // The checkpoint: weights, optimiser and the epoch, each file replaced atomically, the state last.
         net->eval();
         saveAtomically(net, ckptNet);
@@ -398,9 +481,10 @@ StreamInverterMetrics trainInverter(Model& model, const TrainInverterOptions& o,
     }
     metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     net->eval();
-    auto eval = evaluateOn(M, net, layer, test, o.batch, meanImage, &metrics.meanImageRmse, &metrics.testImages);
+    auto eval = evaluateOn(M, net, layer, test, o.batch, meanImage, &metrics.meanImageRmse, &metrics.testImages, group);
     metrics.testRmse = eval.testRmse;
     metrics.testFeatureError = eval.testFeatureError;
+    if (!writer) return metrics;
     saveAtomically(net, out / (name + ".pt"));
     nlohmann::json m{{"kind", "learned inverter"},
                      {"classifier", M.name},
@@ -419,6 +503,7 @@ StreamInverterMetrics trainInverter(Model& model, const TrainInverterOptions& o,
                        {"feature_weight", o.featureWeight},
                        {"optimizer", "Adam, lr " + std::to_string(o.learningRate) + ", cosine decay"},
                        {"train_images", metrics.trainImages},
+                       {"ranks", group ? group->size() : 1},
                        {"seconds", std::round(metrics.seconds)},
                        {"libtorch", TORCH_VERSION}}},
                      {"metrics",

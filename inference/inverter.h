@@ -5,6 +5,10 @@
 
 #include "training.h"
 
+namespace preimage::dist {
+class Group;
+}
+
 namespace preimage {
 
 struct TrainInverterOptions {
@@ -29,16 +33,19 @@ struct InverterMetrics {
     double seconds = 0;
 };
 
-// A stream of images prepared to a model's input, pulled a batch at a time: app/ decodes files in a background
+// A stream of images prepared to a model's input, pulled a step at a time: app/ decodes files in a background
 // thread into a bounded queue, so a folder of any size trains in bounded memory.
 class ImageStream {
 public:
     virtual ~ImageStream() = default;
-    virtual int size() const = 0;  // images per pass
-    // Begins a pass: in an order shuffled from (seed, epoch), or in the stored order when !shuffle.
-    virtual void start(uint64_t seed, int epoch, bool shuffle) = 0;
-    // Up to `batch` images of the pass; false (and nothing) when it is over.
-    virtual bool next(int batch, std::vector<ImageF>& prepared) = 0;
+    virtual int size() const = 0;  // images per pass (all ranks together)
+    // Begins a pass in steps of `batch` positions of an order shuffled from (seed, epoch) (the stored order when
+    // !shuffle): step s covers positions [s * batch, (s + 1) * batch). With `ranks` > 1 each step's positions
+    // are cut into `ranks` contiguous slices and this stream yields slice `rank`: every rank takes the same
+    // number of steps, and the slices of one step are the batch a single process takes.
+    virtual void start(uint64_t seed, int epoch, bool shuffle, int batch, int rank = 0, int ranks = 1) = 0;
+    // The next step's readable images of this rank's slice (possibly none); false when the pass is over.
+    virtual bool next(std::vector<ImageF>& prepared) = 0;
 };
 
 struct StreamInverterMetrics : InverterMetrics {
@@ -51,8 +58,13 @@ struct StreamInverterMetrics : InverterMetrics {
 // images, evaluating on a held-out stream. Pixel MSE; Adam with cosine decay. After every epoch a checkpoint
 // (weights, optimiser, epoch, the mean image) is written atomically to <outDir>/<layer>.ckpt.*; `resume` starts
 // from it. The decoder and its manifest (architecture, training, metrics) go to <outDir>/<layer>.{pt,json}.
+// With a `group` (a distributed job) the training is data-parallel: every rank takes its slice of each global
+// batch of `options.batch` images, the gradients of the batch's summed loss are summed by one all-reduce of a
+// flat buffer and divided by the batch's image count (as one process computes them), the decoder starts from
+// rank 0's weights, rank 0 alone writes checkpoints and the decoder, and the held-out metrics are summed over
+// the ranks' slices. A resumed run needs the checkpoint visible to every rank (a shared folder).
 StreamInverterMetrics trainInverter(Model& model, const TrainInverterOptions& options, ImageStream& train, ImageStream& test,
-                                    bool resume, const TrainProgressFn& progress = {});
+                                    bool resume, const TrainProgressFn& progress = {}, dist::Group* group = nullptr);
 // The decoders in `directory` evaluated on a stream: pixel RMSE and feature error.
 InverterMetrics evaluateInverter(Model& model, const std::string& directory, int layerIndex, ImageStream& data);
 

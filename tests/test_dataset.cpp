@@ -141,7 +141,7 @@ TEST_CASE("a sweep killed with SIGKILL resumes and ends with the uninterrupted t
     auto r = cli(sweepArgs(killed, "2"));
     INFO(r.err);
     REQUIRE(r.code == 0);
-    CHECK(r.out.find("resuming from " + log) != std::string::npos);
+    CHECK(r.out.find("resuming from " + killed + ".state: ") != std::string::npos);
     CHECK(withoutSeconds(testutil::readBytes(killed)) == withoutSeconds(testutil::readBytes(full)));
     // Other settings are refused, naming them; --fresh starts over.
     auto other = sweepArgs(killed, "2");
