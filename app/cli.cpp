@@ -211,7 +211,7 @@ dist::Group* g_job = nullptr;
 // Whether the command scales out over a distributed job.
 bool scalesOut(const std::vector<std::string>& argv) {
     if (argv.size() < 2) return false;
-    if (argv[1] == "train") return argv.size() > 2 && argv[2] == "inverter";
+    if (argv[1] == "train") return argv.size() > 2 && (argv[2] == "inverter" || argv[2] == "classifier" || argv[2] == "mixer");
     if (argv[1] == "sweep") return std::find(argv.begin(), argv.end(), "--data") != argv.end();
     return false;
 }
@@ -255,7 +255,7 @@ int runCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
             if (!scalesOut(argv))
                 throw Error("'" + argv[1] + "' runs on one process, and the environment names a distributed job of " +
                             std::to_string(launch->size) + " ranks (" + launch->launcher +
-                            "): of the commands, `sweep --data` and `train inverter` scale out");
+                            "): of the commands, `sweep --data` and `train inverter|classifier|mixer` scale out");
             group = dist::Group::join(*launch, dist::timeoutFromEnvironment());
             g_job = group.get();
             // Ranks sharing a machine share its cores: one thread per core each, unless --threads says.

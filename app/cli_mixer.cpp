@@ -1,6 +1,7 @@
 // The chunked autoencoder on the command line: `preimage train mixer`, `preimage eval mixer`,
 // `preimage analogy` and `preimage traverse`.
 #include "cli.h"
+#include "inference/distributed.h"
 #include "inference/json_text.h"
 #include "convert.h"
 #include "progress_bar.h"
@@ -84,14 +85,19 @@ int cmdTrainMixer(const std::vector<std::string>& argv, size_t first, std::ostre
     o.initDir = a.str("init", "");
     o.command = commandLine(argv);
     std::unique_ptr<ProgressBar> bar;
+    const bool lead = !job() || job()->rank() == 0;
+    if (job() && o.batch < job()->size())
+        throw Error("--batch " + std::to_string(o.batch) + " is the global batch: at least one image per rank");
     auto m = trainMixer(*model, o, [&](const TrainProgress& p) {
+        if (!lead) return;
         if (!bar) bar = std::make_unique<ProgressBar>("mixer " + std::to_string(p.epoch) + "/" + std::to_string(p.epochs));
         bar->update(p.step, p.steps, "loss " + fmt("%.3f", p.loss) + "  " + fmt("%.0f img/s", p.imagesPerSecond));
         if (p.step == p.steps) {
             bar->finish("loss " + fmt("%.3f", p.loss));
             bar.reset();
         }
-    });
+    }, job());
+    if (!lead) return 0;
     printMetrics(out, m);
     out << "trained in " << fmt("%.0f", m.seconds) << " s; wrote " << o.outDir << "/weights.pt and manifest.json\n";
     return 0;

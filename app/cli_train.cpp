@@ -78,6 +78,8 @@ int trainInvertersOnData(Model& loaded, const Args& a, const std::vector<std::st
         if (group && o.batch < group->size())
             throw Error("--batch " + std::to_string(o.batch) + " is the global batch: at least one image per rank (" +
                         std::to_string(group->size()) + ")");
+        const double commBefore = group ? group->collectiveSeconds() : 0;
+        const long collectivesBefore = group ? group->collectives() : 0;
         auto m = trainInverter(*model, o, train, test, a.has("resume"), [&](const TrainProgress& p) {
             if (!lead) return;
             if (!bar) bar = std::make_unique<ProgressBar>(layer + " " + std::to_string(p.epoch) + "/" + std::to_string(p.epochs));
@@ -86,6 +88,14 @@ int trainInvertersOnData(Model& loaded, const Args& a, const std::vector<std::st
         }, group);
         if (bar) bar->finish();
         if (!lead) continue;
+        if (group) {
+            // Time in collectives (the per-step all-reduce, mostly): communication and waiting for the slowest rank.
+            const double comm = group->collectiveSeconds() - commBefore;
+            const long calls = group->collectives() - collectivesBefore;
+            out << layer << ": " << group->size() << " ranks; " << calls << " collectives took " << fmt("%.2f", comm) << " s ("
+                << fmt("%.2f", 1000.0 * comm / std::max(1L, calls)) << " ms each, " << fmt("%.1f", 100.0 * comm / std::max(1e-9, m.seconds))
+                << "% of the training time)\n";
+        }
         if (m.firstEpoch > 1) out << layer << ": resumed at epoch " << m.firstEpoch << "\n";
         out << layer << ": held-out pixel RMSE " << fmt("%.4f", m.testRmse) << " (the mean training image: "
             << fmt("%.4f", m.meanImageRmse) << "), feature error " << fmt("%.4f", m.testFeatureError) << "; "
@@ -183,7 +193,11 @@ int cmdTrain(const std::vector<std::string>& argv, size_t first, std::ostream& o
     o.outDir = a.required("out");
     readTrainingOptions(a, argv, o);
     std::unique_ptr<ProgressBar> bar;  // one per epoch
+    const bool lead = !job() || job()->rank() == 0;
+    if (job() && o.batch < job()->size())
+        throw Error("--batch " + std::to_string(o.batch) + " is the global batch: at least one image per rank");
     auto m = trainClassifier(o, [&](const TrainProgress& p) {
+        if (!lead) return;
         if (p.testAccuracy >= 0) {  // end of an epoch
             const std::string summary = "loss " + fmt("%.4f", p.loss) + "  test accuracy " + fmt("%.2f%%", 100 * p.testAccuracy);
             if (bar) bar->finish(summary);
@@ -193,7 +207,8 @@ int cmdTrain(const std::vector<std::string>& argv, size_t first, std::ostream& o
         }
         if (!bar) bar = std::make_unique<ProgressBar>("epoch " + std::to_string(p.epoch) + "/" + std::to_string(p.epochs));
         bar->update(p.step, p.steps, "loss " + fmt("%.4f", p.loss) + "  " + fmt("%.0f img/s", p.imagesPerSecond));
-    });
+    }, job());
+    if (!lead) return 0;
     out << "test accuracy " << fmt("%.2f%%", 100 * m.testAccuracy) << " after " << o.epochs << " epochs in "
         << fmt("%.0f", m.seconds) << " s; wrote " << o.outDir << "/weights.pt and manifest.json\n";
     return 0;

@@ -140,28 +140,12 @@ float trainStep(Model::Impl& M, torch::nn::Sequential& net, torch::optim::Adam& 
     const double n = images.defined() ? double(images.size(0)) : 0.0;
     double sum = n > 0 ? backwardSum(M, net, images, normalise, layer, featureWeight) : 0.0;
     auto params = net->parameters();
-    count = n;
-    if (group) {
-        std::vector<torch::Tensor> parts;
-        for (auto& p : params)
-            parts.push_back(p.grad().defined() ? p.grad().detach().flatten().to(torch::kCPU) : torch::zeros({p.numel()}));
-        parts.push_back(torch::tensor({float(n), float(sum)}));
-        auto flat = torch::cat(parts).contiguous();
-        group->allReduceSum(flat.data_ptr<float>(), size_t(flat.numel()));
-        const int64_t total = flat.numel();
-        count = double(flat[total - 2].item<float>());
-        sum = double(flat[total - 1].item<float>());
-        int64_t offset = 0;
-        for (auto& p : params) {
-            auto g = flat.slice(0, offset, offset + p.numel()).view(p.sizes()).to(p.device());
-            if (p.grad().defined()) p.mutable_grad().copy_(g);
-            else p.mutable_grad() = g.clone();
-            offset += p.numel();
-        }
-    }
+    std::vector<float> extra{float(n), float(sum)};
+    allReduceGradients(params, group, extra);
+    count = extra[0];
+    sum = extra[1];
     if (count <= 0) return 0.f;
-    for (auto& p : params)
-        if (p.grad().defined()) p.mutable_grad().div_(count);
+    divideGradients(params, count);
     optim.step();
     return float(sum / count);
 }
@@ -173,19 +157,6 @@ float decoderStep(Model::Impl& M, torch::nn::Sequential& net, torch::optim::Adam
     return trainStep(M, net, optim, images, normalise, layer, rate, step, totalSteps, 0.0, nullptr, count);
 }
 
-// Every rank starts from rank 0's weights.
-void broadcastParameters(torch::nn::Sequential& net, dist::Group& group) {
-    torch::NoGradGuard noGrad;
-    std::vector<torch::Tensor> parts;
-    for (auto& p : net->parameters()) parts.push_back(p.detach().flatten().to(torch::kCPU));
-    auto flat = torch::cat(parts).contiguous();
-    group.broadcast(flat.data_ptr<float>(), size_t(flat.numel()), 0);
-    int64_t offset = 0;
-    for (auto& p : net->parameters()) {
-        p.copy_(flat.slice(0, offset, offset + p.numel()).view(p.sizes()));
-        offset += p.numel();
-    }
-}
 
 }  // namespace
 
@@ -424,7 +395,7 @@ StreamInverterMetrics trainInverter(Model& model, const TrainInverterOptions& o,
     } else if (resume) {
         throw Error("--resume: no checkpoint for layer '" + name + "' in " + o.outDir);
     }
-    if (group) broadcastParameters(net, *group);
+    broadcastParameters(net->parameters(), group);
     const int steps = (train.size() + o.batch - 1) / o.batch;
     const int64_t imageValues = int64_t(M.input.channels) * M.input.height * M.input.width;
     const auto start = std::chrono::steady_clock::now();

@@ -89,48 +89,64 @@ struct Trainer {
         return p;
     }
 
-    // x1 [B,1,28,28] in [0,1], y1 [B] labels. x2 is x1 rolled by one: every image is mixed with another.
-    float step(const torch::Tensor& x1, const torch::Tensor& y1, at::Generator& gen) {
+    // x1 [B,1,28,28] in [0,1], y1 [B] labels: the global batch. x2 is x1 rolled by one: every image is mixed
+    // with another. In a distributed job (`group`) every rank draws the same masks and takes its slice of the
+    // batch; each loss is its slice's sum over the global count, so that the gradients added by one all-reduce
+    // per optimiser are the ones one process computes.
+    float step(const torch::Tensor& x1g, const torch::Tensor& y1g, at::Generator& gen, dist::Group* group = nullptr) {
         const auto& L = o.layout;
-        const int64_t B = x1.size(0);
-        auto x2 = x1.roll(1, 0);
-        auto y2 = y1.roll(1, 0);
+        const int64_t B = x1g.size(0);
+        auto mg = at::bernoulli(torch::full({B, int64_t(L.chunks)}, 0.5), gen);  // 1: chunk from x1
+        const auto [first, last] = rankSlice(B, group);
+        auto x1 = x1g.slice(0, first, last), y1 = y1g.slice(0, first, last), m = mg.slice(0, first, last);
+        auto x2 = x1g.roll(1, 0).slice(0, first, last);
+        auto y2 = y1g.roll(1, 0).slice(0, first, last);
+        const double Bd = double(B);
         auto f1 = net->encode(x1);
-        auto f2 = f1.roll(1, 0);
-        auto m = at::bernoulli(torch::full({B, int64_t(L.chunks)}, 0.5), gen);  // 1: chunk from x1
+        auto f2 = group ? net->encode(x2) : f1.roll(1, 0);  // one process: the same codes, encoded once
         auto mm = m.repeat_interleave(L.dims, 1);
+        const int64_t b = x1.size(0);
         auto both = net->decode(torch::cat({f1, mm * f1 + (1 - mm) * f2}, 0));
-        auto rec = both.slice(0, 0, B), x3 = both.slice(0, B, 2 * B);
+        auto rec = both.slice(0, 0, b), x3 = both.slice(0, b, 2 * b);
         auto f3 = net->encode(x3);
         auto x4 = net->decode(mm * f3 + (1 - mm) * f1);  // unmixing: x1's chunks back where x2's were
-        auto sse = [&](const torch::Tensor& a) { return (a - x1).pow(2).sum() / double(B); };
+        auto sse = [&](const torch::Tensor& a) { return (a - x1).pow(2).sum() / Bd; };
+        const auto sum = torch::nn::functional::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kSum);
+        const auto ceSum = torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum);
         auto loss = sse(rec) + sse(x4);
         if (o.lambdaGan > 0) {
             auto fake = critics->disc->forward(x3);
-            loss = loss + o.lambdaGan * torch::binary_cross_entropy_with_logits(fake, torch::ones_like(fake));
+            loss = loss + o.lambdaGan * torch::nn::functional::binary_cross_entropy_with_logits(fake, torch::ones_like(fake), sum) / Bd;
         }
         if (o.lambdaChunk > 0) {
             auto logits = critics->chunkCls->forward(torch::cat({x1, x2, x3}, 1));
-            loss = loss + o.lambdaChunk * torch::binary_cross_entropy_with_logits(logits, m);
+            loss = loss + o.lambdaChunk * torch::nn::functional::binary_cross_entropy_with_logits(logits, m, sum) /
+                              (Bd * double(L.chunks));
         }
         if (o.lambdaClass > 0) {
             auto ySource = torch::where(m.select(1, 0) > 0.5, y1, y2);  // whose chunk 0 went into x3
-            loss = loss + o.lambdaClass * (torch::cross_entropy_loss(net->head->forward(net->chunk(f1, 0)), y1) +
-                                           torch::cross_entropy_loss(net->head->forward(net->chunk(f3, 0)), ySource));
+            loss = loss + o.lambdaClass * (torch::nn::functional::cross_entropy(net->head->forward(net->chunk(f1, 0)), y1, ceSum) +
+                                           torch::nn::functional::cross_entropy(net->head->forward(net->chunk(f3, 0)), ySource, ceSum)) /
+                              Bd;
         }
         optim.zero_grad();
         loss.backward();
+        std::vector<float> total{loss.item<float>()};
+        allReduceGradients(collect(), group, total);
         optim.step();
         if (o.lambdaGan > 0) {
             auto real = critics->disc->forward(x1);
             auto fake = critics->disc->forward(x3.detach());
-            auto lossD = torch::binary_cross_entropy_with_logits(real, torch::ones_like(real)) +
-                         torch::binary_cross_entropy_with_logits(fake, torch::zeros_like(fake));
+            auto lossD = (torch::nn::functional::binary_cross_entropy_with_logits(real, torch::ones_like(real), sum) +
+                          torch::nn::functional::binary_cross_entropy_with_logits(fake, torch::zeros_like(fake), sum)) /
+                         Bd;
             optimD.zero_grad();
             lossD.backward();
+            std::vector<float> none;
+            allReduceGradients(critics->disc->parameters(), group, none);
             optimD.step();
         }
-        return loss.item<float>();
+        return total[0];
     }
 
     TrainMixerOptions o;
@@ -436,7 +452,7 @@ MixerMetrics evaluateMixer(Model& classifier, Mixer& mixer, const Dataset& test,
                     test, pairs, seed, progress);
 }
 
-MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const TrainProgressFn& progress) {
+MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const TrainProgressFn& progress, dist::Group* group) {
     auto& M = classifier.impl();
     if (M.directory.empty() || M.input.channels != 1 || M.input.width != kSide)
         throw Error("the mixer is trained beside a default Fashion-MNIST classifier (--model fashion)");
@@ -464,6 +480,11 @@ MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const Tra
         initTraining = nlohmann::json::parse(init->manifestJson()).value("training", nlohmann::json::object());
         initTraining["directory"] = o.initDir;
     }
+    {
+        auto all = t.collect();
+        for (auto& p : t.critics->disc->parameters()) all.push_back(p);
+        broadcastParameters(all, group);
+    }
     auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
     const int steps = int(x.size(0) / o.batch);
     if (steps < 1) throw Error("fewer training images than one batch");
@@ -477,7 +498,7 @@ MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const Tra
             auto idx = perm.slice(0, int64_t(s) * o.batch, int64_t(s + 1) * o.batch);
             setCosineRate(t.optim, o.learningRate, step, steps * o.epochs);
             setCosineRate(t.optimD, o.learningRate / 5, step, steps * o.epochs);
-            const float l = t.step(x.index_select(0, idx), y.index_select(0, idx), gen);
+            const float l = t.step(x.index_select(0, idx), y.index_select(0, idx), gen, group);
             if (!std::isfinite(l)) throw Error("mixer training diverged (loss is not finite) at step " + std::to_string(step));
             if (step == 0) r.firstLoss = l;
             sum += l;
@@ -486,8 +507,9 @@ MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const Tra
         }
         r.lastLoss = float(sum / steps);
     }
-    // Principal directions from (up to) 10,000 training codes, then the evaluation on the test set.
+    // Principal directions from (up to) 10,000 training codes, then the evaluation on the test set: rank 0's.
     t.net->eval();
+    if (group && group->rank() != 0) return r;
     auto trainCodes = encodeAll(t.net, x.slice(0, 0, std::min<int64_t>(10000, x.size(0))));
     const auto bases = chunkBases(trainCodes, o.layout);
     const float threshold = 1.f, strength = 1.f;  // the analogy rules' natural values; `eval mixer` can re-choose them
@@ -518,6 +540,7 @@ MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& o, const Tra
           {"seed", o.seed},
           {"epochs", o.epochs},
           {"batch", o.batch},
+          {"ranks", group ? group->size() : 1},
           {"lr", o.learningRate},
           {"loss",
            "per-image sum of squared pixel errors of Dec(Enc(x1)) and of the unmixed reconstruction, + lambda_gan * "

@@ -16,6 +16,10 @@
 
 #include <memory>
 
+namespace preimage::dist {
+class Group;
+}
+
 namespace preimage {
 
 struct TrainMixerOptions {
@@ -83,7 +87,10 @@ private:
     std::unique_ptr<Impl> m_impl;
 };
 
-MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& options, const TrainProgressFn& progress = {});
+// In a distributed job (`group`) the training is data-parallel (the same global batches and masks on every
+// rank, each its slice; one all-reduce per optimiser and step); rank 0 evaluates and writes the mixer.
+MixerMetrics trainMixer(Model& classifier, const TrainMixerOptions& options, const TrainProgressFn& progress = {},
+                        dist::Group* group = nullptr);
 // threshold < 0, strength < 0: the manifest's chunk-transfer threshold and vector-analogy strength.
 // Needs at least kMinMixerEvalImages images (the first fifth query the rest for the mAP) and pairs >= 1.
 // `progress(done, total, stage)` after each stage.

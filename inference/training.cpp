@@ -53,7 +53,7 @@ std::string today() {
 
 }  // namespace
 
-ClassifierMetrics trainClassifier(const TrainClassifierOptions& o, const TrainProgressFn& progress) {
+ClassifierMetrics trainClassifier(const TrainClassifierOptions& o, const TrainProgressFn& progress, dist::Group* group) {
     if (o.outDir.empty()) throw Error("train classifier: --out is required");
     if (o.epochs < 1 || o.batch < 1 || !(o.learningRate > 0)) throw Error("train classifier: bad epochs/batch/lr");
     ensureDirectory(o.outDir);
@@ -68,6 +68,7 @@ ClassifierMetrics trainClassifier(const TrainClassifierOptions& o, const TrainPr
     auto arch = defaultClassifierArchitecture();
     auto net = buildSequential(arch);
     net->train();
+    broadcastParameters(net->parameters(), group);
     torch::optim::Adam optim(net->parameters(), torch::optim::AdamOptions(o.learningRate));
     auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
 
@@ -82,19 +83,27 @@ ClassifierMetrics trainClassifier(const TrainClassifierOptions& o, const TrainPr
         double lossSum = 0;
         auto epochStart = std::chrono::steady_clock::now();
         for (int s = 0; s < steps; ++s, ++globalStep) {
+            // The global batch and its flips are drawn alike on every rank; each rank takes its slice of it.
             auto idx = perm.slice(0, int64_t(s) * o.batch, int64_t(s + 1) * o.batch);
+            // Augmentation: horizontal flips (garments are left-right symmetric classes).
+            auto flip = at::rand({idx.size(0), 1, 1, 1}, gen) < 0.5;
+            const auto [first, last] = rankSlice(idx.size(0), group);
+            idx = idx.slice(0, first, last);
             auto x = xTrain.index_select(0, idx);
             auto y = yTrain.index_select(0, idx);
-            // Augmentation: horizontal flips (garments are left-right symmetric classes).
-            auto flip = at::rand({x.size(0), 1, 1, 1}, gen) < 0.5;
-            x = torch::where(flip, x.flip({3}), x);
+            x = torch::where(flip.slice(0, first, last), x.flip({3}), x);
             // Cosine learning-rate decay over the whole run.
             setCosineRate(optim, o.learningRate, globalStep, totalSteps);
             optim.zero_grad();
-            auto loss = torch::nn::functional::cross_entropy(net->forward(x), y);
+            // The summed loss's gradients, added over the ranks, divided by the batch's count.
+            auto loss = torch::nn::functional::cross_entropy(net->forward(x), y,
+                                                             torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
             loss.backward();
+            std::vector<float> extra{float(x.size(0)), loss.item<float>()};
+            allReduceGradients(net->parameters(), group, extra);
+            divideGradients(net->parameters(), extra[0]);
             optim.step();
-            float l = loss.item<float>();
+            float l = extra[1] / extra[0];
             if (globalStep == 0) metrics.firstLoss = l;
             lossSum += l;
             if (progress) {
@@ -110,6 +119,7 @@ ClassifierMetrics trainClassifier(const TrainClassifierOptions& o, const TrainPr
     metrics.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     net->eval();
+    if (group && group->rank() != 0) return metrics;  // rank 0 writes the model
     fs::path out(o.outDir);
     saveAtomically(net, out / "weights.pt");
 
@@ -131,6 +141,7 @@ ClassifierMetrics trainClassifier(const TrainClassifierOptions& o, const TrainPr
                      {"seed", o.seed},
                      {"epochs", o.epochs},
                      {"batch", o.batch},
+                     {"ranks", group ? group->size() : 1},
                      {"optimizer", "Adam, lr " + std::to_string(o.learningRate) + ", cosine decay"},
                      {"augmentation", "random horizontal flip"},
                      {"seconds", std::round(metrics.seconds)},

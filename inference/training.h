@@ -7,6 +7,10 @@
 #include <functional>
 #include <string>
 
+namespace preimage::dist {
+class Group;
+}
+
 namespace preimage {
 
 struct TrainProgress {
@@ -35,7 +39,11 @@ struct ClassifierMetrics {
     double seconds = 0;
 };
 
-ClassifierMetrics trainClassifier(const TrainClassifierOptions& options, const TrainProgressFn& progress = {});
+// In a distributed job (`group`) the training is data-parallel: every rank draws the same global batches and
+// flips and takes its slice; the summed loss's gradients are added by one all-reduce and divided by the batch's
+// count, as one process computes them; rank 0 writes the model.
+ClassifierMetrics trainClassifier(const TrainClassifierOptions& options, const TrainProgressFn& progress = {},
+                                  dist::Group* group = nullptr);
 
 // Top-1 accuracy of a classifier model on a dataset (images prepared to the model's input).
 // Top-1 accuracy; `progress(done, total)` after each batch.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "dataset.h"
+#include "distributed.h"
 
 #include <torch/optim/adam.h>
 #include <torch/serialize.h>
@@ -51,6 +52,54 @@ void saveAtomically(const ModuleHolder& module, const std::filesystem::path& pat
     const std::string tmp = path.string() + ".tmp";
     torch::save(module, tmp);
     std::filesystem::rename(tmp, path);
+}
+
+// Data-parallel training (a distributed job): the gradients of `params` (those of this rank's summed loss)
+// are added over the ranks in one all-reduce of a flat buffer, with `extra` (image counts, loss sums) appended
+// and summed too. Without a group nothing changes. The caller divides by the summed count.
+inline void allReduceGradients(const std::vector<torch::Tensor>& params, dist::Group* group, std::vector<float>& extra) {
+    if (!group) return;
+    std::vector<torch::Tensor> parts;
+    for (const auto& p : params)
+        parts.push_back(p.grad().defined() ? p.grad().detach().flatten().to(torch::kCPU) : torch::zeros({p.numel()}));
+    parts.push_back(torch::tensor(extra));
+    auto flat = torch::cat(parts).contiguous();
+    group->allReduceSum(flat.data_ptr<float>(), size_t(flat.numel()));
+    int64_t offset = 0;
+    for (auto p : params) {
+        auto g = flat.slice(0, offset, offset + p.numel()).view(p.sizes()).to(p.device());
+        if (p.grad().defined()) p.mutable_grad().copy_(g);
+        else p.mutable_grad() = g.clone();
+        offset += p.numel();
+    }
+    for (size_t k = 0; k < extra.size(); ++k) extra[k] = flat[offset + int64_t(k)].item<float>();
+}
+
+// Divides every gradient of `params` by `count` (a summed loss's gradients into a mean's).
+inline void divideGradients(const std::vector<torch::Tensor>& params, double count) {
+    for (auto p : params)
+        if (p.grad().defined()) p.mutable_grad().div_(count);
+}
+
+// Every rank starts from rank 0's weights.
+inline void broadcastParameters(const std::vector<torch::Tensor>& params, dist::Group* group) {
+    if (!group) return;
+    torch::NoGradGuard noGrad;
+    std::vector<torch::Tensor> parts;
+    for (const auto& p : params) parts.push_back(p.detach().flatten().to(torch::kCPU));
+    auto flat = torch::cat(parts).contiguous();
+    group->broadcast(flat.data_ptr<float>(), size_t(flat.numel()), 0);
+    int64_t offset = 0;
+    for (auto p : params) {
+        p.copy_(flat.slice(0, offset, offset + p.numel()).view(p.sizes()));
+        offset += p.numel();
+    }
+}
+
+// This rank's rows [first, last) of a global batch of `count`: slice `rank` of `ranks` contiguous ones.
+inline std::pair<int64_t, int64_t> rankSlice(int64_t count, dist::Group* group) {
+    if (!group) return {0, count};
+    return {count * group->rank() / group->size(), count * (group->rank() + 1) / group->size()};
 }
 
 }  // namespace preimage

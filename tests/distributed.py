@@ -3,7 +3,8 @@
 variables as torchrun and srun launch it:
 
 - 2 ranks give the same sweep table as 1 process (a folder with a corrupt file; the grid's examples too);
-- 2-rank training of an inverter equals 1-process training on the same global batch;
+- 2-rank training of an inverter and of the mixer equals 1-process training on the same global batch; the
+  classifier trains on 2 ranks to the 1-process accuracy;
 - a rank killed with SIGKILL is reported by the other within the timeout, which exits non-zero and writes
   torchrun's error file; a rank that never joins, a port in use and ranks of different WORLD_SIZE each give one
   clear line within the timeout.
@@ -122,6 +123,26 @@ for key in ("test_pixel_rmse", "test_feature_error", "mean_image_pixel_rmse"):
     check(abs(a - b) <= 1e-4 * abs(a), "2-rank training equals 1-process: %s %.6f vs %.6f" % (key, b, a))
 check(m2["training"]["ranks"] == 2 and m2["training"]["train_images"] == 360, "the manifest says 2 ranks, 360 images")
 
+# The mixer (mixing, unmixing, chunk classifier and GAN critic: two all-reduces a step) equals one process too.
+mix = ["train", "mixer", "--model", "fashion", "--epochs", "1", "--limit", "1024", "--test-limit", "100", "--pairs", "20",
+       "--batch", "64", "--seed", "2"]
+x1 = subprocess.run([binary] + mix + ["--threads", "1", "--out", os.path.join(scratch, "mix1")], capture_output=True, text=True)
+x2 = run_job(mix + ["--out", os.path.join(scratch, "mix2")], 2)
+check(x1.returncode == 0 and all(r[0] == 0 for r in x2), "mixer training on 1 process and 2 ranks: " + x1.stderr[-200:])
+k1, k2 = (json.load(open(os.path.join(scratch, d, "manifest.json"))) for d in ("mix1", "mix2"))
+a, b = k1["metrics"]["test_recon_rmse"], k2["metrics"]["test_recon_rmse"]
+check(abs(a - b) <= 1e-3 * a, "2-rank mixer equals 1-process: reconstruction RMSE %.6f vs %.6f" % (b, a))
+# The classifier joins too (its dropout masks are drawn per rank, as DistributedDataParallel's are: equal in
+# distribution, not bitwise).
+cls = ["train", "classifier", "--epochs", "1", "--limit", "2000", "--batch", "64", "--seed", "2"]
+c1 = subprocess.run([binary] + cls + ["--threads", "1", "--out", os.path.join(scratch, "cls1")], capture_output=True, text=True)
+c2 = run_job(cls + ["--out", os.path.join(scratch, "cls2")], 2)
+check(c1.returncode == 0 and all(r[0] == 0 for r in c2), "classifier training on 1 process and 2 ranks")
+q1, q2 = (json.load(open(os.path.join(scratch, d, "manifest.json"))) for d in ("cls1", "cls2"))
+a, b = q1["metrics"]["test_accuracy"], q2["metrics"]["test_accuracy"]
+check(q2["training"]["ranks"] == 2 and abs(a - b) < 0.03 and b > 0.6,
+      "2-rank classifier: test accuracy %.4f against 1 process %.4f" % (b, a))
+
 # --- 3. Failures. -----------------------------------------------------------------------------------------
 # A rank killed mid-run: the other names it within the timeout, exits non-zero and writes the error file.
 port = free_port()
@@ -175,7 +196,7 @@ check(b.returncode == 2 and "rank 0 started a job of 2 ranks, this rank one of 3
       "different WORLD_SIZE: " + b.stderr.strip()[-200:])
 # A command that does not scale out refuses to run in a job.
 inv = subprocess.run([binary, "layers", "--model", "fashion"], env=env(0, 2, free_port()), capture_output=True, text=True)
-check(inv.returncode == 2 and "`sweep --data` and `train inverter` scale out" in inv.stderr,
+check(inv.returncode == 2 and "`sweep --data` and `train inverter|classifier|mixer` scale out" in inv.stderr,
       "a command that does not scale out says so")
 
 print("%d failure(s)" % len(failures))
