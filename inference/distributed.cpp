@@ -166,6 +166,8 @@ struct Group::Impl {
                 store->add("failures", 1);
             } catch (const std::exception&) {
             }
+            // The store's host lingers a moment, so that the others read why before the store goes with it.
+            if (launch.rank == 0 && !launch.agentStore) std::this_thread::sleep_for(std::chrono::milliseconds(1500));
         }
         std::fflush(stdout);
         std::fprintf(stderr, "\npreimage: %s\n", message.c_str());

@@ -109,6 +109,26 @@ solo = subprocess.run([binary] + sweep + ["--csv", os.path.join(scratch, "two.cs
 check(solo.returncode == 0 and "resuming from" in solo.stdout and "90 image-layer results" in solo.stdout,
       "one process resumes a 2-rank sweep from both logs")
 
+# The launchers: torchrun (its agent hosts the store; Debian 12's needs --redirects 2 --tee 2) and Slurm's
+# variables as srun sets them (no RANK/WORLD_SIZE).
+tr = subprocess.run(["torchrun", "--no_python", "--nproc_per_node", "2", "--master_port", str(free_port()), "--redirects",
+                     "2", "--tee", "2", binary] + sweep + ["--csv", os.path.join(scratch, "torchrun.csv")],
+                    capture_output=True, text=True, env=dict(os.environ, PREIMAGE_DIST_TIMEOUT=str(TIMEOUT)), timeout=600)
+check(tr.returncode == 0 and "(torchrun, 2 on this machine)" in tr.stdout, "torchrun launches 2 ranks: " + tr.stderr[-300:])
+check(close(table(os.path.join(scratch, "torchrun.csv")), table(os.path.join(scratch, "one.csv"))),
+      "under torchrun the table is the 1-process table")
+port = free_port()
+slurm = [subprocess.Popen([binary] + sweep + ["--csv", os.path.join(scratch, "slurm.csv")],
+                          env=dict({k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")},
+                                   SLURM_PROCID=str(r), SLURM_NTASKS="2", SLURM_LOCALID=str(r), SLURM_NTASKS_PER_NODE="2",
+                                   SLURM_STEP_ID="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+                                   PREIMAGE_DIST_TIMEOUT=str(TIMEOUT)),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in range(2)]
+sl = [p.communicate(timeout=600) + (p.returncode,) for p in slurm]
+check(all(r[2] == 0 for r in sl) and "(slurm, 2 on this machine)" in sl[0][0], "Slurm's variables launch 2 ranks: " + sl[0][1][-300:])
+check(close(table(os.path.join(scratch, "slurm.csv")), table(os.path.join(scratch, "one.csv"))),
+      "under Slurm's variables the table is the 1-process table")
+
 # --- 2. Training: 2 ranks equal 1 process on the same global batch. --------------------------------------
 train = ["train", "inverter", "--model", os.path.join(models, "resnet_scripted.pt"), "--size", "32", "--data",
          "fashion-mnist:train", "--limit", "400", "--layer", "layer2", "--epochs", "2", "--batch", "64", "--seed", "3"]
