@@ -265,7 +265,10 @@ int runCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
                 out << "joined a distributed job of " << group->size() << " ranks (" << launch->launcher << ", "
                     << launch->localSize << " on this machine), " << threads() << " thread(s) per rank" << std::endl;
             const int code = runCommand(argv, out, err);
-            if (code != 0) return failed("ended with exit code " + std::to_string(code), code);
+            if (code != 0)
+                return failed(code > 128 ? "stopped by signal " + std::to_string(code - 128) + " (the same command resumes)"
+                                         : "ended with exit code " + std::to_string(code),
+                              code);
             group->finish();
             return code;
         }

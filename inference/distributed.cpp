@@ -132,7 +132,7 @@ struct Group::Impl {
     c10::intrusive_ptr<c10d::Store> store;            // under this job's prefix
     c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
     std::thread monitor;
-    std::atomic<bool> stopMonitor{false};
+    std::atomic<bool> stopMonitor{false}, failing{false};
     bool finished = false;
     double collectiveSeconds = 0;
     long collectives = 0;
@@ -160,6 +160,7 @@ struct Group::Impl {
     // Ends this process after one line on stderr (and torchrun's error file): the others are told by the
     // store when it can still be reached.
     [[noreturn]] void stop(const std::string& message, int code, bool tellOthers) {
+        failing = true;  // this rank's monitor no longer reports (it would echo this rank's own failure)
         if (tellOthers) {
             try {
                 store->set("failure", bytes(message));
@@ -191,7 +192,7 @@ struct Group::Impl {
             try {
                 s->add("hb/" + me, 1);
                 if (s->add("failures", 0) > 0) {
-                    if (stopMonitor) return;
+                    if (stopMonitor || failing) return;
                     stop(text(s->get("failure")) + "; stopping " + where(), 1, false);
                 }
                 const auto now = Clock::now();
@@ -202,7 +203,7 @@ struct Group::Impl {
                         last[size_t(k)] = beat;
                         changed[size_t(k)] = now;
                     } else if (now - changed[size_t(k)] > timeout && !s->check({"left/" + std::to_string(k)})) {
-                        if (stopMonitor) return;
+                        if (stopMonitor || failing) return;
                         const double silent = std::chrono::duration<double>(now - changed[size_t(k)]).count();
                         stop("rank " + std::to_string(k) + " of " + std::to_string(launch.size) + " is lost (" +
                                  (beat < 0 ? std::string("it never beat") : "no heartbeat for " + std::to_string(int(silent)) + " s") +
@@ -211,7 +212,7 @@ struct Group::Impl {
                     }
                 }
             } catch (const std::exception& e) {
-                if (stopMonitor) return;
+                if (stopMonitor || failing) return;
                 stop("lost the connection to the job's store at " + address() +
                          (launch.agentStore ? " (torchrun's agent is gone)" : " (rank 0, which hosts it, is gone)") + "; stopping " +
                          where(),
