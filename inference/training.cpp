@@ -44,6 +44,25 @@ float accuracy(torch::nn::Sequential& net, const torch::Tensor& x, const torch::
     return float(double(correct) / double(x.size(0)));
 }
 
+// The training forward pass of a plain chain whose dropout masks are drawn from `gen` for the whole global
+// batch (`rows`) and sliced to this rank's rows [first, last): every rank draws the same masks, and the ranks'
+// slices together see the masks one process would, so data-parallel training equals one process's.
+torch::Tensor forwardWithDropout(torch::nn::Sequential& net, torch::Tensor x, at::Generator& gen, int64_t rows, int64_t first,
+                                 int64_t last) {
+    for (auto& layer : *net) {
+        if (auto* d = layer.ptr()->as<torch::nn::DropoutImpl>()) {
+            const double p = d->options.p();
+            auto shape = x.sizes().vec();
+            shape[0] = rows;
+            auto keep = at::bernoulli(torch::full(shape, 1.0 - p), gen).slice(0, first, last);
+            x = x * keep / (1.0 - p);
+        } else {
+            x = layer.forward(x);
+        }
+    }
+    return x;
+}
+
 std::string today() {
     std::time_t t = std::time(nullptr);
     char buf[32];
@@ -87,7 +106,8 @@ ClassifierMetrics trainClassifier(const TrainClassifierOptions& o, const TrainPr
             auto idx = perm.slice(0, int64_t(s) * o.batch, int64_t(s + 1) * o.batch);
             // Augmentation: horizontal flips (garments are left-right symmetric classes).
             auto flip = at::rand({idx.size(0), 1, 1, 1}, gen) < 0.5;
-            const auto [first, last] = rankSlice(idx.size(0), group);
+            const int64_t rows = idx.size(0);
+            const auto [first, last] = rankSlice(rows, group);
             idx = idx.slice(0, first, last);
             auto x = xTrain.index_select(0, idx);
             auto y = yTrain.index_select(0, idx);
@@ -96,7 +116,7 @@ ClassifierMetrics trainClassifier(const TrainClassifierOptions& o, const TrainPr
             setCosineRate(optim, o.learningRate, globalStep, totalSteps);
             optim.zero_grad();
             // The summed loss's gradients, added over the ranks, divided by the batch's count.
-            auto loss = torch::nn::functional::cross_entropy(net->forward(x), y,
+            auto loss = torch::nn::functional::cross_entropy(forwardWithDropout(net, x, gen, rows, first, last), y,
                                                              torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
             loss.backward();
             std::vector<float> extra{float(x.size(0)), loss.item<float>()};
