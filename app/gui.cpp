@@ -193,6 +193,8 @@ int runGui(const std::vector<std::string>& argv) {
                   {"frame_interval_ms_p95", percentile(intervals, 0.95)},
                   {"uploads", st.uploads},
                   {"stale_frames_dropped", st.staleFramesDropped},
+                  {"model", app.model() ? app.model()->name : ""},
+                  {"layer_count", app.model() ? app.model()->layers.size() : 0},
                   {"layer", app.model() ? app.model()->layers[size_t(app.layer())].name : ""},
                   {"feature_error", app.currentResult() ? app.currentResult()->featureError : -1.f},
                   {"preimage_rect", {app.preimageRect()[0], app.preimageRect()[1], app.preimageRect()[2], app.preimageRect()[3]}},

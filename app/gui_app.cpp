@@ -115,11 +115,11 @@ void App::openImage(const std::string& path) {
 }
 
 void App::openModel(const std::string& nameOrPath) {
+    // The current model, image and results stay until the new model has loaded: a failed open changes nothing.
     Request r = baseRequest(JobKind::LoadModel);
     r.model = nameOrPath;
-    m_modelKey = nameOrPath;
-    m_model.reset();
-    resetResults();
+    m_loadingKey = nameOrPath;
+    m_pendingExport.clear();
     m_jobGeneration = m_worker->post(std::move(r));
     m_jobKind = JobKind::LoadModel;
     m_jobRunning = true;
@@ -211,6 +211,7 @@ Request App::baseRequest(JobKind kind) const {
 
 void App::requestInversion() {
     if (!m_model || m_image.empty()) return;  // runs once both are there
+    if (m_jobRunning && m_jobKind == JobKind::LoadModel) return;  // after the model being opened has loaded
     Request r = baseRequest(JobKind::Invert);
     m_jobGeneration = m_worker->post(std::move(r));
     m_jobKind = JobKind::Invert;
@@ -385,13 +386,12 @@ void App::pollWorker() {
         return;
     }
     if (f->model && f->model != m_model) {
-        const bool first = !m_model;
         m_model = f->model;
-        if (first) {
-            m_settings.model = m_modelKey;
-            if (m_modelKey.find('/') != std::string::npos) Settings::remember(m_settings.recentModels, m_modelKey);
-            m_settings.save();
-        }
+        if (f->kind == JobKind::LoadModel && !m_loadingKey.empty()) m_modelKey = m_loadingKey;
+        m_loadingKey.clear();
+        m_settings.model = m_modelKey;
+        if (m_modelKey.find('/') != std::string::npos) Settings::remember(m_settings.recentModels, m_modelKey);
+        m_settings.save();
         resetResults();
         int want = layerIndex(m_wantLayer);
         m_layer = want >= 0 ? want : 0;
@@ -403,7 +403,10 @@ void App::pollWorker() {
         m_jobRunning = false;
         m_pendingExport.clear();
         m_status.clear();
-        if (f->kind == JobKind::LoadModel && !m_model) m_modelKey = m_settings.model;  // keep the last good model
+        if (f->kind == JobKind::LoadModel) {  // the current model, image and results stay
+            m_loadingKey.clear();
+            if (m_model) m_status = "model " + m_model->name + " on " + m_model->device + " (the model opened could not be loaded)";
+        }
         return;
     }
     if (f->kind == JobKind::Dream) {
@@ -419,6 +422,7 @@ void App::pollWorker() {
     }
     if (f->kind == JobKind::LoadModel) {
         m_jobRunning = false;
+        m_loadingKey.clear();
         m_status = "model " + m_model->name + " on " + m_model->device;
         requestInversion();
         return;

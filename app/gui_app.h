@@ -109,7 +109,8 @@ private:
     std::unique_ptr<Worker> m_worker;
     std::unique_ptr<render::TextureUploader> m_uploader;
     std::shared_ptr<const ModelSummary> m_model;
-    std::string m_modelKey;  // name + options the model was requested with
+    std::string m_modelKey;    // the loaded model's name or path (what jobs are requested with)
+    std::string m_loadingKey;  // a model being opened: the current one stays until it has loaded
 
     std::string m_imagePath;
     ImageF m_image;  // as loaded, [0,1]

@@ -252,10 +252,18 @@ void App::drawMain(float x, float y, float w, float h) {
     ImGui::SetNextWindowSize(ImVec2(w, h));
     ImGui::Begin("Pre-images", nullptr, kPanel | ImGuiWindowFlags_NoTitleBar);
     if (!m_error.empty()) {
+        // The message wraps left of its button: a long one (a path, a reason) is never hidden under it.
+        const ImGuiStyle& style = ImGui::GetStyle();
+        const float button = ImGui::CalcTextSize("Dismiss").x + style.FramePadding.x * 2.f;
+        const float wrap = ImGui::GetContentRegionAvail().x - button - style.WindowPadding.x * 2.f - style.ItemSpacing.x;
+        const float textH = ImGui::CalcTextSize(m_error.c_str(), nullptr, false, wrap).y;
         ImGui::PushStyleColor(ImGuiCol_ChildBg, ImVec4(0.45f, 0.12f, 0.12f, 1.f));
-        ImGui::BeginChild("##error", ImVec2(0, ImGui::GetFrameHeightWithSpacing() + 8.f), true);
+        ImGui::BeginChild("##error", ImVec2(0, std::max(textH, ImGui::GetFrameHeight()) + style.WindowPadding.y * 2.f), true);
+        ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + wrap);
         ImGui::TextColored(ImVec4(1.f, 0.85f, 0.85f, 1.f), "%s", m_error.c_str());
-        ImGui::SameLine(ImGui::GetWindowWidth() - 80.f);
+        ImGui::PopTextWrapPos();
+        ImGui::SameLine(ImGui::GetWindowWidth() - button - style.WindowPadding.x);
+        ImGui::SetCursorPosY(style.WindowPadding.y);
         if (ImGui::SmallButton("Dismiss")) m_error.clear();
         ImGui::EndChild();
         ImGui::PopStyleColor();

@@ -5,7 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
+#include <type_traits>
 #include <filesystem>
 #include <fstream>
 
@@ -49,9 +51,37 @@ Settings Settings::load() {
             p.jitter = v.value("jitter", p.jitter);
         }
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "preimage: ignoring unreadable settings (%s)\n", e.what());
+        // Kept beside, not overwritten by the defaults on exit: the user may want what was in it.
+        const std::string path = directory() + "/settings.json";
+        std::string backup = path + ".bad";
+        for (int k = 2; std::filesystem::exists(backup); ++k) backup = path + ".bad" + std::to_string(k);
+        std::error_code ec;
+        std::filesystem::rename(path, backup, ec);
+        std::fprintf(stderr, "preimage: the settings file %s is unreadable (%s): kept as %s, starting from the defaults\n",
+                     path.c_str(), e.what(), ec ? "it is" : backup.c_str());
         return Settings{};
     }
+    // Values out of range (edited by hand, or from another version) are clamped, with a note.
+    auto clampTo = [](auto& value, auto lo, auto hi, const char* name) {
+        using T = std::decay_t<decltype(value)>;
+        const T v = value != value ? T(lo) : std::clamp(value, T(lo), T(hi));  // NaN: the lower bound
+        if (!(v == value)) {
+            std::fprintf(stderr, "preimage: settings: %s %s is out of range; using %s\n", name, std::to_string(value).c_str(),
+                         std::to_string(v).c_str());
+            value = v;
+        }
+    };
+    auto& p = s.inversion;
+    clampTo(p.iterations, 1, 100000, "iterations");
+    clampTo(p.restarts, 1, 64, "restarts");
+    if (!(p.learningRate > 0 && p.learningRate <= 1)) clampTo(p.learningRate, 1e-6f, 1.f, "learning_rate");
+    if (!(p.learningRate > 0)) p.learningRate = widgets::InversionSettings{}.learningRate;  // NaN
+    clampTo(p.lambdaTv, 0.f, 1e6f, "lambda_tv");
+    clampTo(p.lambdaAlpha, 0.f, 1e3f, "lambda_alpha");
+    clampTo(p.jitter, 0, 32, "jitter");
+    clampTo(s.modelSize, 0, 4096, "model_size");
+    clampTo(s.windowWidth, 320, 16384, "window_width");
+    clampTo(s.windowHeight, 240, 16384, "window_height");
     return s;
 }
 

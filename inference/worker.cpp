@@ -194,9 +194,10 @@ std::shared_ptr<Model> Worker::model(const Request& r, std::shared_ptr<const Mod
     for (float v : o.mean) key += "|" + std::to_string(v);
     for (float v : o.std) key += "|" + std::to_string(v);
     if (!m_model || key != m_modelKey) {
-        m_model.reset();
+        // Loaded aside first: a model that cannot be loaded leaves the current one in place.
+        auto loaded = Model::load(r.model, o);
+        m_model = std::move(loaded);
         m_summary.reset();
-        m_model = Model::load(r.model, o);
         m_modelKey = key;
         auto s = std::make_shared<ModelSummary>();
         s->name = m_model->name();

@@ -6,7 +6,10 @@ namespace preimage::widgets {
 
 bool jobProgress(float fraction, const char* status, bool running) {
     const float stopWidth = 70.f;
+    // The bar's colour follows the worker: amber while a job runs, muted once it has ended.
+    if (!running) ImGui::PushStyleColor(ImGuiCol_PlotHistogram, ImVec4(0.24f, 0.30f, 0.40f, 1.f));
     ImGui::ProgressBar(fraction, ImVec2(-stopWidth - ImGui::GetStyle().ItemSpacing.x, 0), status);
+    if (!running) ImGui::PopStyleColor();
     ImGui::SameLine();
     ImGui::BeginDisabled(!running);
     const bool stop = ImGui::Button("Stop", ImVec2(stopWidth, 0));

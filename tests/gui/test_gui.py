@@ -187,5 +187,35 @@ if models and os.path.exists(os.path.join(models, "resnet_scripted.pt")):
             ["--model", os.path.join(user, "resnet.pt"), "--size", "32", "--image", sample("fashion_7"), "--inverters", moved])
     check(0 < r.get("learned_feature_error", -1) < 1, f"--inverters DIR: learned pre-image shown ({r.get('learned_feature_error')})")
 
+# Session safety: opening a file that is not a model changes nothing (the model, the layer and the result stay)
+# and says why; a malformed settings file is kept as a backup, values out of range are clamped.
+bad_model = os.path.join(work, "not_a_model.pt")
+open(bad_model, "w").write("this is a text file named .pt\n")
+env["PREIMAGE_CONFIG_DIR"] = os.path.join(work, "config_safety")
+shutil.rmtree(env["PREIMAGE_CONFIG_DIR"], ignore_errors=True)
+r = run("bad_model", [{"open_image": sample("fashion_9")}, {"select_layer": "conv1"}, {"set": {"iterations": 60}},
+                      {"wait_idle": 120}, {"open_model": bad_model}, {"wait_idle": 60}, {"frames": 3},
+                      {"screenshot": shot("bad_model.png")}])
+errors = r.get("errors", [])
+check(len(errors) == 1 and "not_a_model.pt" in errors[0], f"bad model: the error names the file ({errors})")
+check(r.get("model") == "fashion" and r.get("layer_count") == 11, f"bad model: fashion stays loaded ({r.get('model')}, "
+      f"{r.get('layer_count')} layers)")
+check(r.get("layer") == "conv1" and 0 < r.get("feature_error", -1) < 1,
+      f"bad model: the conv1 result stays ({r.get('layer')}, {r.get('feature_error')})")
+check("could not be loaded" in r.get("status", ""), f"bad model: the status says so ({r.get('status')})")
+cfg = env["PREIMAGE_CONFIG_DIR"]
+check(json.load(open(os.path.join(cfg, "settings.json"))).get("model") == "fashion", "bad model: not remembered")
+with open(os.path.join(cfg, "settings.json"), "w") as f:
+    f.write('{"model": "fashion", "inversion": {"iterations": ')  # cut short
+r = run("bad_settings", [{"frames": 2}])
+check(os.path.exists(os.path.join(cfg, "settings.json.bad")), "a malformed settings file is kept as settings.json.bad")
+check(open(os.path.join(cfg, "settings.json.bad")).read().endswith('"iterations": '), "the backup is the file as it was")
+with open(os.path.join(cfg, "settings.json"), "w") as f:
+    json.dump({"model": "fashion", "inversion": {"iterations": 10 ** 9, "restarts": -3, "jitter": 500}}, f)
+r = run("clamped_settings", [{"frames": 2}])
+inv = json.load(open(os.path.join(cfg, "settings.json")))["inversion"]
+check((inv["iterations"], inv["restarts"], inv["jitter"]) == (100000, 1, 32),
+      f"settings out of range are clamped ({inv['iterations']}, {inv['restarts']}, {inv['jitter']})")
+
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)
