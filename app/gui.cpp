@@ -104,8 +104,18 @@ int runGui(const std::vector<std::string>& argv) {
     glfwWindowHint(GLFW_CONTEXT_VERSION_MINOR, 3);
     glfwWindowHint(GLFW_OPENGL_PROFILE, GLFW_OPENGL_CORE_PROFILE);
     glfwWindowHint(GLFW_OPENGL_FORWARD_COMPAT, GL_TRUE);
-    const int width = a.integer("width", automated ? 1440 : settings.windowWidth);
-    const int height = a.integer("height", automated ? 900 : settings.windowHeight);
+    int width = a.integer("width", automated ? 1440 : settings.windowWidth);
+    int height = a.integer("height", automated ? 900 : settings.windowHeight);
+    // Never larger than 90% of the monitor's work area (a 1440x900 default on a 1280x720 screen would hide the
+    // status line and the layers); the size the user leaves it at is remembered in settings.json.
+    if (GLFWmonitor* monitor = glfwGetPrimaryMonitor(); monitor && !a.has("width") && !a.has("height")) {
+        int wx = 0, wy = 0, ww = 0, wh = 0;
+        glfwGetMonitorWorkarea(monitor, &wx, &wy, &ww, &wh);
+        if (ww > 0 && wh > 0) {
+            width = std::min(width, int(0.9 * ww));
+            height = std::min(height, int(0.9 * wh));
+        }
+    }
     GLFWwindow* window = glfwCreateWindow(width, height, "Preimage", nullptr, nullptr);
     if (!window) {
         glfwTerminate();

@@ -119,7 +119,7 @@ void App::openModel(const std::string& nameOrPath) {
     Request r = baseRequest(JobKind::LoadModel);
     r.model = nameOrPath;
     m_loadingKey = nameOrPath;
-    m_pendingExport.clear();
+    cancelExport("another model was opened");
     m_jobGeneration = m_worker->post(std::move(r));
     m_jobKind = JobKind::LoadModel;
     m_jobRunning = true;
@@ -216,8 +216,14 @@ void App::requestInversion() {
     m_jobGeneration = m_worker->post(std::move(r));
     m_jobKind = JobKind::Invert;
     m_jobRunning = true;
-    m_pendingExport.clear();
+    cancelExport("the image, layer or settings changed before it finished");
     m_status = "inverting " + layerName(m_layer) + "...";
+}
+
+void App::cancelExport(const std::string& why) {
+    if (m_pendingExport.empty()) return;  // an export is never dropped without a word
+    setError("the export to " + m_pendingExport + " was cancelled: " + why);
+    m_pendingExport.clear();
 }
 
 void App::exportSweep(const std::string& pngPath) {
@@ -361,7 +367,7 @@ void App::startDream(const std::string& unit) {
     m_jobGeneration = m_worker->post(std::move(r));
     m_jobKind = JobKind::Dream;
     m_jobRunning = true;
-    m_pendingExport.clear();
+    cancelExport("a preferred input was started");
     m_status = "dreaming " + unit + "...";
 }
 

@@ -180,6 +180,7 @@ private:
     bool latentIdle() const;
     std::vector<LayerSlot> m_slots;
     std::string m_pendingExport;
+    void cancelExport(const std::string& why);  // says so when an export was pending
 
     std::string m_error, m_status;
     std::vector<std::string> m_errorLog;

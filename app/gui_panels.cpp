@@ -226,6 +226,13 @@ void App::drawControls(float x, float y, float w, float h) {
     }
 
     sectionHeader("Learned latent code (Hu et al.)");
+    // The mixing autoencoder is trained beside the default Fashion-MNIST model: with a user's network the panels
+    // say what they need instead of acting on images they were not trained for.
+    const bool mixerModel = m_model && m_model->name == "fashion";
+    if (!mixerModel) {
+        ImGui::TextDisabled("needs the default model's mixer:\nopen 'fashion' (Model section)");
+        ImGui::BeginDisabled();
+    }
     if (ImGui::Button(m_latent.show ? "Hide chunk sliders" : "Chunk sliders")) showLatent(!m_latent.show);
     if (ImGui::IsItemHovered())
         ImGui::SetTooltip("The image's code in the mixing autoencoder, as chunks with sliders along their principal\n"
@@ -233,6 +240,11 @@ void App::drawControls(float x, float y, float w, float h) {
     ImGui::SameLine();
     if (ImGui::Button(m_latent.showAnalogy ? "Hide analogies" : "Analogies")) showAnalogy(!m_latent.showAnalogy);
     if (ImGui::IsItemHovered()) ImGui::SetTooltip("Compose a : b :: c : d (Ctrl+Y)");
+    if (!mixerModel) {
+        ImGui::EndDisabled();
+        if (m_latent.show) showLatent(false);
+        if (m_latent.showAnalogy) showAnalogy(false);
+    }
 
     sectionHeader("Export");
     if (ImGui::Button("Export layer grid")) exportSweep(defaultExportPath("sweep"));
@@ -294,8 +306,12 @@ void App::drawMain(float x, float y, float w, float h) {
     if (result)
         std::snprintf(caption, sizeof caption, "pre-image: feature error %.4f, pixel RMSE %.4f", double(result->featureError),
                       double(result->pixelRmse));
-    else
+    else if (m_jobRunning && m_jobKind == JobKind::LoadModel)
+        std::snprintf(caption, sizeof caption, "pre-image (once the model has loaded)");
+    else if (m_jobRunning)
         std::snprintf(caption, sizeof caption, "pre-image (optimising...)");
+    else
+        std::snprintf(caption, sizeof caption, "pre-image (not computed: Run again, R)");
     auto view = widgets::imageView("preimage", pre ? pre->imguiId() : nullptr, pre ? pre->width() : 0, pre ? pre->height() : 0,
                                    side, caption, m_jobRunning ? "starting..." : "");
     const ImageF* preImage = live && best < int(m_frame.previews.size()) ? &m_frame.previews[size_t(best)]
@@ -349,6 +365,16 @@ void App::drawMain(float x, float y, float w, float h) {
         ImGui::EndGroup();
     }
 
+    // What the run had to do to converge: divergence restarts and the rate actually used.
+    if (result && !result->warnings.empty()) {
+        ImGui::PushTextWrapPos(0.f);
+        for (const auto& w : result->warnings) ImGui::TextColored(ImVec4(1.f, 0.75f, 0.3f, 1.f), "%s", w.c_str());
+        ImGui::PopTextWrapPos();
+    }
+    if (result && result->learningRate > 0 && result->learningRate < 0.99f * m_settings.inversion.learningRate)
+        ImGui::TextColored(ImVec4(1.f, 0.75f, 0.3f, 1.f), "ran at learning rate %.1e (set: %.1e) after divergence",
+                           double(result->learningRate), double(m_settings.inversion.learningRate));
+
     // Progress and the loss plot.
     const ProgressEvent& p = m_frame.progress;
     char status[160];
@@ -366,10 +392,11 @@ void App::drawMain(float x, float y, float w, float h) {
     ImGui::Spacing();
     if (widgets::jobProgress(fraction, status, m_jobRunning)) stop();
 
-    std::vector<widgets::PlotSeries> series{{"total", IM_COL32(235, 235, 235, 255), {}},
-                                            {"feature", IM_COL32(90, 170, 255, 255), {}},
-                                            {"TV", IM_COL32(250, 170, 70, 255), {}},
-                                            {"alpha", IM_COL32(150, 220, 120, 255), {}}};
+    // The optimised loss terms (squared and weighted), not the feature error of the captions.
+    std::vector<widgets::PlotSeries> series{{"total loss", IM_COL32(235, 235, 235, 255), {}},
+                                            {"feature loss", IM_COL32(90, 170, 255, 255), {}},
+                                            {"TV loss", IM_COL32(250, 170, 70, 255), {}},
+                                            {"alpha loss", IM_COL32(150, 220, 120, 255), {}}};
     const auto& hist = live || (result && m_frame.layer == m_layer) ? m_frame.history : (result ? result->history : m_frame.history);
     for (const auto& e : hist) {
         series[0].values.push_back(e.loss);

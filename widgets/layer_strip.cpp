@@ -33,7 +33,14 @@ bool layerStrip(const std::vector<LayerCard>& cards, int& selected, bool scrollT
         if (c.thumbnail) dl->AddImage(c.thumbnail, tp, ImVec2(tp.x + thumb, tp.y + thumb));
         float y = tp.y + thumb + 4.f;
         const float lh = ImGui::GetTextLineHeightWithSpacing();
-        auto centred = [&](const std::string& s, ImU32 col) {
+        // A label wider than the card keeps its end (the distinguishing part of a module path: "...downsample.0"),
+        // the whole name is in the tooltip.
+        auto centred = [&](std::string s, ImU32 col) {
+            const float room = cardWidth - 8.f;
+            if (ImGui::CalcTextSize(s.c_str()).x > room) {
+                while (s.size() > 1 && ImGui::CalcTextSize(("..." + s).c_str()).x > room) s.erase(0, 1);
+                s = "..." + s;
+            }
             const ImVec2 ts = ImGui::CalcTextSize(s.c_str());
             dl->AddText(ImVec2(p.x + (cardWidth - ts.x) * 0.5f, y), col, s.c_str());
             y += lh;

@@ -203,6 +203,13 @@ check(r.get("model") == "fashion" and r.get("layer_count") == 11, f"bad model: f
 check(r.get("layer") == "conv1" and 0 < r.get("feature_error", -1) < 1,
       f"bad model: the conv1 result stays ({r.get('layer')}, {r.get('feature_error')})")
 check("could not be loaded" in r.get("status", ""), f"bad model: the status says so ({r.get('status')})")
+# An export cut short by opening another image says so (it used to vanish without a word).
+cut = os.path.join(work, "cut_export.png")
+r = run("export_cancel", [{"open_image": sample("fashion_9")}, {"set": {"iterations": 60}}, {"export_sweep": cut},
+                          {"frames": 2}, {"open_image": sample("fashion_8")}, {"wait_idle": 120}])
+errors = r.get("errors", [])
+check(any("the export to " + cut + " was cancelled: the image" in e for e in errors) and not os.path.exists(cut),
+      f"a cancelled export says so ({errors})")
 cfg = env["PREIMAGE_CONFIG_DIR"]
 check(json.load(open(os.path.join(cfg, "settings.json"))).get("model") == "fashion", "bad model: not remembered")
 with open(os.path.join(cfg, "settings.json"), "w") as f:
