@@ -242,8 +242,8 @@ void App::drawControls(float x, float y, float w, float h) {
     if (ImGui::IsItemHovered()) ImGui::SetTooltip("Compose a : b :: c : d (Ctrl+Y)");
     if (!mixerModel) {
         ImGui::EndDisabled();
-        if (m_latent.show) showLatent(false);
-        if (m_latent.showAnalogy) showAnalogy(false);
+        if (m_model && m_latent.show) showLatent(false);  // a user's model is loaded (not one still loading)
+        if (m_model && m_latent.showAnalogy) showAnalogy(false);
     }
 
     sectionHeader("Export");
