@@ -111,22 +111,11 @@ void regularizerPass(const T* x, T* g, int64_t planes, int64_t H, int64_t W, dou
 
 RegularizerValues regularizerGradient(const at::Tensor& x, double alpha, double B, double lambdaAlpha, double beta,
                                       double V, double lambdaTv, at::Tensor& grad) {
-    at::NoGradGuard noGrad;
-    if (x.device().is_cpu() && x.is_contiguous() && x.dim() == 4 &&
-        (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble)) {
-        grad = at::empty_like(x);
-        double as = 0, ts = 0;
-        const int64_t planes = x.size(0) * x.size(1);
-        if (x.scalar_type() == at::kFloat)
-            regularizerPass(x.data_ptr<float>(), grad.data_ptr<float>(), planes, x.size(2), x.size(3), alpha, B, lambdaAlpha,
-                            beta, V, lambdaTv, as, ts);
-        else
-            regularizerPass(x.data_ptr<double>(), grad.data_ptr<double>(), planes, x.size(2), x.size(3), alpha, B,
-                            lambdaAlpha, beta, V, lambdaTv, as, ts);
-        auto opts = at::TensorOptions().dtype(at::kDouble);  // a huge lambda overflows a float, not this
-        return {at::scalar_tensor(as, opts), at::scalar_tensor(ts, opts)};
-    }
-    return regularizerGradientTensors(x, alpha, B, lambdaAlpha, beta, V, lambdaTv, grad);
+    // One group of all the rows: the same pass invertBatch runs.
+    std::vector<double> alphaOut, tvOut;
+    regularizerGradientGroups(x, x.size(0), alpha, {B}, lambdaAlpha, beta, {V}, {lambdaTv}, grad, alphaOut, tvOut);
+    auto opts = at::TensorOptions().dtype(at::kDouble);  // a huge lambda overflows a float, not this
+    return {at::scalar_tensor(alphaOut[0], opts), at::scalar_tensor(tvOut[0], opts)};
 }
 
 void regularizerGradientGroups(const at::Tensor& x, int64_t rowsPerGroup, double alpha, const std::vector<double>& B,
