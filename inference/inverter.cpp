@@ -150,12 +150,6 @@ float trainStep(Model::Impl& M, torch::nn::Sequential& net, torch::optim::Adam& 
     return float(sum / count);
 }
 
-float decoderStep(Model::Impl& M, torch::nn::Sequential& net, torch::optim::Adam& optim, const torch::Tensor& images,
-                  const std::function<torch::Tensor(const torch::Tensor&)>& normalise, int layer, double rate, int step,
-                  int totalSteps) {
-    double count = 0;
-    return trainStep(M, net, optim, images, normalise, layer, rate, step, totalSteps, 0.0, nullptr, count);
-}
 
 
 }  // namespace
@@ -210,23 +204,35 @@ Model::LearnedPreimage Model::learnedPreimage(const ImageF& image, int layerInde
 
 namespace {
 
+// Held-out sums of one batch x [B,C,H,W] in [0,1]: squared pixel error, values, relative feature error, images.
+struct EvalSums {
+    double squaredError = 0, values = 0, featureError = 0, images = 0;
+    InverterMetrics metrics() const {
+        InverterMetrics m;
+        m.testRmse = float(std::sqrt(squaredError / values));
+        m.testFeatureError = float(featureError / images);
+        return m;
+    }
+};
+
+void addBatch(Model::Impl& M, torch::nn::Sequential& decoder, int layer, const torch::Tensor& x, const torch::Tensor& mean,
+              const torch::Tensor& std, EvalSums& sums) {
+    auto z = M.forwardTo((x - mean) / std, layer);
+    auto d = decoder->forward(z);
+    sums.squaredError += (d - x).pow(2).sum().item<double>();
+    sums.values += double(x.numel());
+    auto z2 = M.forwardTo((d - mean) / std, layer);
+    sums.featureError += ((z2 - z).flatten(1).norm(2, 1) / z.flatten(1).norm(2, 1).clamp_min(1e-12)).sum().item<double>();
+    sums.images += double(x.size(0));
+}
+
 InverterMetrics evaluateDecoder(Model::Impl& M, torch::nn::Sequential& decoder, int layerIndex, const Dataset& test) {
     torch::InferenceMode guard;
-    const float kFashionMean = M.input.mean.at(0), kFashionStd = M.input.std.at(0);
+    const auto mean = torch::tensor(M.input.mean.at(0)), std = torch::tensor(M.input.std.at(0));
     auto x = datasetPixels(test);
-    double se = 0, fe = 0;
-    for (int64_t i = 0; i < x.size(0); i += 500) {
-        auto xb = x.slice(0, i, i + 500);
-        auto z = M.forwardTo((xb - kFashionMean) / kFashionStd, layerIndex);
-        auto d = decoder->forward(z);
-        se += (d - xb).pow(2).sum().item<double>();
-        auto z2 = M.forwardTo((d - kFashionMean) / kFashionStd, layerIndex);
-        fe += ((z2 - z).flatten(1).norm(2, 1) / z.flatten(1).norm(2, 1).clamp_min(1e-12)).sum().item<double>();
-    }
-    InverterMetrics m;
-    m.testRmse = float(std::sqrt(se / double(x.numel())));
-    m.testFeatureError = float(fe / double(x.size(0)));
-    return m;
+    EvalSums sums;
+    for (int64_t i = 0; i < x.size(0); i += 500) addBatch(M, decoder, layerIndex, x.slice(0, i, i + 500), mean, std, sums);
+    return sums.metrics();
 }
 
 }  // namespace
@@ -265,8 +271,9 @@ InverterMetrics trainInverter(Model& classifier, const TrainInverterOptions& o, 
         const auto epochStart = std::chrono::steady_clock::now();
         for (int s = 0; s < steps; ++s, ++globalStep) {
             auto xb = x.index_select(0, perm.slice(0, int64_t(s) * o.batch, int64_t(s + 1) * o.batch));
-            const float l = decoderStep(M, net, optim, xb, [&](const torch::Tensor& t) { return (t - kFashionMean) / kFashionStd; },
-                                        layer, o.learningRate, globalStep, steps * o.epochs);
+            double count = 0;
+            const float l = trainStep(M, net, optim, xb, [&](const torch::Tensor& t) { return (t - kFashionMean) / kFashionStd; },
+                                      layer, o.learningRate, globalStep, steps * o.epochs, 0.0, nullptr, count);
             if (globalStep == 0) metrics.firstLoss = l;
             sum += l;
             if (progress) {
@@ -320,28 +327,23 @@ InverterMetrics evaluateOn(Model::Impl& M, torch::nn::Sequential& decoder, int l
     torch::InferenceMode guard;
     auto mean = torch::tensor(M.input.mean).view({1, -1, 1, 1}).to(M.device);
     auto std = torch::tensor(M.input.std).view({1, -1, 1, 1}).to(M.device);
-    double sums[5] = {0, 0, 0, 0, 0};  // squared error, the mean image's, values, feature error, images
+    EvalSums sums;
+    double meanImageError = 0;
     data.start(0, 0, false, batch, group ? group->rank() : 0, group ? group->size() : 1);
     std::vector<ImageF> images;
     while (data.next(images)) {
         if (images.empty()) continue;
         auto x = stackImages(images, M.device);
-        auto z = M.forwardTo((x - mean) / std, layer);
-        auto d = decoder->forward(z);
-        sums[0] += (d - x).pow(2).sum().item<double>();
-        if (meanImage.defined()) sums[1] += (meanImage.to(M.device).unsqueeze(0) - x).pow(2).sum().item<double>();
-        sums[2] += double(x.numel());
-        auto z2 = M.forwardTo((d - mean) / std, layer);
-        sums[3] += ((z2 - z).flatten(1).norm(2, 1) / z.flatten(1).norm(2, 1).clamp_min(1e-12)).sum().item<double>();
-        sums[4] += double(images.size());
+        addBatch(M, decoder, layer, x, mean, std, sums);
+        if (meanImage.defined()) meanImageError += (meanImage.to(M.device).unsqueeze(0) - x).pow(2).sum().item<double>();
     }
-    if (group) group->allReduceSum(sums, 5);
-    if (sums[4] == 0) throw Error("no readable images to evaluate the inverter on");
-    InverterMetrics m;
-    m.testRmse = float(std::sqrt(sums[0] / sums[2]));
-    m.testFeatureError = float(sums[3] / sums[4]);
-    if (meanImageRmse) *meanImageRmse = float(std::sqrt(sums[1] / sums[2]));
-    if (count) *count = int(sums[4]);
+    double all[5] = {sums.squaredError, sums.values, sums.featureError, sums.images, meanImageError};
+    if (group) group->allReduceSum(all, 5);
+    sums = {all[0], all[1], all[2], all[3]};
+    if (sums.images == 0) throw Error("no readable images to evaluate the inverter on");
+    InverterMetrics m = sums.metrics();
+    if (meanImageRmse) *meanImageRmse = float(std::sqrt(all[4] / sums.values));
+    if (count) *count = int(sums.images);
     return m;
 }
 
