@@ -12,6 +12,7 @@
 #include "progress_bar.h"
 #include "report.h"
 #include "render/grid.h"
+#include "render/image.h"
 
 #include "inference/distributed.h"
 #include "inference/json_text.h"
@@ -25,6 +26,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <ostream>
 
@@ -126,7 +128,6 @@ public:
                     checkParams(path, j, params, data, out, extended);
                     continue;
                 }
-                if (own) m_resumedLines++;
                 read(j);
             }
             if (!own) continue;
@@ -168,7 +169,6 @@ public:
     }
     const std::string& dir() const { return m_dir; }
     const std::string& path() const { return m_path; }
-    int resumedLines() const { return m_resumedLines; }
     std::map<std::pair<int, std::string>, Record> m_done;
     std::map<std::string, int> m_threads;
     std::map<int, std::string> m_skipped;
@@ -177,15 +177,7 @@ public:
 private:
     static std::string logName(int rank) { return rank == 0 ? "log.jsonl" : "log." + std::to_string(rank) + ".jsonl"; }
 
-    void rewrite(const std::string& text) {
-        const std::string tmp = m_path + ".tmp";
-        {
-            std::ofstream o(tmp, std::ios::binary | std::ios::trunc);
-            o << text;
-            if (!o) throw Error("cannot write '" + tmp + "'");
-        }
-        fs::rename(tmp, m_path);
-    }
+    void rewrite(const std::string& text) { render::writeFileAtomically(m_path, text); }
 
     static void checkParams(const std::string& path, const json& j, const json& params, const ImageSet& data, std::ostream& out,
                             bool& extended) {
@@ -214,7 +206,6 @@ private:
 
     std::string m_dir, m_path;
     Fd m_lock, m_fd;  // the lock first: it outlives the log's descriptor
-    int m_resumedLines = 0;
 };
 
 struct LayerStats {
@@ -284,6 +275,45 @@ int sweepThreads(const Model& model, int batch) {
     const auto& in = model.input();
     const int64_t values = int64_t(in.channels) * in.width * in.height * batch;
     return values < 4096 ? 1 : usableCores();
+}
+
+// A distributed sweep's end: every rank sends rank 0 the results of its shard (`mine`) that its logs hold, with
+// its example pre-images for --grid; rank 0 merges them into its log's maps. False on the other ranks (done).
+bool gatherToRankZero(StateLog& log, dist::Group& group, const std::function<bool(int)>& mine, int examples, size_t layers,
+                      std::ostream& out) {
+    json part{{"done", json::array()}, {"skipped", json::array()}, {"failed", json::array()}, {"threads", log.m_threads},
+              {"examples", json::object()}};
+    for (const auto& [key, r] : log.m_done)
+        if (mine(key.first)) part["done"].push_back({key.first, key.second, r.featureError, r.pixelRmse, r.seconds});
+    for (const auto& [i, reason] : log.m_skipped)
+        if (mine(i)) part["skipped"].push_back({i, reason});
+    for (const auto& [key, reason] : log.m_failed)
+        if (mine(key.first)) part["failed"].push_back({key.first, key.second, reason});
+    for (int i = 0; i < examples; ++i)
+        for (size_t k = 0; group.rank() != 0 && mine(i) && k < layers; ++k) {
+            const std::string f = "example" + std::to_string(i) + "_" + std::to_string(k) + ".png";
+            std::ifstream in(log.dir() + "/" + f, std::ios::binary);
+            if (in) part["examples"][f] = json::binary(std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {}));
+        }
+    const std::vector<uint8_t> cbor = json::to_cbor(part);
+    const auto parts = group.gather(std::string(cbor.begin(), cbor.end()), 0);
+    if (group.rank() != 0) {
+        out << group.name() << ": " << part["done"].size() << " image-layer results sent to rank 0\n";
+        return false;
+    }
+    for (size_t r = 1; r < parts.size(); ++r) {
+        const json j = json::from_cbor(parts[r]);
+        for (const auto& d : j["done"])
+            log.m_done[{d[0].get<int>(), d[1].get<std::string>()}] = {d[2].get<double>(), d[3].get<double>(), d[4].get<double>()};
+        for (const auto& d : j["skipped"]) log.m_skipped[d[0].get<int>()] = d[1].get<std::string>();
+        for (const auto& d : j["failed"]) log.m_failed[{d[0].get<int>(), d[1].get<std::string>()}] = d[2].get<std::string>();
+        for (const auto& [layer, n] : j["threads"].items()) log.m_threads.emplace(layer, n.get<int>());
+        for (const auto& [f, b] : j["examples"].items()) {
+            const auto& bytes = b.get_binary();
+            render::writeFileAtomically(log.dir() + "/" + f, std::string(bytes.begin(), bytes.end()));
+        }
+    }
+    return true;
 }
 
 }  // namespace
@@ -436,38 +466,7 @@ int cmdSweepData(const std::vector<std::string>& argv, size_t first, std::ostrea
             return 128 + interrupt.signal();
         }
         // Rank 0 gathers every rank's results of its shard, with their example pre-images, and writes the one table.
-        json part{{"done", json::array()}, {"skipped", json::array()}, {"failed", json::array()}, {"threads", log.m_threads},
-                  {"examples", json::object()}};
-        for (const auto& [key, r] : log.m_done)
-            if (mine(key.first)) part["done"].push_back({key.first, key.second, r.featureError, r.pixelRmse, r.seconds});
-        for (const auto& [i, reason] : log.m_skipped)
-            if (mine(i)) part["skipped"].push_back({i, reason});
-        for (const auto& [key, reason] : log.m_failed)
-            if (mine(key.first)) part["failed"].push_back({key.first, key.second, reason});
-        for (int i = 0; i < std::min(count, kExamples); ++i)
-            for (size_t k = 0; rank != 0 && mine(i) && k < layerNames.size(); ++k) {
-                const std::string f = "example" + std::to_string(i) + "_" + std::to_string(k) + ".png";
-                std::ifstream in(log.dir() + "/" + f, std::ios::binary);
-                if (in) part["examples"][f] = json::binary(std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {}));
-            }
-        const std::vector<uint8_t> cbor = json::to_cbor(part);
-        const auto parts = group->gather(std::string(cbor.begin(), cbor.end()), 0);
-        if (rank != 0) {
-            out << group->name() << ": " << part["done"].size() << " image-layer results sent to rank 0\n";
-            return 0;
-        }
-        for (size_t r = 1; r < parts.size(); ++r) {
-            const json j = json::from_cbor(parts[r]);
-            for (const auto& d : j["done"])
-                log.m_done[{d[0].get<int>(), d[1].get<std::string>()}] = {d[2].get<double>(), d[3].get<double>(), d[4].get<double>()};
-            for (const auto& d : j["skipped"]) log.m_skipped[d[0].get<int>()] = d[1].get<std::string>();
-            for (const auto& d : j["failed"]) log.m_failed[{d[0].get<int>(), d[1].get<std::string>()}] = d[2].get<std::string>();
-            for (const auto& [layer, n] : j["threads"].items()) log.m_threads.emplace(layer, n.get<int>());
-            for (const auto& [f, b] : j["examples"].items()) {
-                const auto& bytes = b.get_binary();
-                render::writeFileAtomically(log.dir() + "/" + f, std::string(bytes.begin(), bytes.end()));
-            }
-        }
+        if (!gatherToRankZero(log, *group, mine, std::min(count, kExamples), layerNames.size(), out)) return 0;
     }
 
     // The table, from everything in the log (this run's and earlier runs').
