@@ -219,6 +219,14 @@ bool scalesOut(const std::vector<std::string>& argv) {
 
 dist::Group* job() { return g_job; }
 
+bool leadRank() { return !g_job || g_job->rank() == 0; }
+
+void checkGlobalBatch(int batch) {
+    if (g_job && batch < g_job->size())
+        throw Error("--batch " + std::to_string(batch) + " is the global batch: at least one image per rank (" +
+                    std::to_string(g_job->size()) + ")");
+}
+
 int runCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err) {
     std::unique_ptr<dist::Group> group;
     struct Clear {

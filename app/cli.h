@@ -20,6 +20,10 @@ int runCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
 // (sweep --data, train inverter) join the job the environment names (torchrun, srun, or RANK, WORLD_SIZE,
 // MASTER_ADDR and MASTER_PORT by hand); the others refuse to run in one.
 dist::Group* job();
+// Whether this process reports for the job (rank 0, or no job): one progress bar and one summary.
+bool leadRank();
+// A distributed trainer's --batch is the global batch: refused when smaller than the number of ranks.
+void checkGlobalBatch(int batch);
 
 // Shared option sets and their readers.
 extern const std::set<std::string> kModelOptions;      // --model --size --mean --std --device

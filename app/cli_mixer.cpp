@@ -1,7 +1,6 @@
 // The chunked autoencoder on the command line: `preimage train mixer`, `preimage eval mixer`,
 // `preimage analogy` and `preimage traverse`.
 #include "cli.h"
-#include "inference/distributed.h"
 #include "inference/json_text.h"
 #include "convert.h"
 #include "progress_bar.h"
@@ -85,9 +84,8 @@ int cmdTrainMixer(const std::vector<std::string>& argv, size_t first, std::ostre
     o.initDir = a.str("init", "");
     o.command = commandLine(argv);
     std::unique_ptr<ProgressBar> bar;
-    const bool lead = !job() || job()->rank() == 0;
-    if (job() && o.batch < job()->size())
-        throw Error("--batch " + std::to_string(o.batch) + " is the global batch: at least one image per rank");
+    const bool lead = leadRank();
+    checkGlobalBatch(o.batch);
     auto m = trainMixer(*model, o, [&](const TrainProgress& p) {
         if (!lead) return;
         if (!bar) bar = std::make_unique<ProgressBar>("mixer " + std::to_string(p.epoch) + "/" + std::to_string(p.epochs));

@@ -74,10 +74,8 @@ int trainInvertersOnData(Model& loaded, const Args& a, const std::vector<std::st
             throw Error("--feature-weight must be between 0 (pixel loss only) and 1000");
         std::unique_ptr<ProgressBar> bar;
         dist::Group* group = job();
-        const bool lead = !group || group->rank() == 0;  // one progress bar and one report for the job
-        if (group && o.batch < group->size())
-            throw Error("--batch " + std::to_string(o.batch) + " is the global batch: at least one image per rank (" +
-                        std::to_string(group->size()) + ")");
+        const bool lead = leadRank();
+        checkGlobalBatch(o.batch);
         const double commBefore = group ? group->collectiveSeconds() : 0;
         const long collectivesBefore = group ? group->collectives() : 0;
         auto m = trainInverter(*model, o, train, test, a.has("resume"), [&](const TrainProgress& p) {
@@ -105,7 +103,7 @@ int trainInvertersOnData(Model& loaded, const Args& a, const std::vector<std::st
     }
     const int skipped = train.skipped() + test.skipped();
     if (skipped) out << "skipped " << skipped << " unreadable file(s) (counted once per pass" << (job() ? ", on this rank" : "") << ")\n";
-    if (!job() || job()->rank() == 0) out << "wrote " << dir << "\n";
+    if (leadRank()) out << "wrote " << dir << "\n";
     return 0;
 }
 
@@ -193,9 +191,8 @@ int cmdTrain(const std::vector<std::string>& argv, size_t first, std::ostream& o
     o.outDir = a.required("out");
     readTrainingOptions(a, argv, o);
     std::unique_ptr<ProgressBar> bar;  // one per epoch
-    const bool lead = !job() || job()->rank() == 0;
-    if (job() && o.batch < job()->size())
-        throw Error("--batch " + std::to_string(o.batch) + " is the global batch: at least one image per rank");
+    const bool lead = leadRank();
+    checkGlobalBatch(o.batch);
     auto m = trainClassifier(o, [&](const TrainProgress& p) {
         if (!lead) return;
         if (p.testAccuracy >= 0) {  // end of an epoch
