@@ -160,8 +160,9 @@ usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
        preimage train inverter --model M --data D --layer L|all [--epochs E] [--batch 64] [--out DIR] [--resume]
                        [--feature-weight W]             any network, streamed data, checkpointed every epoch
        preimage eval inverter --model M --inverters DIR --data D [--json J]
-       preimage dream --unit U [--generator relu4] --out u.png [--json J]
-                       preferred input of a unit (class index or name, or LAYER:CHANNEL) through a learned inverter
+       preimage dream --unit U [--generator relu4|none] [--tv 0.05 --jitter J] --out u.png [--json J]
+                       preferred input of a unit (class index or name, or LAYER:CHANNEL): through a learned
+                       inverter (default model), or in pixel space with TV and jitter (any model, --generator none)
        preimage train hypernet --model fashion --layer relu4  /  eval hypernet --layer relu4
        preimage train mixer --model fashion [--chunks 8 --dims 8] [--epochs E] [--seed S]
        preimage eval mixer --model fashion [--json out.json]  chunk autoencoder: RMSE, per-chunk mAP, swap accuracy

@@ -9,6 +9,8 @@
 
 #include "inference/dream.h"
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -161,15 +163,21 @@ int cmdSweep(const std::vector<std::string>& argv, size_t first, std::ostream& o
 }
 
 int cmdDream(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
-    Args a(argv, first, {"model", "unit", "generator", "iters", "lr", "seed", "out", "json", "scale", "threads", "device"}, {},
-           "dream");
+    Args a(argv, first, unite({kModelOptions, {"unit", "generator", "iters", "lr", "seed", "out", "json", "scale", "tv", "jitter"}}),
+           {"gray"}, "dream");
     checkOutputs(a, {{"out", ".png"}, {"json", ".json"}});
-    ModelOptions mo;
-    mo.device = a.str("device", "auto");
-    auto model = Model::load(a.str("model", "fashion"), mo);
+    auto model = Model::load(a.str("model", "fashion"), modelOptions(a));
     DreamParams p;
     p.unit = a.required("unit");
-    p.generator = a.str("generator", p.generator);
+    // The generator prior where the model has one (the default model's relu4 decoder), pixels otherwise.
+    p.generator = a.str("generator", model->directory().empty() ? "none" : p.generator);
+    if (p.generator == "none") {
+        p.generator.clear();
+        p.learningRate = 0.05f;
+    }
+    p.tv = float(a.number("tv", p.tv));
+    p.jitter = a.integer("jitter", p.jitter);
+    if (!(p.tv >= 0)) throw Error("--tv must be non-negative");
     p.iterations = a.integer("iters", p.iterations);
     p.learningRate = a.number("lr", p.learningRate);
     p.seed = uint64_t(std::max(0, a.integer("seed", 0)));
@@ -184,18 +192,22 @@ int cmdDream(const std::vector<std::string>& argv, size_t first, std::ostream& o
                      {"unit", p.unit},
                      {"layer", r.layer},
                      {"channel", r.channel},
-                     {"generator", p.generator},
+                     {"generator", p.generator.empty() ? "none (pixels)" : p.generator},
                      {"activation", r.activation},
                      {"start_activation", r.startActivation},
                      {"train_max", r.trainMax},
                      {"train_mean", r.trainMean},
-                     {"ratio_to_train_max", r.trainMax != 0 ? r.activation / r.trainMax : 0.f},
+                     {"ratio_to_train_max", r.trainMax != 0 && !std::isnan(r.trainMax) ? r.activation / r.trainMax : 0.f},
                      {"iters", r.history.size()},
                      {"seconds", r.seconds}};
     if (a.has("json")) render::writeFileAtomically(a.str("json"), jsonText(j));
-    out << r.layer << ":" << r.channel << ": activation " << fmt("%.3f", r.activation) << " (training-set max "
-        << fmt("%.3f", r.trainMax) << ", mean " << fmt("%.3f", r.trainMean) << "; " << fmt("%.2f", r.activation / r.trainMax)
-        << "x the max) in " << fmt("%.1f", r.seconds) << " s\n";
+    if (std::isnan(r.trainMax))
+        out << r.layer << ":" << r.channel << ": activation " << fmt("%.3f", r.activation) << " (from " << fmt("%.3f", r.startActivation)
+            << " at the start, pixels) in " << fmt("%.1f", r.seconds) << " s\n";
+    else
+        out << r.layer << ":" << r.channel << ": activation " << fmt("%.3f", r.activation) << " (training-set max "
+            << fmt("%.3f", r.trainMax) << ", mean " << fmt("%.3f", r.trainMean) << "; " << fmt("%.2f", r.activation / r.trainMax)
+            << "x the max) in " << fmt("%.1f", r.seconds) << " s\n";
     return 0;
 }
 

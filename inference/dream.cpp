@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cmath>
+#include <limits>
 
 namespace preimage {
 namespace {
@@ -60,13 +62,80 @@ torch::Tensor activation(Model::Impl& M, const torch::Tensor& x, const Unit& u) 
     return f.dim() > 1 ? f.flatten(1).mean(1) : f;
 }
 
+// Activation maximisation in pixel space (any network): x = sigmoid(u), Adam on u; the objective is the unit's
+// activation less a total-variation penalty scaled by the activation's own size at the start, on a randomly
+// shifted copy of the image each step (the shift makes the picture robust to where the network looks).
+DreamResult dreamPixels(Model& model, const DreamParams& p, const std::function<void(const DreamProgress&)>& progress,
+                        const std::atomic<bool>* cancel) {
+    auto& M = model.impl();
+    const Unit unit = parseUnit(model, p.unit);
+    DreamResult r;
+    r.layer = M.layers[size_t(unit.layer)].name;
+    r.channel = unit.channel;
+    r.trainMax = r.trainMean = std::numeric_limits<float>::quiet_NaN();
+    const auto start = std::chrono::steady_clock::now();
+    torch::manual_seed(p.seed);
+    const auto& in = M.input;
+    auto mean = torch::tensor(in.mean).view({1, -1, 1, 1}).to(M.device);
+    auto std = torch::tensor(in.std).view({1, -1, 1, 1}).to(M.device);
+    auto u = (0.1 * torch::randn({1, in.channels, in.height, in.width})).to(M.device).set_requires_grad(true);
+    torch::optim::Adam optim({u}, torch::optim::AdamOptions(p.learningRate));
+    const int jitter = p.jitter >= 0 ? p.jitter : std::max(1, std::min(in.width, in.height) / 16);
+    auto tvOf = [](const torch::Tensor& x) {
+        auto dx = x.slice(3, 1) - x.slice(3, 0, -1);
+        auto dy = x.slice(2, 1) - x.slice(2, 0, -1);
+        return dx.square().mean() + dy.square().mean();
+    };
+    float scale = 1.f;
+    {
+        torch::NoGradGuard noGrad;
+        r.startActivation = activation(M, (torch::sigmoid(u) - mean) / std, unit).item<float>();
+        scale = std::max(1e-3f, std::abs(r.startActivation));
+    }
+    ThreadTuner tuner;
+    for (int it = 0; it < p.iterations; ++it) {
+        if (cancel && cancel->load()) {
+            r.cancelled = true;
+            break;
+        }
+        optim.zero_grad();
+        auto img = torch::sigmoid(u);
+        auto shifted = img;
+        if (jitter > 0) {
+            const auto d = torch::randint(-jitter, jitter + 1, {2});
+            shifted = torch::roll(img, {d[0].item<int64_t>(), d[1].item<int64_t>()}, {2, 3});
+        }
+        auto a = activation(M, (shifted - mean) / std, unit).sum();
+        // The penalty is on the scale of the activation at the start: one weight suits a logit and a channel mean.
+        auto loss = -a + (p.tv * scale * 100.f) * tvOf(img);
+        loss.backward();
+        optim.step();
+        if (!std::isfinite(a.item<float>())) throw Error("preferred input of '" + p.unit + "': the activation became NaN");
+        r.history.push_back(a.item<float>());
+        tuner.step();
+        if (progress) {
+            DreamProgress ev{it + 1, p.iterations, r.history.back(), {}};
+            if ((it + 1) % 10 == 0 || it + 1 == p.iterations) ev.preview = tensorToImage(img.detach()[0].cpu());
+            progress(ev);
+        }
+    }
+    torch::NoGradGuard noGrad;
+    auto img = torch::sigmoid(u);
+    r.activation = activation(M, (img - mean) / std, unit).item<float>();
+    r.image = tensorToImage(img[0].cpu());
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return r;
+}
+
 }  // namespace
 
 DreamResult dream(Model& classifier, const DreamParams& p, const std::function<void(const DreamProgress&)>& progress,
                   const std::atomic<bool>* cancel) {
     auto& M = classifier.impl();
-    if (M.directory.empty()) throw Error("dream needs a default model with learned inverters");
     if (p.iterations < 1 || !(p.learningRate > 0)) throw Error("dream: bad iterations or learning rate");
+    if (p.generator.empty()) return dreamPixels(classifier, p, progress, cancel);
+    if (M.directory.empty())
+        throw Error("a generator prior needs a default model with learned inverters (--generator none: in pixel space)");
     const Unit unit = parseUnit(classifier, p.unit);
     const int gen = classifier.layerIndex(p.generator);
     if (!classifier.hasLearnedInverter(gen))

@@ -1,6 +1,10 @@
 // Learned inverters: the committed decoders reproduce their manifests; training reduces the loss.
 #include "inference/dream.h"
 #include "inference/inverter.h"
+#include "test_util.h"
+
+#include <algorithm>
+#include <cmath>
 
 #include <nlohmann/json.hpp>
 
@@ -85,4 +89,33 @@ TEST_CASE("dream refuses units that do not exist") {
         p.iterations = 1;
         CHECK_THROWS_AS(dream(*m, p), Error);
     }
+}
+
+TEST_CASE("preferred inputs in pixel space work on any network: a channel of a TorchScript ResNet tap and a class") {
+    // Lucent-style activation maximisation (no generator): the unit's activation rises far above the start's, and a
+    // class unit's image is classified as that class.
+    ModelOptions o;
+    o.size = 32;
+    auto m = Model::load(testutil::testModel("resnet_scripted.pt"), o);
+    DreamParams p;
+    p.generator.clear();
+    p.learningRate = 0.05f;
+    p.iterations = 60;
+    p.unit = "layer2.0.relu#2:5";
+    auto r = dream(*m, p);
+    INFO("channel: activation " << r.activation << " from " << r.startActivation);
+    CHECK(r.layer == "layer2.0.relu#2");
+    CHECK(r.channel == 5);
+    CHECK(std::isnan(r.trainMax));
+    CHECK(r.activation > r.startActivation + 0.2f);
+    CHECK(r.activation > 3.f * std::max(0.05f, r.startActivation));
+    p.unit = "3";
+    auto c = dream(*m, p);
+    INFO("class 3: activation " << c.activation << " from " << c.startActivation);
+    auto scores = m->logits({c.image})[0];
+    CHECK(std::max_element(scores.begin(), scores.end()) - scores.begin() == 3);
+    CHECK(c.image.width == 32);
+    // A unit the network does not have is refused, with the channels it has.
+    p.unit = "layer2.0.relu#2:9999";
+    CHECK_THROWS_AS(dream(*m, p), Error);
 }
