@@ -1,5 +1,9 @@
 #include "worker.h"
 
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
 #include "hypernet.h"
 #include "mixer.h"
 
@@ -150,6 +154,33 @@ void Worker::serveLatent() {
     }
 }
 
+namespace {
+
+// The five most probable classes (softmax of the output) when the network's output is one vector of class scores
+// per image (its last tap is 1-D); else none.
+std::vector<std::pair<int, float>> top5(Model& m, const ImageF& prepared) {
+    if (m.layers().empty() || m.layers().back().shape.size() != 1) return {};
+    std::vector<float> scores;
+    try {
+        scores = m.logits({prepared}).at(0);
+    } catch (const std::exception&) {
+        return {};  // an output that is not a tensor (a tuple, a dict): not a classifier's
+    }
+    if (scores.size() < 2 || int64_t(scores.size()) != m.layers().back().shape[0]) return {};
+    const float top = *std::max_element(scores.begin(), scores.end());
+    double sum = 0;
+    for (float& v : scores) sum += (v = std::exp(v - top));
+    std::vector<int> order(scores.size());
+    std::iota(order.begin(), order.end(), 0);
+    const size_t k = std::min<size_t>(5, order.size());
+    std::partial_sort(order.begin(), order.begin() + long(k), order.end(), [&](int a, int b) { return scores[size_t(a)] > scores[size_t(b)]; });
+    std::vector<std::pair<int, float>> out;
+    for (size_t i = 0; i < k; ++i) out.emplace_back(order[i], float(scores[size_t(order[i])] / sum));
+    return out;
+}
+
+}  // namespace
+
 void Worker::publish(Frame frame) {
     std::lock_guard<std::mutex> lock(m_mutex);
     // A stale job's frames never replace a newer job's.
@@ -249,6 +280,14 @@ void Worker::execute(const Request& r, uint64_t gen) {
         }
         base.target = m->prepare(r.image);
         const std::string layerName = m->layers()[size_t(std::clamp(r.layer, 0, int(m->layers().size()) - 1))].name;
+        if (r.kind == JobKind::Invert) {  // the tap's activations and the class scores: one forward pass each
+            std::vector<int64_t> shape;
+            auto values = m->features(base.target, r.layer, shape);
+            if (!shape.empty()) shape.erase(shape.begin());
+            base.features = std::make_shared<const std::vector<float>>(std::move(values));
+            base.featureShape = shape;
+            base.imageTop5 = top5(*m, base.target);
+        }
         if (r.kind == JobKind::Invert) {  // learned pre-images: one forward pass, shown at once
             if (r.learnedKind > 0 && hasHyperNet(*m, layerName)) {
                 auto h = hyperNetPreimage(*m, layerName, DecoderVariant::HyperNet, r.image, r.learnedKind == 2);
@@ -299,7 +338,10 @@ void Worker::execute(const Request& r, uint64_t gen) {
             f.sweepTotal = int(layers.size());
             f.sweep = sweep;
             f.done = k + 1 == layers.size();
-            if (r.kind == JobKind::Invert) f.result = result;
+            if (r.kind == JobKind::Invert) {
+                f.result = result;
+                f.preimageTop5 = top5(*m, result->preimages[size_t(result->best)]);
+            }
             publish(std::move(f));
         }
     } catch (const std::exception& e) {

@@ -64,6 +64,12 @@ struct Frame {
     std::shared_ptr<const InversionResult> result;  // Invert, when done
     int sweepDone = 0, sweepTotal = 0;               // Sweep progress in layers
     std::vector<std::shared_ptr<const InversionResult>> sweep;
+    // Invert: the tap's value on the image (the channel grid) with its shape (no batch dimension), and the network's
+    // top-5 classes (index, probability) on the image and, in the last frame, on the best pre-image; empty when the
+    // network's output is not a vector of class scores.
+    std::shared_ptr<const std::vector<float>> features;
+    std::vector<int64_t> featureShape;
+    std::vector<std::pair<int, float>> imageTop5, preimageTop5;
     std::vector<float> activations;                  // Dream: the unit's activation per iteration
     std::shared_ptr<const DreamResult> dream;        // Dream, when done
 };
