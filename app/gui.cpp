@@ -157,6 +157,7 @@ int runGui(const std::vector<std::string>& argv) {
             }
             ImGui_ImplOpenGL3_NewFrame();
             ImGui_ImplGlfw_NewFrame();
+            if (script) script->applyInput();
             ImGui::NewFrame();
             if (!scriptDone) scriptDone = script->update(app);
             int fbw = 0, fbh = 0;
@@ -210,6 +211,7 @@ int runGui(const std::vector<std::string>& argv) {
                   {"preimage_rect", {app.preimageRect()[0], app.preimageRect()[1], app.preimageRect()[2], app.preimageRect()[3]}},
                   {"learned_feature_error", app.learned() ? app.learned()->featureError : -1.f},
                   {"status", app.status()}};
+        report["view"] = app.viewReport();
         const auto lr = app.latentReport();
         report["latent"] = {{"decoded_class", lr.decodedClass}, {"analogy_class", lr.analogyClass},
                             {"slot_classes", lr.slotClasses}, {"swapped", lr.swapped},

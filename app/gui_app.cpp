@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cmath>
 #include <filesystem>
 #include <thread>
 
@@ -146,6 +147,7 @@ void App::selectLayer(int index) {
         m_uploader->upload(m_varianceTex, toBytes(r.variance));
         m_learned = m_slots[size_t(index)].learned;
         m_learnedLayer = index;
+        if (m_slots[size_t(index)].features) setFeatures(m_slots[size_t(index)].features, m_slots[size_t(index)].featureShape, index);
         if (m_learned) m_uploader->upload(m_learnedTex, toBytes(m_learned->image));
         return;
     }
@@ -155,6 +157,55 @@ void App::selectLayer(int index) {
 void App::stepLayer(int delta) {
     if (!m_model || m_model->layers.empty()) return;
     selectLayer(std::clamp(m_layer + delta, 0, int(m_model->layers.size()) - 1));
+}
+
+void App::stepSibling(int delta) {
+    const auto sib = m_tree.siblings(m_layer);
+    const auto it = std::find(sib.begin(), sib.end(), m_layer);
+    if (it == sib.end()) return;
+    const long k = std::clamp(long(it - sib.begin()) + delta, 0L, long(sib.size()) - 1);
+    selectLayer(sib[size_t(k)]);
+}
+
+void App::selectTab(const std::string& name) {
+    static const char* names[] = {"run", "channels", "preferred", "chunks", "analogy"};
+    for (int i = 0; i < 5; ++i)
+        if (name == names[i]) {
+            m_tabRequest = i;
+            return;
+        }
+    throw Error("no tab '" + name + "' (run, channels, preferred, chunks, analogy)");
+}
+
+void App::setFilter(const std::string& text) {
+    std::snprintf(m_treeState.filter, sizeof m_treeState.filter, "%s", text.c_str());
+}
+
+void App::setMask(int x, int y, int w, int h, int firstChannel, int lastChannel) {
+    auto& s = m_settings.inversion;
+    const widgets::InversionSettings before = s;
+    s.maskX = std::max(0, x), s.maskY = std::max(0, y), s.maskW = std::max(0, w), s.maskH = std::max(0, h);
+    s.maskFirst = std::max(0, firstChannel), s.maskLast = lastChannel < 0 ? -1 : std::max(s.maskFirst, lastChannel);
+    if (s == before) return;
+    resetResults();
+    requestInversion();
+}
+
+void App::setFeatures(std::shared_ptr<const std::vector<float>> values, const std::vector<int64_t>& shape, int layer) {
+    m_features = std::move(values);
+    m_featureShape = shape;
+    m_featureLayer = layer;
+    if (layer >= 0 && layer < int(m_slots.size())) {
+        m_slots[size_t(layer)].features = m_features;
+        m_slots[size_t(layer)].featureShape = shape;
+    }
+    try {
+        m_grid = render::featureGrid(m_features->data(), shape);
+        m_uploader->upload(m_gridTex, m_grid.image);
+    } catch (const std::exception&) {  // nothing to show (an empty tap)
+        m_grid = {};
+        m_gridTex.reset();
+    }
 }
 
 void App::rerun() {
@@ -192,6 +243,9 @@ InversionParams App::params() const {
     p.lambdaTv = s.tvByDepth ? -1.f : s.lambdaTv;
     p.lambdaAlpha = s.lambdaAlpha;
     p.jitter = s.jitter;
+    p.alpha = s.alpha;
+    p.beta = s.beta;
+    p.mask = FeatureMask{s.maskX, s.maskY, s.maskW, s.maskH, s.maskFirst, s.maskLast};
     return p;
 }
 
@@ -214,6 +268,8 @@ void App::requestInversion() {
     if (m_jobRunning && m_jobKind == JobKind::LoadModel) return;  // after the model being opened has loaded
     Request r = baseRequest(JobKind::Invert);
     m_jobGeneration = m_worker->post(std::move(r));
+    m_frame = {};  // the progress bar and plot start from zero, not from the last job's end
+    m_restartTex.clear();
     m_jobKind = JobKind::Invert;
     m_jobRunning = true;
     cancelExport("the image, layer or settings changed before it finished");
@@ -325,14 +381,15 @@ void App::onDrop(const std::vector<std::string>& paths) {
 void App::onDrop(const std::vector<std::string>& paths, float x, float y) {
     // Onto an analogy slot or the latent panel's second image: that slot takes the first image.
     if (!paths.empty() && isImageFile(paths[0])) {
-        const int slot = m_latent.showAnalogy ? widgets::dropTarget(m_latent.analogy, ImVec2(x, y)) : -1;
+        // Only the tab on screen takes drops: the other tabs' boxes are where they were last drawn.
+        const int slot = m_latent.showAnalogy && m_tab == 4 ? widgets::dropTarget(m_latent.analogy, ImVec2(x, y)) : -1;
         if (slot >= 0) {
             setAnalogySlot(slot, paths[0]);
             return;
         }
         const auto& a = m_latent.secondMin;
         const auto& b = m_latent.secondMax;
-        if (m_latent.show && x >= a.x && x < b.x && y >= a.y && y < b.y) {
+        if (m_latent.show && m_tab == 3 && x >= a.x && x < b.x && y >= a.y && y < b.y) {
             setSecondImage(paths[0]);
             return;
         }
@@ -341,6 +398,15 @@ void App::onDrop(const std::vector<std::string>& paths, float x, float y) {
 }
 
 void App::dropOn(const std::string& target, const std::vector<std::string>& paths) {
+    // A target on a tab not on screen: that tab comes forward and takes the file (a user would switch to it first).
+    if (target == "second" && m_tab != 3 && !paths.empty()) {
+        setSecondImage(paths[0]);
+        return;
+    }
+    if ((target == "a" || target == "b" || target == "c") && m_tab != 4 && !paths.empty()) {
+        setAnalogySlot(target[0] - 'a', paths[0]);
+        return;
+    }
     ImVec2 lo, hi;
     if (target == "second") {
         lo = m_latent.secondMin;
@@ -359,12 +425,19 @@ void App::startDream(const std::string& unit) {
     if (!m_model) return;
     Request r = baseRequest(JobKind::Dream);
     r.dream.unit = unit;
-    if (m_dreamGenerator >= 0) r.dream.generator = layerName(m_dreamGenerator);
+    if (m_dreamPrior && dreamGenerator() >= 0) {
+        r.dream.generator = layerName(m_dreamGenerator);
+    } else {  // pixel space: any model
+        r.dream.generator.clear();
+        r.dream.learningRate = 0.05f;
+    }
     m_dreamUnit = unit;
     m_dreamActivations.clear();
     m_dreamResult.reset();
-    m_showDream = true;
+    m_dreamTex.reset();
+    selectTab("preferred");
     m_jobGeneration = m_worker->post(std::move(r));
+    m_dreamGeneration = m_jobGeneration;
     m_jobKind = JobKind::Dream;
     m_jobRunning = true;
     cancelExport("a preferred input was started");
@@ -374,6 +447,36 @@ void App::startDream(const std::string& unit) {
 void App::showPanel(const std::string& name) {
     if (name == "image_picker") m_imagePicker.open = true;
     if (name == "model_picker") m_modelPicker.open = true;
+}
+
+nlohmann::json App::viewReport() const {
+    nlohmann::json path = nlohmann::json::array();
+    for (int n : m_tree.ancestors(m_layer)) path.push_back(m_tree.nodes[size_t(n)].path);
+    nlohmann::json panels = nlohmann::json::object();
+    for (const auto& [name, r] : m_panelRects) panels[name] = {r[0], r[1], r[2], r[3]};
+    auto top = [&](const std::vector<std::pair<int, float>>& t) {
+        nlohmann::json a = nlohmann::json::array();
+        for (const auto& [c, p] : t)
+            a.push_back({{"class", c}, {"name", m_model && c < int(m_model->classes.size()) ? m_model->classes[size_t(c)] : std::to_string(c)},
+                         {"p", p}});
+        return a;
+    };
+    const auto& s = m_settings.inversion;
+    static const char* kinds[] = {"maps", "tokens", "vector"};
+    return {{"tree", {{"nodes", m_tree.nodes.size()}, {"visible_rows", m_treeState.visibleRows}, {"path", path},
+                      {"siblings", m_tree.siblings(m_layer).size()}, {"filter", m_treeState.filter}}},
+            {"tab", m_tab},
+            {"channel_grid", {{"layer", layerName(m_featureLayer)}, {"kind", kinds[m_grid.kind]}, {"channels", m_grid.channels},
+                              {"shown", m_grid.shown}, {"cols", m_grid.cols}, {"width", m_grid.image.width},
+                              {"height", m_grid.image.height}}},
+            {"image_top5", top(m_imageTop5)},
+            {"preimage_top5", top(m_layer >= 0 && m_layer < int(m_slots.size()) ? m_slots[size_t(m_layer)].preimageTop5
+                                                                                 : std::vector<std::pair<int, float>>{})},
+            {"mask", {s.maskX, s.maskY, s.maskW, s.maskH, s.maskFirst, s.maskLast}},
+            {"panels", panels},
+            {"dream_unit", m_dreamUnit},
+            {"dream_activation", m_dreamResult ? m_dreamResult->activation : 0.f},
+            {"dream_start_activation", m_dreamResult ? m_dreamResult->startActivation : 0.f}};
 }
 
 bool App::idle() const { return !m_jobRunning && m_pendingExport.empty() && !m_worker->busy() && latentIdle(); }
@@ -399,6 +502,15 @@ void App::pollWorker() {
         if (m_modelKey.find('/') != std::string::npos) Settings::remember(m_settings.recentModels, m_modelKey);
         m_settings.save();
         resetResults();
+        std::vector<std::string> names, modules;
+        for (const auto& l : m_model->layers) names.push_back(l.name), modules.push_back(l.module);
+        m_tree = widgets::buildLayerTree(names, modules);
+        m_treeState = {};
+        m_imageTop5.clear();
+        m_features.reset();
+        m_featureLayer = -1;
+        m_grid = {};
+        m_gridTex.reset();
         int want = layerIndex(m_wantLayer);
         m_layer = want >= 0 ? want : 0;
         m_wantLayer.clear();
@@ -422,7 +534,8 @@ void App::pollWorker() {
             m_dreamResult = f->dream;
             m_jobRunning = false;
             m_status = "preferred input of " + m_dreamUnit + ": activation " + fmt("%.2f", f->dream->activation) +
-                       " (training max " + fmt("%.2f", f->dream->trainMax) + ")";
+                       (std::isnan(f->dream->trainMax) ? " (from " + fmt("%.2f", f->dream->startActivation) + ", pixel space)"
+                                                       : " (training max " + fmt("%.2f", f->dream->trainMax) + ")");
         }
         return;
     }
@@ -439,6 +552,11 @@ void App::pollWorker() {
         m_learnedGeneration = f->generation;
         m_uploader->upload(m_learnedTex, toBytes(m_learned->image));
         if (f->layer >= 0 && f->layer < int(m_slots.size())) m_slots[size_t(f->layer)].learned = f->learned;
+    }
+    if (f->kind == JobKind::Invert) {
+        if (f->features && f->features != m_features && f->layer >= 0) setFeatures(f->features, f->featureShape, f->layer);
+        if (!f->imageTop5.empty()) m_imageTop5 = f->imageTop5;
+        if (f->result && f->layer >= 0 && f->layer < int(m_slots.size())) m_slots[size_t(f->layer)].preimageTop5 = f->preimageTop5;
     }
     if (!f->target.empty() && m_target.empty()) {
         m_target = f->target;

@@ -5,10 +5,15 @@
 #include "settings.h"
 
 #include "inference/worker.h"
+#include "render/feature_grid.h"
 #include "render/texture.h"
 #include "widgets/analogy_slots.h"
 #include "widgets/file_picker.h"
+#include "widgets/layer_tree.h"
 
+#include <nlohmann/json_fwd.hpp>
+
+#include <array>
 #include <deque>
 #include <map>
 #include <memory>
@@ -22,6 +27,9 @@ struct LayerSlot {
     std::shared_ptr<const InversionResult> result;
     render::Texture thumbnail;
     std::optional<Model::LearnedPreimage> learned;  // the learned inverter's pre-image, when one exists
+    std::shared_ptr<const std::vector<float>> features;  // the tap's value on the image (the channel grid)
+    std::vector<int64_t> featureShape;
+    std::vector<std::pair<int, float>> preimageTop5;  // the network's classes on the pre-image
 };
 
 struct FrameStats {
@@ -44,14 +52,21 @@ public:
     void openImage(const std::string& path);
     void openModel(const std::string& nameOrPath);
     void selectLayer(int index);
-    void stepLayer(int delta);
+    void stepLayer(int delta);     // execution order (Left/Right, J/K)
+    void stepSibling(int delta);   // the taps beside the selected one in the tree (Up/Down)
+    void selectTab(const std::string& name);  // "run", "channels", "preferred", "chunks", "analogy"
+    void setMask(int x, int y, int w, int h, int firstChannel, int lastChannel);  // as drawn on the channel grid
+    void setFilter(const std::string& text);  // the layer tree's filter box
     void rerun();
     void stop();
     void exportSweep(const std::string& pngPath);  // computes missing layers first, then writes
     bool exportRestarts(const std::string& pngPath);
     void onDrop(const std::vector<std::string>& paths);
     void showPanel(const std::string& name);  // "image_picker", "model_picker", "" (none)
-    void startDream(const std::string& unit);  // preferred input of a unit (DGN-AM), shown live
+    // Preferred input of a unit (a class, or "LAYER:CHANNEL"), shown live: through the learned generator when
+    // the model has one and it is switched on (DGN-AM), else in pixel space (any model).
+    void startDream(const std::string& unit);
+    void setDreamPrior(bool on) { m_dreamPrior = on; }
     void onDrop(const std::vector<std::string>& paths, float x, float y);  // routed to the analogy slot under (x, y)
     void dropOn(const std::string& target, const std::vector<std::string>& paths);  // "a" "b" "c" "second": drop at its centre
 
@@ -89,13 +104,21 @@ public:
         std::string traversalWritten;
     };
     LatentReport latentReport() const;
+    // What the views show, for scripts and tests: the tree, the channel grid, top-5, the mask, the panels' rectangles.
+    nlohmann::json viewReport() const;
 
 private:
     void pollWorker();
     void drawMenu();
-    void drawControls(float x, float y, float w, float h);
+    void drawTree(float x, float y, float w, float h);
+    void drawTools(float x, float y, float w, float h);
+    void drawRunTab();
+    void drawChannelsTab();
+    void drawDreamTab();
+    int dreamGenerator();  // the layer whose learned inverter is the preferred input's generator, -1 none
     void drawMain(float x, float y, float w, float h);
     void drawStrip(float x, float y, float w, float h);
+    void setFeatures(std::shared_ptr<const std::vector<float>> values, const std::vector<int64_t>& shape, int layer);
     void handleKeys();
     void requestInversion();
     void resetResults();
@@ -132,8 +155,26 @@ private:
     std::string m_inverters;  // --inverters DIR
     int m_learnedKind = 0;  // 0 decoder, 1 HyperNet, 2 HyperNet with z = 0 (the ablation)
     render::Texture m_learnedTex;
-    // Preferred input (DGN-AM).
+    // The layer tree, the tools' tabs, the channel grid and top-5.
+    widgets::LayerTree m_tree;
+    widgets::LayerTreeState m_treeState;
+    int m_tab = 0, m_tabRequest = -1;  // 0 run, 1 channels, 2 preferred, 3 chunks, 4 analogy
+    std::shared_ptr<const std::vector<float>> m_features;
+    std::vector<int64_t> m_featureShape;
+    int m_featureLayer = -1;
+    render::FeatureGrid m_grid;
+    render::Texture m_gridTex;
+    int m_hoverChannel = -1;
+    bool m_maskDrag = false;
+    int m_dragChannel = -1, m_dragX0 = 0, m_dragY0 = 0, m_dragX1 = 0, m_dragY1 = 0;
+    std::vector<std::pair<int, float>> m_imageTop5;
+    std::map<std::string, std::array<float, 4>> m_panelRects;  // name -> x0, y0, x1, y1 (the layout test)
+    // Preferred input (DGN-AM with a generator, else pixels).
     bool m_showDream = false;
+    int m_dreamMode = 0;  // 0 a class, 1 a channel of the selected tap
+    int m_dreamChannel = 0;
+    bool m_dreamPrior = true;  // the learned generator, when the model has one
+    uint64_t m_dreamGeneration = 0;
     int m_dreamClass = 7, m_dreamGenerator = -1;
     std::string m_dreamUnit;
     std::vector<float> m_dreamActivations;
@@ -171,6 +212,7 @@ private:
     widgets::FilePickerState m_secondPicker, m_slotPicker;
     int m_slotPickerTarget = 0;
     void pollLatent();
+    bool latentAvailable();  // says what the latent tabs need when the model is not the default one
     void drawLatent();
     void drawAnalogy();
     void encodeMainForLatent();

@@ -53,10 +53,14 @@ void App::encodeMainForLatent() {
 
 void App::showLatent(bool show) {
     m_latent.show = show;
+    if (show) m_tabRequest = m_tab == 3 ? -1 : 3;
     if (show && m_latent.base.empty()) encodeMainForLatent();
 }
 
-void App::showAnalogy(bool show) { m_latent.showAnalogy = show; }
+void App::showAnalogy(bool show) {
+    m_latent.showAnalogy = show;
+    if (show) m_tabRequest = m_tab == 4 ? -1 : 4;
+}
 
 void App::setSecondImage(const std::string& path) {
     try {
@@ -116,7 +120,7 @@ void App::setAnalogySlot(int slot, const std::string& path) {
     }
     m_latent.slotPath[slot] = fs::absolute(path).string();
     m_latent.slotEncodeId[slot] = postEncode(kTagSlot + slot, image);
-    m_latent.showAnalogy = true;
+    if (!m_latent.showAnalogy) showAnalogy(true);
 }
 
 void App::setAnalogyMode(int mode, float strength) {
@@ -268,23 +272,25 @@ App::LatentReport App::latentReport() const {
     return r;
 }
 
+// The tab's content (drawTools): the mixing autoencoder belongs to the default model; with a user's network the
+// tab says what it needs instead of acting on images the mixer was not trained for.
+bool App::latentAvailable() {
+    if (m_model && m_model->name == "fashion") return true;
+    ImGui::TextWrapped("Needs the default model's mixing autoencoder (Hu et al.): open 'fashion' in the Run tab.");
+    if (m_model && m_latent.show) showLatent(false);
+    if (m_model && m_latent.showAnalogy) m_latent.showAnalogy = false;
+    return false;
+}
+
 void App::drawLatent() {
-    if (!m_latent.show) return;
-    // Top right, above the analogy window; both movable.
-    const ImVec2 size(600.f, 370.f);
-    ImGui::SetNextWindowSize(size, ImGuiCond_Appearing);
-    ImGui::SetNextWindowPos(ImVec2(float(m_fbWidth) - size.x - 14.f, 40.f), ImGuiCond_Appearing);
-    if (!ImGui::Begin("Latent chunks", &m_latent.show, ImGuiWindowFlags_NoSavedSettings)) {
-        ImGui::End();
-        return;
-    }
+    if (!latentAvailable()) return;
     const MixerInfo* info = m_latent.info.get();
     if (info)
-        ImGui::TextDisabled("Fashion-MNIST mixing autoencoder (Hu et al. 2018): %d chunks x %d dims", info->layout.chunks,
-                            info->layout.dims);
+        ImGui::TextWrapped("Fashion-MNIST mixing autoencoder (Hu et al. 2018): %d chunks x %d dims", info->layout.chunks,
+                           info->layout.dims);
     else
         ImGui::TextDisabled(m_image.empty() ? "open an image" : "encoding...");
-    const float side = 120.f;
+    const float side = std::min(120.f, (ImGui::GetContentRegionAvail().x - 2.f * ImGui::GetStyle().ItemSpacing.x) / 3.f);
     widgets::imageView("latent_in", m_latent.inputTex.valid() ? m_latent.inputTex.imguiId() : nullptr, m_latent.inputTex.width(),
                        m_latent.inputTex.height(), side, "input: " + className(info, m_latent.inputClass), "no image");
     ImGui::SameLine();
@@ -297,10 +303,10 @@ void App::drawLatent() {
     ImGui::BeginGroup();
     widgets::imageView("latent_second", m_latent.secondTex.valid() ? m_latent.secondTex.imguiId() : nullptr,
                        m_latent.secondTex.width(), m_latent.secondTex.height(), side,
-                       "second: " + className(info, m_latent.secondClass), "drop a 2nd image");
+                       "second: " + className(info, m_latent.secondClass), "drop image");
     m_latent.secondMin = ImGui::GetItemRectMin();
     m_latent.secondMax = ImGui::GetItemRectMax();
-    if (ImGui::SmallButton("open 2nd image")) {
+    if (ImGui::SmallButton("open...")) {
         m_secondPicker.directory = m_imagePicker.directory;
         m_secondPicker.open = true;
     }
@@ -328,25 +334,20 @@ void App::drawLatent() {
             requestLatentDecode();
         ImGui::EndChild();
     }
-    ImGui::End();
 }
 
 void App::drawAnalogy() {
-    if (!m_latent.showAnalogy) return;
-    const ImVec2 size(600.f, 280.f);
-    ImGui::SetNextWindowSize(size, ImGuiCond_Appearing);
-    ImGui::SetNextWindowPos(ImVec2(float(m_fbWidth) - size.x - 14.f, 418.f), ImGuiCond_Appearing);
-    if (!ImGui::Begin("Analogy a : b :: c : d", &m_latent.showAnalogy, ImGuiWindowFlags_NoSavedSettings)) {
-        ImGui::End();
-        return;
-    }
+    if (!latentAvailable()) return;
+    ImGui::TextWrapped("a : b :: c : d in the mixer's code: drop images on a, b and c");
     const MixerInfo* info = m_latent.info.get();
     widgets::AnalogySlotView views[4];
     for (int i = 0; i < 4; ++i) {
         const auto& t = m_latent.slotTex[i];
         views[i] = {t.valid() ? t.imguiId() : nullptr, t.width(), t.height(), className(info, m_latent.slotClass[i])};
     }
-    auto r = widgets::analogySlots(m_latent.analogy, views, 110.f);
+    const float avail = ImGui::GetContentRegionAvail().x;
+    const float side = avail >= 4.f * 110.f + 60.f ? 110.f : std::min(110.f, (avail - 40.f) / 2.f);
+    auto r = widgets::analogySlots(m_latent.analogy, views, side);
     if (r.openSlot >= 0) {
         m_slotPickerTarget = r.openSlot;
         m_slotPicker.directory = m_imagePicker.directory;
@@ -360,7 +361,6 @@ void App::drawAnalogy() {
             if (m_latent.copied[k]) which += (which.empty() ? "" : ", ") + std::to_string(k);
         ImGui::TextDisabled("chunks copied from b: %s", which.c_str());
     }
-    ImGui::End();
 }
 
 }  // namespace preimage::app

@@ -3,6 +3,8 @@
 #include "gui_app.h"
 
 #include <fstream>
+
+#include <imgui.h>
 #include <thread>
 
 namespace preimage::app {
@@ -16,6 +18,13 @@ Script::Script(const std::string& path) {
         throw Error("script '" + path + "' is not valid JSON: " + e.what());
     }
     if (!m_steps.is_array()) throw Error("script '" + path + "' must be a JSON array of steps");
+}
+
+void Script::applyInput() const {
+    if (!m_mouse) return;
+    ImGuiIO& io = ImGui::GetIO();
+    io.MousePos = ImVec2(m_mouseX, m_mouseY);
+    io.MouseDown[0] = m_mouseDown;
 }
 
 std::string Script::takeScreenshotRequest() {
@@ -52,6 +61,7 @@ bool Script::update(App& app) {
         }
         // Steps about layers wait for the (asynchronous) model load, as a user would.
         const bool needsModel = step.contains("select_layer") || step.contains("key") || step.contains("set") ||
+                                step.contains("mask") || step.contains("filter") ||
                                 step.contains("export_sweep") || step.contains("export_restarts") || step.contains("dream");
         if (needsModel && !app.model()) {
             if (!m_waiting) {
@@ -81,7 +91,12 @@ bool Script::update(App& app) {
             app.selectLayer(i);
         } else if (step.contains("key")) {
             const std::string k = step["key"];
-            app.stepLayer(k == "Left" ? -1 : +1);
+            if (k == "Left" || k == "Right")
+                app.stepLayer(k == "Left" ? -1 : +1);
+            else if (k == "Up" || k == "Down")
+                app.stepSibling(k == "Up" ? -1 : +1);
+            else
+                throw Error("script: key must be Left, Right, Up or Down, got '" + k + "'");
         } else if (step.contains("set")) {
             auto& s = app.settings().inversion;
             const auto& v = step["set"];
@@ -89,13 +104,32 @@ bool Script::update(App& app) {
             s.restarts = v.value("restarts", s.restarts);
             s.seed = v.value("seed", s.seed);
             s.learningRate = v.value("lr", s.learningRate);
+            s.alpha = v.value("alpha", s.alpha);
+            s.beta = v.value("beta", s.beta);
+            s.lambdaAlpha = v.value("lambda_alpha", s.lambdaAlpha);
+            s.jitter = v.value("jitter", s.jitter);
             if (v.contains("lambda_tv")) {
                 s.tvByDepth = false;
                 s.lambdaTv = v["lambda_tv"];
             }
             app.rerun();
         } else if (step.contains("dream")) {
+            if (step.contains("prior")) app.setDreamPrior(step["prior"].get<bool>());
             app.startDream(step["dream"].get<std::string>());
+        } else if (step.contains("tab")) {
+            app.selectTab(step["tab"].get<std::string>());
+        } else if (step.contains("filter")) {
+            app.setFilter(step["filter"].get<std::string>());
+        } else if (step.contains("mask")) {
+            const auto& v = step["mask"];
+            app.setMask(v.value("x", 0), v.value("y", 0), v.value("w", 0), v.value("h", 0), v.value("first", 0), v.value("last", -1));
+        } else if (step.contains("mouse")) {
+            const auto& v = step["mouse"];
+            m_mouse = true;
+            m_mouseX = v.at(0).get<float>(), m_mouseY = v.at(1).get<float>();
+            m_mouseDown = step.value("down", false);
+        } else if (step.contains("mouse_free")) {
+            m_mouse = false;
         } else if (step.contains("panel")) {
             app.showPanel(step["panel"].get<std::string>());
         } else if (step.contains("drop")) {

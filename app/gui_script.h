@@ -12,6 +12,12 @@
 //   {"chunk_swap": {"chunk": K, "from_second": true}}  {"reset_chunks": true}  {"export_traversal": PATH}
 //   {"analogy_slot": {"slot": "a"|"b"|"c", "path": P}}  {"analogy_mode": {"mode": "vector"|"chunks", "strength": S}}
 //   {"drop_on": {"target": "a"|"b"|"c"|"second", "paths": [P]}}  a drop at the centre of that box
+//   {"key": "Up"|"Down"}   the selected tap's siblings   {"tab": "run"|"channels"|"preferred"|"chunks"|"analogy"}
+//   {"filter": TEXT}         the layer tree's filter     {"dream": UNIT, "prior": false}  (pixel space)
+//   {"mask": {"x", "y", "w", "h", "first", "last"}}   the mask, as drawn on the channel grid
+//   {"set": {"alpha": A, "beta": B, "lambda_alpha": X, "jitter": J}}
+//   {"mouse": [X, Y], "down": true|false}  the mouse as ImGui sees it (held until {"mouse_free": true}):
+//                            real clicks and drags through every widget
 //   {"quit": true}
 // UI thread.
 #pragma once
@@ -35,6 +41,8 @@ public:
     bool failed() const { return !m_failure.empty(); }
     const std::string& failure() const { return m_failure; }
     nlohmann::json log() const { return m_log; }
+    // Between the platform backend's NewFrame and ImGui::NewFrame: the scripted mouse replaces the real one.
+    void applyInput() const;
 
 private:
     nlohmann::json m_steps;
@@ -44,6 +52,8 @@ private:
     std::chrono::steady_clock::time_point m_waitStart;
     std::string m_screenshot, m_failure;
     nlohmann::json m_log = nlohmann::json::array();
+    bool m_mouse = false, m_mouseDown = false;
+    float m_mouseX = 0, m_mouseY = 0;
 };
 
 }  // namespace preimage::app

@@ -49,6 +49,9 @@ Settings Settings::load() {
             p.lambdaTv = v.value("lambda_tv", p.lambdaTv);
             p.lambdaAlpha = v.value("lambda_alpha", p.lambdaAlpha);
             p.jitter = v.value("jitter", p.jitter);
+            p.alpha = v.value("alpha", p.alpha);
+            p.beta = v.value("beta", p.beta);
+            // The mask is per layer and image: it is not carried to the next session.
         }
     } catch (const std::exception& e) {
         // Kept beside, not overwritten by the defaults on exit: the user may want what was in it.
@@ -79,6 +82,8 @@ Settings Settings::load() {
     clampTo(p.lambdaTv, 0.f, 1e6f, "lambda_tv");
     clampTo(p.lambdaAlpha, 0.f, 1e3f, "lambda_alpha");
     clampTo(p.jitter, 0, 32, "jitter");
+    clampTo(p.alpha, 1.f, 12.f, "alpha");
+    clampTo(p.beta, 1.f, 3.f, "beta");
     clampTo(s.modelSize, 0, 4096, "model_size");
     clampTo(s.windowWidth, 320, 16384, "window_width");
     clampTo(s.windowHeight, 240, 16384, "window_height");
@@ -107,7 +112,9 @@ void Settings::save() const {
                        {"tv_by_depth", p.tvByDepth},
                        {"lambda_tv", p.lambdaTv},
                        {"lambda_alpha", p.lambdaAlpha},
-                       {"jitter", p.jitter}}}};
+                       {"jitter", p.jitter},
+                       {"alpha", p.alpha},
+                       {"beta", p.beta}}}};
     try {
         std::filesystem::create_directories(directory());
         render::writeFileAtomically(directory() + "/settings.json", jsonText(j));

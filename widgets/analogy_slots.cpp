@@ -8,8 +8,14 @@ AnalogyResult analogySlots(AnalogyState& state, const AnalogySlotView slots[4], 
     AnalogyResult r;
     const char* names[4] = {"a", "b", "c", "d"};
     const char* seps[3] = {":", "::", ":"};
+    // Four in a row when they fit, else a : b over c : d (a narrow tools column).
+    const ImGuiStyle& style = ImGui::GetStyle();
+    const float sepW = ImGui::CalcTextSize("::").x + 2.f * style.ItemSpacing.x;
+    const bool twoRows = ImGui::GetContentRegionAvail().x < 4.f * side + 3.f * sepW;
     for (int i = 0; i < 4; ++i) {
-        if (i) {
+        if (i == 2 && twoRows) {
+            ImGui::TextDisabled("::");
+        } else if (i) {
             ImGui::SameLine();
             ImGui::BeginGroup();
             ImGui::Dummy(ImVec2(1.f, side * 0.5f - ImGui::GetTextLineHeight()));
@@ -38,8 +44,8 @@ AnalogyResult analogySlots(AnalogyState& state, const AnalogySlotView slots[4], 
         state.mode = 0;
         r.changed = true;
     }
-    ImGui::SameLine();
-    if (ImGui::RadioButton("chunks: c with b's chunks where a, b differ", state.mode == 1)) {
+    if (!twoRows) ImGui::SameLine();
+    if (ImGui::RadioButton("chunks: b's chunks where a, b differ", state.mode == 1)) {
         state.mode = 1;
         r.changed = true;
     }

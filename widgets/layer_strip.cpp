@@ -6,8 +6,8 @@ namespace preimage::widgets {
 
 bool layerStrip(const std::vector<LayerCard>& cards, int& selected, bool scrollToSelected, float cardWidth) {
     bool changed = false;
-    const float thumb = 48.f;
-    const float cardHeight = thumb + 3.f * ImGui::GetTextLineHeightWithSpacing() + 10.f;
+    const float thumb = 40.f;
+    const float cardHeight = thumb + 2.f * ImGui::GetTextLineHeightWithSpacing() + 10.f;  // the shape: in the tooltip
     ImGui::BeginChild("##layerstrip", ImVec2(0, cardHeight + ImGui::GetStyle().ScrollbarSize + 8.f), false,
                       ImGuiWindowFlags_HorizontalScrollbar);
     ImDrawList* dl = ImGui::GetWindowDrawList();
@@ -21,7 +21,7 @@ bool layerStrip(const std::vector<LayerCard>& cards, int& selected, bool scrollT
             changed = true;
         }
         const bool hovered = ImGui::IsItemHovered();
-        if (hovered) ImGui::SetTooltip("%s (%s)\noutput %s\nclick or use Left/Right (J/K)", c.name.c_str(), c.kind.c_str(),
+        if (hovered) ImGui::SetTooltip("%s (%s)\noutput %s\nclick or use Left/Right (J/K)", (c.tooltip.empty() ? c.name : c.tooltip).c_str(), c.kind.c_str(),
                                        c.shape.c_str());
         const bool sel = i == selected;
         if (sel && (scrollToSelected || ImGui::IsWindowAppearing())) ImGui::SetScrollHereX(0.5f);
@@ -46,7 +46,6 @@ bool layerStrip(const std::vector<LayerCard>& cards, int& selected, bool scrollT
             y += lh;
         };
         centred(c.name, IM_COL32(235, 235, 240, 255));
-        centred(c.shape, IM_COL32(150, 160, 175, 255));
         char err[32];
         if (c.running)
             std::snprintf(err, sizeof err, "running...");

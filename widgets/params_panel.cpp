@@ -2,11 +2,15 @@
 
 #include <imgui.h>
 
+#include <algorithm>
+
 namespace preimage::widgets {
 
 bool InversionSettings::operator==(const InversionSettings& o) const {
     return iterations == o.iterations && restarts == o.restarts && seed == o.seed && learningRate == o.learningRate &&
-           tvByDepth == o.tvByDepth && lambdaTv == o.lambdaTv && lambdaAlpha == o.lambdaAlpha && jitter == o.jitter;
+           tvByDepth == o.tvByDepth && lambdaTv == o.lambdaTv && lambdaAlpha == o.lambdaAlpha && jitter == o.jitter &&
+           alpha == o.alpha && beta == o.beta && maskX == o.maskX && maskY == o.maskY && maskW == o.maskW &&
+           maskH == o.maskH && maskFirst == o.maskFirst && maskLast == o.maskLast;
 }
 
 namespace {
@@ -48,11 +52,50 @@ bool inversionSettingsPanel(InversionSettings& s, float paperTv) {
     }
     ImGui::SliderFloat("lambda_a", &s.lambdaAlpha, 1e-7f, 1e-1f, "%.1e", ImGuiSliderFlags_Logarithmic);
     changed |= committed();
-    tip("Weight of the alpha-norm (alpha = 6) that keeps pixel values in range.");
+    tip("lambda_alpha: weight of the alpha-norm term lambda_a * ||x||_alpha^alpha / (H W B^alpha) that keeps pixel\n"
+        "values in range (the paper: 2.16e8 / 1e-5 depending on normalisation; here on the sigma-normalised image).");
+    ImGui::SliderFloat("alpha", &s.alpha, 1.f, 12.f, "%.1f");
+    changed |= committed();
+    tip("alpha: the exponent of the alpha-norm. The paper uses 6: a large exponent leaves mid-range pixels free and\n"
+        "pushes hard on the few that leave the range.");
+    ImGui::SliderFloat("beta", &s.beta, 1.f, 3.f, "%.2f");
+    changed |= committed();
+    tip("beta: the exponent of the total-variation norm. The paper: 2 (smooth); 1 allows sharp edges but leaves\n"
+        "spikes, values between trade the two.");
     ImGui::SliderInt("jitter", &s.jitter, 0, 4);
     changed |= committed();
     tip("Random shift of up to this many pixels each iteration (0 = off).");
     ImGui::PopItemWidth();
+    return changed;
+}
+
+bool maskPanel(InversionSettings& s, int channels) {
+    bool changed = false;
+    ImGui::PushItemWidth(-90.f);
+    int range[2] = {s.maskFirst, s.maskLast < 0 ? std::max(0, channels - 1) : s.maskLast};
+    const int hi = std::max(0, channels - 1);
+    if (ImGui::DragInt2("channels", range, 0.25f, 0, hi)) {
+        s.maskFirst = std::clamp(range[0], 0, hi);
+        s.maskLast = std::clamp(std::max(range[1], s.maskFirst), 0, hi);
+        if (s.maskFirst == 0 && s.maskLast == hi) s.maskLast = -1;  // every channel
+    }
+    changed |= committed();
+    tip("The channel group whose features the pre-image must match (the paper's channel masks): drag, or click a\n"
+        "channel in the channel grid. All channels: no mask.");
+    int window[4] = {s.maskX, s.maskY, s.maskW, s.maskH};
+    if (ImGui::DragInt4("window", window, 0.1f, 0, 4096)) {
+        s.maskX = std::max(0, window[0]), s.maskY = std::max(0, window[1]);
+        s.maskW = std::max(0, window[2]), s.maskH = std::max(0, window[3]);
+    }
+    changed |= committed();
+    tip("x, y, w, h of the feature-map window that must match (drag a rectangle on the channel grid); w = 0: the\n"
+        "whole map. The pre-image then shows what that neighbourhood of the layer sees (the paper's Fig. 8).");
+    ImGui::PopItemWidth();
+    if (s.maskActive() && ImGui::SmallButton("Clear mask")) {
+        s.maskX = s.maskY = s.maskW = s.maskH = s.maskFirst = 0;
+        s.maskLast = -1;
+        changed = true;
+    }
     return changed;
 }
 

@@ -157,7 +157,9 @@ if os.path.exists(traversal[:-4] + ".json"):
     t = json.load(open(traversal[:-4] + ".json"))
     check(len(t["predicted_class"]) == 8 and len(t["predicted_class"][0]) == 7, "traversal is 8 chunks x 7 values")
 before, after = img(shot("latent_before.png")), img(shot("latent.png"))
-check(np.abs(before - after).mean() > 2, f"latent and analogy windows changed ({np.abs(before - after).mean():.1f})")
+tools_rect = r.get("view", {}).get("panels", {}).get("tools", [0, 0, 1440, 900])
+d = np.abs(crop(before, tools_rect) - crop(after, tools_rect)).mean()
+check(d > 3, f"the analogy tab shows the dropped slots and d ({d:.1f})")
 
 # A user's TorchScript network with a learned inverter beside it (FILE.inverters/, as `train inverter` writes it):
 # the app shows the learned pre-image next to the optimised one.
@@ -177,7 +179,7 @@ if models and os.path.exists(os.path.join(models, "resnet_scripted.pt")):
             ["--model", os.path.join(user, "resnet.pt"), "--size", "32", "--image", sample("fashion_7")])
     check(r.get("errors") == [], f"user inverter: no error ({r.get('errors')})")
     check(0 < r.get("learned_feature_error", -1) < 1, f"user model: learned pre-image shown ({r.get('learned_feature_error')})")
-    region = img(shot("user_inverter.png"))[60:240, 1030:1200]  # where the learned pre-image is drawn
+    region = crop(img(shot("user_inverter.png")), r["view"]["panels"]["learned"])  # where the learned pre-image is drawn
     check(region.std() > 10, f"user model: learned pre-image region is not blank (std {region.std():.1f})")
     # The same decoders elsewhere, named with --inverters.
     moved = os.path.join(user, "decoders")
@@ -223,6 +225,86 @@ r = run("clamped_settings", [{"frames": 2}])
 inv = json.load(open(os.path.join(cfg, "settings.json")))["inversion"]
 check((inv["iterations"], inv["restarts"], inv["jitter"]) == (100000, 1, 32),
       f"settings out of range are clamped ({inv['iterations']}, {inv['restarts']}, {inv['jitter']})")
+
+# The app on real networks: the layer tree of a residual network (a deep tap by name, its branch opened, siblings
+# with Up/Down, the filter), the channel grid with the channel under the cursor, top-5, and a window mask painted
+# with the mouse on the grid changing the pre-image.
+if models and os.path.exists(os.path.join(models, "resnet_scripted.pt")):
+    env["PREIMAGE_CONFIG_DIR"] = os.path.join(work, "config_tree")
+    shutil.rmtree(env["PREIMAGE_CONFIG_DIR"], ignore_errors=True)
+    net = ["--model", os.path.join(models, "resnet_scripted.pt"), "--size", "32", "--image", sample("fashion_7")]
+    r = run("tree", [{"select_layer": "layer2.0.downsample.0"}, {"set": {"iterations": 40}}, {"wait_idle": 120},
+                     {"tab": "channels"}, {"frames": 3}, {"screenshot": shot("tree.png")},
+                     {"key": "Down"}, {"wait_idle": 120}, {"frames": 2}], net)
+    v = r.get("view", {})
+    check(r.get("errors") == [], f"tree: no error ({r.get('errors')})")
+    check(v.get("tree", {}).get("path") == ["layer2", "layer2.0", "layer2.0.downsample", "layer2.0.downsample.1"],
+          f"tree: Down from downsample.0 selects its sibling downsample.1 ({v.get('tree', {}).get('path')})")
+    check(v.get("tree", {}).get("siblings") == 2, f"tree: downsample has 2 taps ({v.get('tree', {}).get('siblings')})")
+    check(v.get("tree", {}).get("visible_rows", 0) >= 12, f"tree: the branch is open ({v.get('tree', {}).get('visible_rows')} rows)")
+    g = v.get("channel_grid", {})
+    check(g.get("kind") == "maps" and g.get("channels") == 128 and g.get("layer") == "layer2.0.downsample.1",
+          f"channel grid of the selected tap: {g}")
+    t = img(shot("tree.png"))
+    tree_rect = v.get("panels", {}).get("tree", [0, 0, 1, 1])
+    check(crop(t, tree_rect).std() > 15, "tree: the panel shows rows")
+    grid_rect = v.get("panels", {}).get("channel_grid", [0, 0, 0, 0])
+    check(crop(t, grid_rect).std() > 20, f"channel grid drawn (std {crop(t, grid_rect).std():.1f})")
+    top = v.get("image_top5", [])
+    check(len(top) == 5 and abs(sum(p["p"] for p in top) - 1) < 1 and top[0]["p"] >= top[-1]["p"],
+          f"top-5 on the image ({[(p['name'], round(p['p'], 3)) for p in top]})")
+    check(len(v.get("preimage_top5", [])) == 5, "top-5 on the pre-image")
+    r = run("tree_filter", [{"filter": "downsample"}, {"frames": 3}, {"screenshot": shot("tree_filter.png")}], net)
+    check(r.get("view", {}).get("tree", {}).get("visible_rows") == 9,
+          f"filter 'downsample': 9 taps listed ({r.get('view', {}).get('tree', {}).get('visible_rows')})")
+
+    # The mask, drawn with the mouse: a drag inside channel 0's tile of layer1's 8x8 maps sets a 4x4 window at (0, 0).
+    steps = [{"select_layer": "layer1"}, {"set": {"iterations": 80}}, {"tab": "channels"}, {"wait_idle": 120}, {"frames": 3}]
+    r = run("mask_layout", steps + [{"screenshot": shot("mask_before.png")}], net)
+    before_err = r.get("feature_error", -1)
+    ox, oy, zoom, _ = r["view"]["panels"]["channel_grid_image"]
+    at = lambda x, y: [ox + (x + 0.5) * zoom, oy + (y + 0.5) * zoom]
+    drag = [{"mouse": at(0, 0)}, {"frames": 2}, {"mouse": at(0, 0), "down": True}, {"frames": 2},
+            {"mouse": at(2, 2), "down": True}, {"frames": 2}, {"mouse": at(3, 3), "down": True}, {"frames": 2},
+            {"mouse": at(3, 3), "down": False}, {"frames": 2}, {"mouse_free": True}, {"wait_idle": 120}, {"frames": 3},
+            {"screenshot": shot("mask_after.png")}]
+    r = run("mask_drag", steps + drag, net)
+    check(r.get("view", {}).get("mask") == [0, 0, 4, 4, 0, -1], f"the dragged window is the mask ({r.get('view', {}).get('mask')})")
+    a, b = img(shot("mask_before.png")), img(shot("mask_after.png"))
+    pa, pb = crop(a, r["preimage_rect"]), crop(b, r["preimage_rect"])
+    d = np.abs(pa - pb).mean()
+    check(d > 6, f"the painted window mask changed the pre-image (mean abs diff {d:.1f}; feature error "
+                 f"{before_err:.3f} unmasked, {r.get('feature_error', -1):.3f} in the window)")
+
+# The default model at 1280x720 with every tab: the panels tile the window (nothing floats over the images, the
+# status line or the plot) and every tab draws inside its column.
+env["PREIMAGE_CONFIG_DIR"] = os.path.join(work, "config_720")
+shutil.rmtree(env["PREIMAGE_CONFIG_DIR"], ignore_errors=True)
+steps = [{"open_image": sample("fashion_9")}, {"select_layer": "relu2"}, {"set": {"iterations": 60}}, {"wait_idle": 120}]
+for tab in ("run", "channels", "preferred", "chunks", "analogy"):
+    steps += [{"tab": tab}, {"wait_idle": 60}, {"frames": 3}, {"screenshot": shot(f"720_{tab}.png")}]
+r = run("layout_720", steps, ["--width", "1280", "--height", "720"])
+p = r.get("view", {}).get("panels", {})
+names = ["tree", "main", "strip", "tools"]
+check(all(n in p for n in names), f"720: the four regions are drawn ({sorted(p)})")
+if all(n in p for n in names):
+    inside = all(p[n][0] >= 0 and p[n][1] >= 0 and p[n][2] <= 1280.5 and p[n][3] <= 720.5 for n in names)
+    overlap = [(m, n) for i, m in enumerate(names) for n in names[i + 1:]
+               if min(p[m][2], p[n][2]) - max(p[m][0], p[n][0]) > 0.5 and min(p[m][3], p[n][3]) - max(p[m][1], p[n][1]) > 0.5]
+    check(inside and not overlap, f"720: regions inside the window and not overlapping ({overlap})")
+    area = sum((p[n][2] - p[n][0]) * (p[n][3] - p[n][1]) for n in names)
+    check(area > 0.95 * 1280 * (720 - 30), f"720: the regions tile the window ({area / (1280 * 720):.2f} of it)")
+shots = {t: img(shot(f"720_{t}.png")) for t in ("run", "channels", "preferred", "chunks", "analogy")}
+check(shots["run"].shape == (720, 1280, 3), f"720: screenshot size {shots['run'].shape}")
+if "tools" in p:
+    tools = lambda a: crop(a, p["tools"])
+    diffs = [np.abs(tools(shots[a]) - tools(shots[b])).mean() for a, b in (("run", "channels"), ("channels", "preferred"),
+                                                                             ("preferred", "chunks"), ("chunks", "analogy"))]
+    check(min(diffs) > 3, f"720: every tab draws its own content ({[round(x, 1) for x in diffs]})")
+    main = lambda a: crop(a, p["main"])
+    check(np.abs(main(shots["run"]) - main(shots["analogy"])).mean() < 1,
+          "720: the tabs never cover the images, status line or plot")
+check(r.get("errors") == [], f"720: no error ({r.get('errors')})")
 
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)
