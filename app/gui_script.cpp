@@ -20,11 +20,13 @@ Script::Script(const std::string& path) {
     if (!m_steps.is_array()) throw Error("script '" + path + "' must be a JSON array of steps");
 }
 
-void Script::applyInput() const {
+void Script::applyInput() {
     if (!m_mouse) return;
     ImGuiIO& io = ImGui::GetIO();
     io.MousePos = ImVec2(m_mouseX, m_mouseY);
     io.MouseDown[0] = m_mouseDown;
+    io.MouseWheel += m_wheel;
+    m_wheel = 0.f;  // one notch per step
 }
 
 std::string Script::takeScreenshotRequest() {
@@ -128,6 +130,7 @@ bool Script::update(App& app) {
             m_mouse = true;
             m_mouseX = v.at(0).get<float>(), m_mouseY = v.at(1).get<float>();
             m_mouseDown = step.value("down", false);
+            m_wheel = step.value("wheel", 0.f);
         } else if (step.contains("mouse_free")) {
             m_mouse = false;
         } else if (step.contains("panel")) {

@@ -16,7 +16,7 @@
 //   {"filter": TEXT}         the layer tree's filter     {"dream": UNIT, "prior": false}  (pixel space)
 //   {"mask": {"x", "y", "w", "h", "first", "last"}}   the mask, as drawn on the channel grid
 //   {"set": {"alpha": A, "beta": B, "lambda_alpha": X, "jitter": J}}
-//   {"mouse": [X, Y], "down": true|false}  the mouse as ImGui sees it (held until {"mouse_free": true}):
+//   {"mouse": [X, Y], "down": true|false, "wheel": W}  the mouse as ImGui sees it (held until {"mouse_free": true}):
 //                            real clicks and drags through every widget
 //   {"quit": true}
 // UI thread.
@@ -42,7 +42,7 @@ public:
     const std::string& failure() const { return m_failure; }
     nlohmann::json log() const { return m_log; }
     // Between the platform backend's NewFrame and ImGui::NewFrame: the scripted mouse replaces the real one.
-    void applyInput() const;
+    void applyInput();
 
 private:
     nlohmann::json m_steps;
@@ -53,7 +53,7 @@ private:
     std::string m_screenshot, m_failure;
     nlohmann::json m_log = nlohmann::json::array();
     bool m_mouse = false, m_mouseDown = false;
-    float m_mouseX = 0, m_mouseY = 0;
+    float m_mouseX = 0, m_mouseY = 0, m_wheel = 0;
 };
 
 }  // namespace preimage::app
