@@ -170,7 +170,7 @@ void App::stepSibling(int delta) {
 void App::selectTab(const std::string& name) {
     static const char* names[] = {"run", "channels", "preferred", "chunks", "analogy"};
     for (int i = 0; i < 5; ++i)
-        if (name == names[i]) {
+        if (name == names[i] || (i == 2 && name == "dream")) {
             m_tabRequest = i;
             return;
         }

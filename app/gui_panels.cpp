@@ -120,7 +120,7 @@ void App::drawMenu() {
     if (ImGui::BeginMenu("View")) {
         if (ImGui::MenuItem("Run (model, image, parameters)", nullptr, m_tab == 0)) selectTab("run");
         if (ImGui::MenuItem("Channels and predictions", nullptr, m_tab == 1)) selectTab("channels");
-        if (ImGui::MenuItem("Preferred input", nullptr, m_tab == 2)) selectTab("preferred");
+        if (ImGui::MenuItem("Preferred input (Dream)", nullptr, m_tab == 2)) selectTab("preferred");
         if (ImGui::MenuItem("Latent chunks", "Ctrl+L", m_tab == 3)) showLatent(true);
         if (ImGui::MenuItem("Analogy a:b::c:d", "Ctrl+Y", m_tab == 4)) showAnalogy(true);
         ImGui::EndMenu();
@@ -185,10 +185,10 @@ void App::drawTools(float x, float y, float w, float h) {
     const bool tabs = ImGui::BeginTabBar("##tools", ImGuiTabBarFlags_FittingPolicyResizeDown);
     ImGui::PopStyleVar(2);
     if (tabs) {
-        const char* names[] = {"Run", "Channels", "Preferred", "Chunks", "Analogy"};
+        const char* names[] = {"Run", "Channels", "Dream", "Chunks", "Analogy"};  // whole at 320 px
         const char* tips[] = {"Model, image, the inversion's parameters, export",
                               "The tap's activations as a channel grid (draw a mask on it) and the network's top-5",
-                              "The input that most excites a class or a channel (activation maximisation)",
+                              "Preferred input: the input that most excites a class or a channel (activation maximisation)",
                               "The image's code in the mixing autoencoder, as chunks with sliders (Ctrl+L)",
                               "Compose a : b :: c : d (Ctrl+Y)"};
         for (int i = 0; i < 5; ++i) {
@@ -344,7 +344,7 @@ void App::drawMain(float x, float y, float w, float h) {
     // Original and pre-image (and the learned pre-image at 0.6 the size) fill the width; restarts need a third column.
     const bool restartsShown = m_restartTex.size() > 1 && m_frame.layer == m_layer;
     const float columns = (restartsShown ? 3.f : 2.f) + (hasLearned ? 0.6f : 0.f);
-    const float side = std::max(120.f, std::min((w - 60.f) / columns, h - plotH - 150.f));
+    const float side = std::max(120.f, std::min((w - 100.f) / columns, h - plotH - 150.f));
 
     const render::Texture& orig = m_targetTex.valid() ? m_targetTex : m_originalTex;
     auto origView = widgets::imageView("original", orig.valid() ? orig.imguiId() : nullptr, orig.width(), orig.height(), side,
@@ -355,7 +355,7 @@ void App::drawMain(float x, float y, float w, float h) {
     if (!pre && m_layer < int(m_slots.size()) && m_slots[size_t(m_layer)].thumbnail.valid()) pre = &m_slots[size_t(m_layer)].thumbnail;
     char caption[128];
     if (result)
-        std::snprintf(caption, sizeof caption, "pre-image: feature error %.4f\npixel RMSE %.4f", double(result->featureError),
+        std::snprintf(caption, sizeof caption, "pre-image\nfeature error %.4f\npixel RMSE %.4f", double(result->featureError),
                       double(result->pixelRmse));
     else if (m_jobRunning && m_jobKind == JobKind::LoadModel)
         std::snprintf(caption, sizeof caption, "pre-image (once the model has loaded)");
@@ -372,7 +372,7 @@ void App::drawMain(float x, float y, float w, float h) {
     if (hasLearned) {  // the learned inverter's instant pre-image, beside the optimised one
         ImGui::SameLine(0, 20.f);
         char learnedCaption[128];
-        std::snprintf(learnedCaption, sizeof learnedCaption, "learned: error %.4f\nRMSE %.4f", double(m_learned->featureError),
+        std::snprintf(learnedCaption, sizeof learnedCaption, "learned\nerror %.4f\nRMSE %.4f", double(m_learned->featureError),
                       double(m_learned->pixelRmse));
         ImGui::BeginGroup();
         auto lv = widgets::imageView("learned", m_learnedTex.imguiId(), m_learnedTex.width(), m_learnedTex.height(),
@@ -654,8 +654,9 @@ void App::drawDreamTab() {
     const bool superseded = m_dreamGeneration != m_jobGeneration && !m_dreamResult;
     ImGui::Text("unit: %s", m_dreamUnit.c_str());
     const char* placeholder = superseded ? "stopped: another job started" : "starting...";
-    widgets::imageView("dream", m_dreamTex.valid() ? m_dreamTex.imguiId() : nullptr, m_dreamTex.width(), m_dreamTex.height(),
-                       std::min(200.f, ImGui::GetContentRegionAvail().x), "", placeholder);
+    auto dv = widgets::imageView("dream", m_dreamTex.valid() ? m_dreamTex.imguiId() : nullptr, m_dreamTex.width(),
+                                 m_dreamTex.height(), std::min(200.f, ImGui::GetContentRegionAvail().x), "", placeholder);
+    pixelTooltip(dv, m_dreamResult ? &m_dreamResult->image : nullptr, "preferred input");
     if (superseded) ImGui::TextColored(ImVec4(1.f, 0.75f, 0.3f, 1.f), "superseded by another job: Start again");
     if (m_dreamResult && std::isnan(m_dreamResult->trainMax))
         ImGui::TextWrapped("activation %.3g, from %.3g at the start (pixel space, %zu iterations)", double(m_dreamResult->activation),
