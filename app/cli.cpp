@@ -169,6 +169,8 @@ usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
                        [--split test|train] [--limit N] [--threshold T] [--strength S] [--update-manifest]
        preimage analogy --a A --b B --c C --out fig.png [--mode vector|chunks] [--strength S]  a : b :: c : d figure
        preimage traverse --image I --out grid.png [--values -3,...,3]   rows = chunks, columns = slider values
+       preimage data shapes --out DIR [--n 10000] [--size 64] [--seed 0]   sprites with known factors (shape, colour,
+                       scale, rotation, x, y, background): ImageFolder by shape + factors.csv, deterministic
 
 models:    a default model name (fashion) or a TorchScript file (torch.jit.script / torch.jit.trace); its
            layers are the outputs of its modules by path (layer3.1, features.denseblock2, blocks.0#2, m[0])
@@ -310,8 +312,9 @@ int runCommand(const std::vector<std::string>& argv, std::ostream& out, std::ost
     if (cmd == "bench") return cmdBench(argv, 2, out);
     if (cmd == "analogy") return cmdAnalogy(argv, 2, out);
     if (cmd == "traverse") return cmdTraverse(argv, 2, out);
+    if (cmd == "data") return cmdData(argv, 2, out);
     const std::string guess = closest(cmd, {"layers", "features", "invert", "sweep", "train", "eval", "dream", "samples",
-                                             "bench", "analogy", "traverse", "gui", "help"});
+                                             "bench", "analogy", "traverse", "data", "gui", "help"});
     err << "preimage: unknown command '" << cmd << "'" << (guess.empty() ? "" : "; did you mean '" + guess + "'?")
         << " (see `preimage help`)\n";
     return 2;

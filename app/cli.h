@@ -50,6 +50,7 @@ int cmdTrainMixer(const std::vector<std::string>& argv, size_t first, std::ostre
 int cmdEvalMixer(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 int cmdAnalogy(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 int cmdTraverse(const std::vector<std::string>& argv, size_t first, std::ostream& out);
+int cmdData(const std::vector<std::string>& argv, size_t first, std::ostream& out);  // data shapes
 int cmdBench(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 
 }  // namespace preimage::app

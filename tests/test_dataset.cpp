@@ -1,6 +1,7 @@
 // `preimage sweep --data`: the per-layer table over a folder the test makes (nested class folders, a corrupt
 // file, a text file), batches, resumption after SIGKILL and SIGINT, and a small TorchScript network.
 #include "app/cli.h"
+#include "app/image_set.h"
 #include "inference/dataset.h"
 #include "render/image.h"
 #include "cli_util.h"
@@ -10,6 +11,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -295,4 +297,30 @@ TEST_CASE("a learned inverter for a TorchScript tap, trained on a stream of imag
                       "--data", makeFolder()});
     CHECK(wrong.code == 2);
     CHECK(wrong.err.find("no learned inverters") != std::string::npos);
+}
+
+TEST_CASE("data shapes writes an ImageFolder by shape with factors.csv, the same for any thread count") {
+    const std::string dir = testutil::path("shapes"), dir1 = testutil::path("shapes1");
+    fs::remove_all(dir);
+    fs::remove_all(dir1);
+    auto r = cli({"data", "shapes", "--out", dir, "--n", "120", "--size", "32", "--seed", "3", "--threads", "2"});
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("wrote 120 images of 32x32") != std::string::npos);
+    auto set = preimage::app::openImageSet(dir);
+    CHECK(set->size() == 120);
+    CHECK(set->classNames() == std::vector<std::string>{"cross", "disc", "square", "triangle"});
+    CHECK(set->load(0).width == 32);
+    const std::string csv = testutil::readBytes(dir + "/factors.csv");
+    CHECK(csv.rfind("file,shape,colour,scale,rotation,x,y,background\n", 0) == 0);
+    CHECK(std::count(csv.begin(), csv.end(), '\n') == 121);
+    auto manifest = nlohmann::json::parse(testutil::readBytes(dir + "/factors.json"));
+    CHECK(manifest["factors"].size() == 7);
+    CHECK(manifest["levels"]["shape"][0] == "square");
+    // One thread: the same files, byte for byte.
+    REQUIRE(cli({"data", "shapes", "--out", dir1, "--n", "120", "--size", "32", "--seed", "3", "--threads", "1"}).code == 0);
+    CHECK(testutil::readBytes(dir1 + "/factors.csv") == csv);
+    const std::string first = csv.substr(csv.find('\n') + 1, csv.find(',', csv.find('\n')) - csv.find('\n') - 1);
+    CHECK(testutil::readBytes(dir + "/" + first) == testutil::readBytes(dir1 + "/" + first));
+    CHECK(cli({"data", "shapes", "--out", dir, "--n", "0"}).code == 2);
+    CHECK(cli({"data", "sprites", "--out", dir}).code == 2);
 }
