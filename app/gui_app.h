@@ -110,6 +110,8 @@ public:
 private:
     void pollWorker();
     void drawMenu();
+    // One region of the fixed layout: a window without title bar at (x, y, w, h), its rectangle in the report.
+    void beginRegion(const char* title, const char* key, float x, float y, float w, float h);
     void drawTree(float x, float y, float w, float h);
     void drawTools(float x, float y, float w, float h);
     void drawRunTab();

@@ -81,6 +81,13 @@ void App::frame(int fbWidth, int fbHeight) {
     if (widgets::filePicker(m_modelPicker, picked)) openModel(picked);
 }
 
+void App::beginRegion(const char* title, const char* key, float x, float y, float w, float h) {
+    ImGui::SetNextWindowPos(ImVec2(x, y));
+    ImGui::SetNextWindowSize(ImVec2(w, h));
+    ImGui::Begin(title, nullptr, kPanel | ImGuiWindowFlags_NoTitleBar);
+    m_panelRects[key] = {x, y, x + w, y + h};
+}
+
 void App::handleKeys() {
     ImGuiIO& io = ImGui::GetIO();
     if (io.WantTextInput || ImGui::IsPopupOpen(nullptr, ImGuiPopupFlags_AnyPopupId)) return;
@@ -141,10 +148,7 @@ void App::drawMenu() {
 }
 
 void App::drawTree(float x, float y, float w, float h) {
-    ImGui::SetNextWindowPos(ImVec2(x, y));
-    ImGui::SetNextWindowSize(ImVec2(w, h));
-    ImGui::Begin("Layers##tree", nullptr, kPanel | ImGuiWindowFlags_NoTitleBar);
-    m_panelRects["tree"] = {x, y, x + w, y + h};
+    beginRegion("Layers##tree", "tree", x, y, w, h);
     if (!m_model) {
         ImGui::TextDisabled(m_loadingKey.empty() ? "no model" : "loading model...");
         ImGui::End();
@@ -175,10 +179,7 @@ void App::drawTree(float x, float y, float w, float h) {
 }
 
 void App::drawTools(float x, float y, float w, float h) {
-    ImGui::SetNextWindowPos(ImVec2(x, y));
-    ImGui::SetNextWindowSize(ImVec2(w, h));
-    ImGui::Begin("Tools", nullptr, kPanel | ImGuiWindowFlags_NoTitleBar);
-    m_panelRects["tools"] = {x, y, x + w, y + h};
+    beginRegion("Tools", "tools", x, y, w, h);
     // Narrow tab padding: the five names fit a 320 px column whole.
     ImGui::PushStyleVar(ImGuiStyleVar_FramePadding, ImVec2(4.f, ImGui::GetStyle().FramePadding.y));
     ImGui::PushStyleVar(ImGuiStyleVar_ItemInnerSpacing, ImVec2(2.f, ImGui::GetStyle().ItemInnerSpacing.y));
@@ -307,10 +308,7 @@ void App::drawRunTab() {
 }
 
 void App::drawMain(float x, float y, float w, float h) {
-    ImGui::SetNextWindowPos(ImVec2(x, y));
-    ImGui::SetNextWindowSize(ImVec2(w, h));
-    ImGui::Begin("Pre-images", nullptr, kPanel | ImGuiWindowFlags_NoTitleBar);
-    m_panelRects["main"] = {x, y, x + w, y + h};
+    beginRegion("Pre-images", "main", x, y, w, h);
     if (!m_error.empty()) {
         // The message wraps left of its button: a long one (a path, a reason) is never hidden under it.
         const ImGuiStyle& style = ImGui::GetStyle();
@@ -672,10 +670,7 @@ void App::drawDreamTab() {
 }
 
 void App::drawStrip(float x, float y, float w, float h) {
-    ImGui::SetNextWindowPos(ImVec2(x, y));
-    ImGui::SetNextWindowSize(ImVec2(w, h));
-    ImGui::Begin("Depth strip", nullptr, kPanel | ImGuiWindowFlags_NoTitleBar);
-    m_panelRects["strip"] = {x, y, x + w, y + h};
+    beginRegion("Depth strip", "strip", x, y, w, h);
     if (!m_model) {
         ImGui::TextDisabled("loading model...");
         ImGui::End();

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <tuple>
 
 namespace preimage {
 namespace {
@@ -62,6 +63,36 @@ torch::Tensor activation(Model::Impl& M, const torch::Tensor& x, const Unit& u) 
     return f.dim() > 1 ? f.flatten(1).mean(1) : f;
 }
 
+// The loop both parametrisations share: `step` computes the image, the activation to raise and the loss to
+// minimise (with its penalties); `afterStep` projects the parameters (or does nothing). Fills r.history and
+// r.cancelled, publishes progress with a preview every 10th iteration.
+void maximise(DreamResult& r, const DreamParams& p, torch::optim::Optimizer& optim,
+              const std::function<std::tuple<torch::Tensor, torch::Tensor, torch::Tensor>()>& step,
+              const std::function<void()>& afterStep, const std::function<void(const DreamProgress&)>& progress,
+              const std::atomic<bool>* cancel) {
+    ThreadTuner tuner;
+    for (int it = 0; it < p.iterations; ++it) {
+        if (cancel && cancel->load()) {
+            r.cancelled = true;
+            break;
+        }
+        optim.zero_grad();
+        auto [img, a, loss] = step();
+        loss.backward();
+        optim.step();
+        afterStep();
+        const float value = a.item<float>();
+        if (!std::isfinite(value)) throw Error("preferred input of '" + p.unit + "': the activation became NaN");
+        r.history.push_back(value);
+        tuner.step();
+        if (progress) {
+            DreamProgress ev{it + 1, p.iterations, value, {}};
+            if ((it + 1) % 10 == 0 || it + 1 == p.iterations) ev.preview = tensorToImage(img.detach()[0].cpu());
+            progress(ev);
+        }
+    }
+}
+
 // Activation maximisation in pixel space (any network): x = sigmoid(u), Adam on u; the objective is the unit's
 // activation less a total-variation penalty scaled by the activation's own size at the start, on a randomly
 // shifted copy of the image each step (the shift makes the picture robust to where the network looks).
@@ -92,13 +123,7 @@ DreamResult dreamPixels(Model& model, const DreamParams& p, const std::function<
         r.startActivation = activation(M, (torch::sigmoid(u) - mean) / std, unit).item<float>();
         scale = std::max(1e-3f, std::abs(r.startActivation));
     }
-    ThreadTuner tuner;
-    for (int it = 0; it < p.iterations; ++it) {
-        if (cancel && cancel->load()) {
-            r.cancelled = true;
-            break;
-        }
-        optim.zero_grad();
+    maximise(r, p, optim, [&] {
         auto img = torch::sigmoid(u);
         auto shifted = img;
         if (jitter > 0) {
@@ -107,18 +132,8 @@ DreamResult dreamPixels(Model& model, const DreamParams& p, const std::function<
         }
         auto a = activation(M, (shifted - mean) / std, unit).sum();
         // The penalty is on the scale of the activation at the start: one weight suits a logit and a channel mean.
-        auto loss = -a + (p.tv * scale * 100.f) * tvOf(img);
-        loss.backward();
-        optim.step();
-        if (!std::isfinite(a.item<float>())) throw Error("preferred input of '" + p.unit + "': the activation became NaN");
-        r.history.push_back(a.item<float>());
-        tuner.step();
-        if (progress) {
-            DreamProgress ev{it + 1, p.iterations, r.history.back(), {}};
-            if ((it + 1) % 10 == 0 || it + 1 == p.iterations) ev.preview = tensorToImage(img.detach()[0].cpu());
-            progress(ev);
-        }
-    }
+        return std::make_tuple(img, a, -a + (p.tv * scale * 100.f) * tvOf(img));
+    }, [] {}, progress, cancel);
     torch::NoGradGuard noGrad;
     auto img = torch::sigmoid(u);
     r.activation = activation(M, (img - mean) / std, unit).item<float>();
@@ -174,29 +189,14 @@ DreamResult dream(Model& classifier, const DreamParams& p, const std::function<v
         torch::NoGradGuard noGrad;
         r.startActivation = activation(M, (generate(u) - mean) / std, unit).item<float>();
     }
-    ThreadTuner tuner;
-    for (int it = 0; it < p.iterations; ++it) {
-        if (cancel && cancel->load()) {
-            r.cancelled = true;
-            break;
-        }
-        optim.zero_grad();
+    maximise(r, p, optim, [&] {
         auto img = generate(u);
         auto a = activation(M, (img - mean) / std, unit).sum();
-        (-a).backward();
-        optim.step();
-        {
-            torch::NoGradGuard noGrad;
-            u.clamp_(0, 1);  // DGN-AM: the code stays in the range seen on data
-        }
-        r.history.push_back(a.item<float>());
-        tuner.step();
-        if (progress) {
-            DreamProgress ev{it + 1, p.iterations, r.history.back(), {}};
-            if ((it + 1) % 10 == 0 || it + 1 == p.iterations) ev.preview = tensorToImage(img.detach()[0]);
-            progress(ev);
-        }
-    }
+        return std::make_tuple(img, a, -a);
+    }, [&] {
+        torch::NoGradGuard noGrad;
+        u.clamp_(0, 1);  // DGN-AM: the code stays in the range seen on data
+    }, progress, cancel);
     torch::NoGradGuard noGrad;
     auto img = generate(u);
     r.activation = activation(M, (img - mean) / std, unit).item<float>();

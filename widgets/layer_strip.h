@@ -11,7 +11,7 @@ namespace preimage::widgets {
 
 struct LayerCard {
     std::string name, kind, shape;
-    std::string tooltip;           // the full name, when `name` is shortened
+    std::string tooltip{};         // the full name, when `name` is shortened
     float error = -1.f;            // < 0: not computed yet
     ImTextureID thumbnail = nullptr;
     bool running = false;          // being computed now
