@@ -129,6 +129,12 @@ void App::openModel(const std::string& nameOrPath) {
 
 void App::selectLayer(int index) {
     if (!m_model || index < 0 || index >= int(m_model->layers.size()) || index == m_layer) return;
+    if (m_settings.inversion.maskActive()) {  // a mask is drawn on one tap's grid: it does not carry to another
+        auto& s = m_settings.inversion;
+        s.maskX = s.maskY = s.maskW = s.maskH = s.maskFirst = 0;
+        s.maskLast = -1;
+        resetResults();  // those were computed with the mask
+    }
     m_layer = index;
     m_settings.layer = layerName(index);
     if (m_slots[size_t(index)].result && m_pendingExport.empty()) {

@@ -172,7 +172,6 @@ private:
     std::vector<std::pair<int, float>> m_imageTop5;
     std::map<std::string, std::array<float, 4>> m_panelRects;  // name -> x0, y0, x1, y1 (the layout test)
     // Preferred input (DGN-AM with a generator, else pixels).
-    bool m_showDream = false;
     int m_dreamMode = 0;  // 0 a class, 1 a channel of the selected tap
     int m_dreamChannel = 0;
     bool m_dreamPrior = true;  // the learned generator, when the model has one
@@ -182,7 +181,6 @@ private:
     std::vector<float> m_dreamActivations;
     std::shared_ptr<const DreamResult> m_dreamResult;
     render::Texture m_dreamTex;
-    void drawDream();
     // Latent chunks and analogies (gui_latent.cpp).
     struct Latent {
         bool show = false, showAnalogy = false;
