@@ -9,6 +9,7 @@
 #include "render/texture.h"
 #include "widgets/analogy_slots.h"
 #include "widgets/file_picker.h"
+#include "widgets/image_view.h"
 #include "widgets/layer_tree.h"
 
 #include <nlohmann/json_fwd.hpp>
@@ -37,6 +38,9 @@ struct FrameStats {
     std::vector<float> busyFrameMs;  // the same, only frames while a job ran
     uint64_t uploads = 0, staleFramesDropped = 0;
 };
+
+// The pixel under the mouse in an image view, as a tooltip (values in [0,1], as the model sees them).
+void pixelTooltip(const widgets::ImageViewResult& view, const ImageF* image, const char* what);
 
 class App {
 public:
@@ -208,6 +212,7 @@ private:
         std::map<int, uint64_t> outstanding;  // tag -> newest request id not yet answered
         uint64_t shownDecodeId = 0, shownAnalogyId = 0;
         ImVec2 secondMin, secondMax;  // the second image's box (drops)
+        ImageF shown[7];  // what the views show (pixel readouts): input, decoded, second, a, b, c, d
     } m_latent;
     widgets::FilePickerState m_secondPicker, m_slotPicker;
     int m_slotPickerTarget = 0;

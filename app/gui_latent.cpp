@@ -205,12 +205,14 @@ void App::pollLatent() {
             m_latent.base = f.codes[0];
             m_latent.inputClass = f.predicted.empty() ? -1 : f.predicted[0];
             upload(m_latent.inputTex, toBytes(f.images[0]));
+            m_latent.shown[0] = f.images[0];
             requestLatentDecode();
             if (!m_latent.pendingTraversal.empty()) exportTraversal(m_latent.pendingTraversal);
         } else if (f.tag == kTagSecond && f.id == m_latent.secondEncodeId && !f.codes.empty()) {
             m_latent.second = f.codes[0];
             m_latent.secondClass = f.predicted.empty() ? -1 : f.predicted[0];
             upload(m_latent.secondTex, toBytes(f.images[0]));
+            m_latent.shown[2] = f.images[0];
             requestLatentDecode();
         } else if (f.tag >= kTagSlot && f.tag < kTagSlot + 3 && !f.codes.empty()) {
             const int slot = f.tag - kTagSlot;
@@ -218,6 +220,7 @@ void App::pollLatent() {
             m_latent.slotCode[slot] = f.codes[0];
             m_latent.slotClass[slot] = f.predicted.empty() ? -1 : f.predicted[0];
             upload(m_latent.slotTex[slot], toBytes(f.images[0]));
+            m_latent.shown[3 + slot] = f.images[0];
             requestAnalogy();
         } else if (f.tag == kTagDecode && f.id >= m_latent.shownDecodeId && !f.images.empty()) {
             m_latent.shownDecodeId = f.id;
@@ -225,10 +228,12 @@ void App::pollLatent() {
             m_latent.decodeMs = f.ms;
             ++m_latent.decodes;
             upload(m_latent.decodedTex, toBytes(f.images[0]));
+            m_latent.shown[1] = f.images[0];
         } else if (f.tag == kTagAnalogy && f.id >= m_latent.shownAnalogyId && !f.images.empty()) {
             m_latent.shownAnalogyId = f.id;
             m_latent.slotClass[3] = f.predicted.empty() ? -1 : f.predicted[0];
             upload(m_latent.slotTex[3], toBytes(f.images[0]));
+            m_latent.shown[6] = f.images[0];
         } else if (f.tag == kTagTraversal && f.id == m_latent.traversalId && !m_latent.pendingTraversal.empty()) {
             const std::string path = m_latent.pendingTraversal;
             m_latent.pendingTraversal.clear();
@@ -291,19 +296,23 @@ void App::drawLatent() {
     else
         ImGui::TextDisabled(m_image.empty() ? "open an image" : "encoding...");
     const float side = std::min(120.f, (ImGui::GetContentRegionAvail().x - 2.f * ImGui::GetStyle().ItemSpacing.x) / 3.f);
-    widgets::imageView("latent_in", m_latent.inputTex.valid() ? m_latent.inputTex.imguiId() : nullptr, m_latent.inputTex.width(),
-                       m_latent.inputTex.height(), side, "input: " + className(info, m_latent.inputClass), "no image");
+    auto vin = widgets::imageView("latent_in", m_latent.inputTex.valid() ? m_latent.inputTex.imguiId() : nullptr,
+                                  m_latent.inputTex.width(), m_latent.inputTex.height(), side,
+                                  "input: " + className(info, m_latent.inputClass), "no image");
+    pixelTooltip(vin, &m_latent.shown[0], "input");
     ImGui::SameLine();
     char caption[96];
     std::snprintf(caption, sizeof caption, "decoded: %s", className(info, m_latent.decodedClass).c_str());
-    widgets::imageView("latent_out", m_latent.decodedTex.valid() ? m_latent.decodedTex.imguiId() : nullptr,
-                       m_latent.decodedTex.width(), m_latent.decodedTex.height(), side, caption, "decoding...");
+    auto vout = widgets::imageView("latent_out", m_latent.decodedTex.valid() ? m_latent.decodedTex.imguiId() : nullptr,
+                                   m_latent.decodedTex.width(), m_latent.decodedTex.height(), side, caption, "decoding...");
+    pixelTooltip(vout, &m_latent.shown[1], "decoded");
     if (ImGui::IsItemHovered()) ImGui::SetTooltip("Dec(code) with the chunk edits below; decoded in %.1f ms", m_latent.decodeMs);
     ImGui::SameLine();
     ImGui::BeginGroup();
-    widgets::imageView("latent_second", m_latent.secondTex.valid() ? m_latent.secondTex.imguiId() : nullptr,
+    auto vsecond = widgets::imageView("latent_second", m_latent.secondTex.valid() ? m_latent.secondTex.imguiId() : nullptr,
                        m_latent.secondTex.width(), m_latent.secondTex.height(), side,
                        "second: " + className(info, m_latent.secondClass), "drop image");
+    pixelTooltip(vsecond, &m_latent.shown[2], "second");
     m_latent.secondMin = ImGui::GetItemRectMin();
     m_latent.secondMax = ImGui::GetItemRectMax();
     if (ImGui::SmallButton("open...")) {
@@ -348,6 +357,8 @@ void App::drawAnalogy() {
     const float avail = ImGui::GetContentRegionAvail().x;
     const float side = avail >= 4.f * 110.f + 60.f ? 110.f : std::min(110.f, (avail - 40.f) / 2.f);
     auto r = widgets::analogySlots(m_latent.analogy, views, side);
+    const char* slotNames[4] = {"a", "b", "c", "d"};
+    for (int i = 0; i < 4; ++i) pixelTooltip(r.views[i], &m_latent.shown[3 + i], slotNames[i]);
     if (r.openSlot >= 0) {
         m_slotPickerTarget = r.openSlot;
         m_slotPicker.directory = m_imagePicker.directory;

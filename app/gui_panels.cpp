@@ -38,7 +38,8 @@ void sectionHeader(const char* text) {
 
 std::string shortName(const std::string& path) { return fs::path(path).filename().string(); }
 
-// Tooltip with the pixel under the mouse (values in [0,1], as the model sees them before normalisation).
+}  // namespace
+
 void pixelTooltip(const widgets::ImageViewResult& view, const ImageF* image, const char* what) {
     if (!view.hovered || !image || image->empty() || view.pixelX >= image->width || view.pixelY >= image->height) return;
     ImGui::BeginTooltip();
@@ -50,8 +51,6 @@ void pixelTooltip(const widgets::ImageViewResult& view, const ImageF* image, con
                     double(image->at(view.pixelY, view.pixelX, 1)), double(image->at(view.pixelY, view.pixelX, 2)));
     ImGui::EndTooltip();
 }
-
-}  // namespace
 
 void App::frame(int fbWidth, int fbHeight) {
     m_fbWidth = fbWidth;

@@ -28,7 +28,7 @@ AnalogyResult analogySlots(AnalogyState& state, const AnalogySlotView slots[4], 
         const auto v = imageView(names[i], slots[i].texture, slots[i].width, slots[i].height, side,
                                  std::string(names[i]) + (slots[i].caption.empty() ? "" : ": " + slots[i].caption),
                                  i < 3 ? "drop an image" : "a, b, c first");
-        (void)v;
+        r.views[i] = v;
         if (i < 3) {
             state.slotMin[i] = ImGui::GetItemRectMin();
             state.slotMax[i] = ImGui::GetItemRectMax();

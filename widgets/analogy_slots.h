@@ -4,6 +4,8 @@
 // ImGui only; UI thread.
 #pragma once
 
+#include "image_view.h"
+
 #include <imgui.h>
 
 #include <string>
@@ -26,6 +28,7 @@ struct AnalogyResult {
     int openSlot = -1;      // "Open..." pressed on slot 0..2
     int useCurrent = -1;    // "current" pressed on slot 0..2: take the main image
     bool changed = false;   // mode or strength changed
+    ImageViewResult views[4];  // where each slot's image was drawn (pixel readouts)
 };
 
 AnalogyResult analogySlots(AnalogyState& state, const AnalogySlotView slots[4], float side);
