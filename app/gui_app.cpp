@@ -187,12 +187,12 @@ void App::setFilter(const std::string& text) {
     std::snprintf(m_treeState.filter, sizeof m_treeState.filter, "%s", text.c_str());
 }
 
-void App::setMask(int x, int y, int w, int h, int firstChannel, int lastChannel) {
+void App::setMask(int x, int y, int w, int h, int firstChannel, int lastChannel, bool rerunSame) {
     auto& s = m_settings.inversion;
     const widgets::InversionSettings before = s;
     s.maskX = std::max(0, x), s.maskY = std::max(0, y), s.maskW = std::max(0, w), s.maskH = std::max(0, h);
     s.maskFirst = std::max(0, firstChannel), s.maskLast = lastChannel < 0 ? -1 : std::max(s.maskFirst, lastChannel);
-    if (s == before) return;
+    if (s == before && !rerunSame) return;
     resetResults();
     requestInversion();
 }

@@ -59,7 +59,8 @@ public:
     void stepLayer(int delta);     // execution order (Left/Right, J/K)
     void stepSibling(int delta);   // the taps beside the selected one in the tree (Up/Down)
     void selectTab(const std::string& name);  // "run", "channels", "preferred", "chunks", "analogy"
-    void setMask(int x, int y, int w, int h, int firstChannel, int lastChannel);  // as drawn on the channel grid
+    // As drawn on the channel grid; reruns when it changed (or always, with rerunSame: an edit already shown while dragging).
+    void setMask(int x, int y, int w, int h, int firstChannel, int lastChannel, bool rerunSame = false);
     void setFilter(const std::string& text);  // the layer tree's filter box
     void rerun();
     void stop();

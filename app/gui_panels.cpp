@@ -554,8 +554,8 @@ void App::drawChannelsTab() {
     sectionHeader("Mask (the paper's Fig. 8-9)");
     const int channels = info->shape.empty() ? 0 : int(info->shape[0]);
     widgets::InversionSettings edited = m_settings.inversion;
-    if (widgets::maskPanel(edited, channels))
-        setMask(edited.maskX, edited.maskY, edited.maskW, edited.maskH, edited.maskFirst, edited.maskLast);
+    if (widgets::maskPanel(edited, channels))  // committed: the values shown while dragging were already stored
+        setMask(edited.maskX, edited.maskY, edited.maskW, edited.maskH, edited.maskFirst, edited.maskLast, true);
     else  // mid-drag values show, the job starts when the edit is committed
         m_settings.inversion = edited;
 
