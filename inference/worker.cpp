@@ -281,11 +281,14 @@ void Worker::execute(const Request& r, uint64_t gen) {
         base.target = m->prepare(r.image);
         const std::string layerName = m->layers()[size_t(std::clamp(r.layer, 0, int(m->layers().size()) - 1))].name;
         if (r.kind == JobKind::Invert) {  // the tap's activations and the class scores: one forward pass each
-            std::vector<int64_t> shape;
-            auto values = m->features(base.target, r.layer, shape);
-            if (!shape.empty()) shape.erase(shape.begin());
-            base.features = std::make_shared<const std::vector<float>>(std::move(values));
-            base.featureShape = shape;
+            try {  // a view, never a reason for the inversion not to run
+                std::vector<int64_t> shape;
+                auto values = m->features(base.target, r.layer, shape);
+                if (!shape.empty()) shape.erase(shape.begin());
+                base.features = std::make_shared<const std::vector<float>>(std::move(values));
+                base.featureShape = shape;
+            } catch (const std::exception&) {
+            }
             base.imageTop5 = top5(*m, base.target);
         }
         if (r.kind == JobKind::Invert) {  // learned pre-images: one forward pass, shown at once
