@@ -45,8 +45,14 @@ int cmdDataShapes(const std::vector<std::string>& argv, size_t first, std::ostre
     const auto& factors = render::shapeFactors();
     std::error_code ec;
     for (const auto& shape : factors[0].levels) {
-        fs::create_directories(fs::path(outDir) / shape, ec);
-        if (ec) throw Error("cannot create '" + (fs::path(outDir) / shape).string() + "': " + ec.message());
+        const fs::path dir = fs::path(outDir) / shape;
+        fs::create_directories(dir, ec);
+        if (ec) throw Error("cannot create '" + dir.string() + "': " + ec.message());
+        // An earlier run's images (NNNNNNN.png) go: a smaller --n must not leave images factors.csv does not list.
+        for (const auto& e : fs::directory_iterator(dir, ec)) {
+            const std::string f = e.path().filename().string();
+            if (f.size() == 11 && f.compare(7, 4, ".png") == 0 && f.find_first_not_of("0123456789") == 7) fs::remove(e.path(), ec);
+        }
     }
     fs::remove(fs::path(outDir) / "factors.csv", ec);  // the folder is complete again only once it is rewritten
     const auto start = std::chrono::steady_clock::now();

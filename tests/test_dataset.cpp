@@ -321,6 +321,9 @@ TEST_CASE("data shapes writes an ImageFolder by shape with factors.csv, the same
     CHECK(testutil::readBytes(dir1 + "/factors.csv") == csv);
     const std::string first = csv.substr(csv.find('\n') + 1, csv.find(',', csv.find('\n')) - csv.find('\n') - 1);
     CHECK(testutil::readBytes(dir + "/" + first) == testutil::readBytes(dir1 + "/" + first));
+    // A smaller --n into the same folder leaves no image factors.csv does not list.
+    REQUIRE(cli({"data", "shapes", "--out", dir, "--n", "50", "--size", "32", "--seed", "3"}).code == 0);
+    CHECK(preimage::app::openImageSet(dir)->size() == 50);
     CHECK(cli({"data", "shapes", "--out", dir, "--n", "0"}).code == 2);
     CHECK(cli({"data", "sprites", "--out", dir}).code == 2);
 }
