@@ -2,9 +2,9 @@
 
 #include "gui_app.h"
 
-#include <fstream>
-
 #include <imgui.h>
+
+#include <fstream>
 #include <thread>
 
 namespace preimage::app {
