@@ -158,7 +158,9 @@ void App::drawChannelsTab() {
     ImGui::TextWrapped("%s  (%s, %s)", info->name.c_str(), info->kind.c_str(), shapeText(info->shape).c_str());
     const bool current = m_featureLayer == m_layer && m_gridTex.valid();
     if (!current) {
-        ImGui::TextDisabled(m_image.empty() ? "open an image" : "computing...");
+        ImGui::TextDisabled(m_image.empty() ? "open an image"
+                            : m_jobRunning || !currentResult() ? "computing..."
+                                                               : "this tap's activations could not be read");
     } else {
         const char* what = m_grid.kind == render::FeatureGrid::Maps     ? "each channel's map, normalised on its own"
                            : m_grid.kind == render::FeatureGrid::Tokens ? "tokens (rows) x features (columns)"
