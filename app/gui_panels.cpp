@@ -47,8 +47,8 @@ void App::frame(int fbWidth, int fbHeight) {
     // plot) and the depth strip in the centre, the tools in tabs on the right.
     const float menuH = ImGui::GetFrameHeight();
     const float W = float(fbWidth), H = float(fbHeight);
-    const float treeW = std::clamp(W * 0.19f, 220.f, 340.f);
-    const float toolsW = std::clamp(W * 0.28f, 320.f, 440.f);
+    const float treeW = std::clamp(W * 0.19f, 210.f, 340.f);
+    const float toolsW = std::clamp(W * 0.28f, 360.f, 440.f);  // the five tab names whole
     const float centreW = std::max(200.f, W - treeW - toolsW);
     const float stripH = 40.f + 2.f * ImGui::GetTextLineHeightWithSpacing() + 10.f + ImGui::GetStyle().ScrollbarSize + 8.f +
                          ImGui::GetTextLineHeightWithSpacing() + 2.f * ImGui::GetStyle().WindowPadding.y;
