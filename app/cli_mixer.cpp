@@ -6,11 +6,16 @@
 #include "progress_bar.h"
 #include "report.h"
 
+#include "factors.h"
+#include "image_set.h"
 #include "inference/mixer.h"
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <ostream>
+#include <thread>
 
 namespace preimage::app {
 namespace {
@@ -26,14 +31,15 @@ int predict(Model& model, const ImageF& prepared) {
 }
 
 void printMetrics(std::ostream& out, const MixerMetrics& m) {
-    out << "reconstruction: test pixel RMSE " << fmt("%.4f", m.reconRmse) << ", classifier accuracy on it "
-        << fmt("%.1f%%", 100 * m.reconAccuracy) << "\n";
-    out << "nearest-neighbour mAP of the class per chunk (" << m.queries << " queries, " << m.gallery
-        << " gallery; random 0.10):\n  ";
+    out << "reconstruction: test pixel RMSE " << fmt("%.4f", m.reconRmse);
+    if (m.reconAccuracy >= 0) out << ", classifier accuracy on it " << fmt("%.1f%%", 100 * m.reconAccuracy);
+    out << "\nnearest-neighbour mAP of the class per chunk (" << m.queries << " queries, " << m.gallery << " gallery; random "
+        << fmt("%.2f", 1.0 / std::max(1, m.classes)) << "):\n  ";
     for (size_t k = 0; k < m.chunkMap.size(); ++k) out << fmt("chunk%-3.0f ", double(k));
     out << " whole code\n  ";
     for (float v : m.chunkMap) out << fmt("%-9.3f", double(v));
     out << fmt(" %.3f", double(m.fullCodeMap)) << "\n";
+    if (m.pairs == 0) return;  // no classifier: no swap or analogy figures
     out << "class chunk " << m.classChunk << "; on " << m.pairs << " test pairs of different classes:\n"
         << "  swap (class chunk from b, rest from a) classified as b: " << fmt("%.1f%%", 100 * m.swapAccuracy) << "\n"
         << "  swap by b's class:";
@@ -58,16 +64,52 @@ void noteConversion(std::ostream& out, const std::string& path, const ImageF& im
 
 }  // namespace
 
-// `preimage train mixer --model fashion [--out DIR] [--chunks 8] [--dims 8] [--epochs E] [--seed S] ...`
+Dataset imagesInMemory(const ImageSet& set, const InputSpec& input, bool heldOut, bool test, std::vector<int>* indices) {
+    std::vector<int> wanted;
+    for (int i = 0; i < set.size(); ++i)
+        if (!heldOut || ((i % 10 == 9) == test)) wanted.push_back(i);
+    // A fixed shuffle (Fisher-Yates on splitmix64): a folder lists its files class by class, and the evaluations
+    // take their queries from the front (the first fifth queries the rest); unshuffled, every query would be of
+    // the first class.
+    uint64_t state = 0x9E3779B97F4A7C15ull;
+    auto next = [&] {
+        uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        return z ^ (z >> 31);
+    };
+    for (size_t i = wanted.size(); i > 1; --i) std::swap(wanted[i - 1], wanted[size_t(next() % i)]);
+    ProgressBar bar(test ? "test images" : "images");
+    std::vector<int> kept;
+    auto d = loadIntoMemory(set, wanted, input, int(std::max(1u, std::thread::hardware_concurrency())), &kept,
+                            [&](int done, int total) { bar.update(done, total); });
+    bar.finish(std::to_string(d.count) + " images" +
+               (d.count < int(wanted.size()) ? ", " + std::to_string(int(wanted.size()) - d.count) + " unreadable skipped" : ""));
+    if (indices) {
+        indices->clear();
+        for (int k : kept) indices->push_back(wanted[size_t(k)]);
+    }
+    return d;
+}
+
+// `preimage train mixer [--model fashion] [--data DIR] [--baseline ae] [--out DIR] [--resume] [--chunks 8] [--dims 8] ...`
 int cmdTrainMixer(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
     Args a(argv, first,
-           {"model", "out", "chunks", "dims", "epochs", "batch", "lr", "seed", "limit", "test-limit", "pairs", "lambda-gan",
-            "lambda-chunk", "lambda-class", "init", "threads"},
-           {}, "train mixer");
-    auto model = Model::load(a.str("model", "fashion"));
+           {"model", "data", "size", "baseline", "out", "chunks", "dims", "epochs", "batch", "lr", "seed", "limit", "test-limit", "pairs",
+            "lambda-gan", "lambda-chunk", "lambda-class", "init", "stop-after", "threads"},
+           {"resume", "gray"}, "train mixer");
+    const bool folder = a.has("data");
     TrainMixerOptions o;
-    o.outDir = a.str("out", model->directory().empty() ? "" : model->directory() + "/mixer");
-    if (o.outDir.empty()) throw Error("--out is required for a model without a folder");
+    if (a.has("baseline")) {
+        if (a.str("baseline") != "ae") throw Error("--baseline takes 'ae' (the plain autoencoder), got '" + a.str("baseline") + "'");
+        o.baseline = true;
+    }
+    std::shared_ptr<Model> model;
+    if (!folder || a.has("model")) model = Model::load(a.str("model", "fashion"));
+    if (folder && model && a.has("size")) throw Error("--size: the mixer takes the model's input size; leave out one of --model and --size");
+    const std::string sub = o.baseline ? "/mixer_ae" : "/mixer";
+    o.outDir = a.str("out", model && !model->directory().empty() ? model->directory() + sub : "");
+    if (o.outDir.empty()) throw Error("--out is required (the mixer's folder)");
     o.layout.chunks = a.integer("chunks", o.layout.chunks);
     o.layout.dims = a.integer("dims", o.layout.dims);
     o.epochs = a.integer("epochs", o.epochs);
@@ -80,31 +122,88 @@ int cmdTrainMixer(const std::vector<std::string>& argv, size_t first, std::ostre
     o.evalPairs = a.integer("pairs", o.evalPairs);
     o.lambdaGan = a.number("lambda-gan", o.lambdaGan);
     o.lambdaChunk = a.number("lambda-chunk", o.lambdaChunk);
-    o.lambdaClass = a.number("lambda-class", o.lambdaClass);
+    o.lambdaClass = a.number("lambda-class", folder ? 0.f : o.lambdaClass);
+    if (folder && o.lambdaClass != 0)
+        throw Error("--lambda-class: on a folder the mixer is unsupervised (no class weight); leave it out");
     o.initDir = a.str("init", "");
+    o.resume = a.has("resume");
+    o.stopAfter = a.integer("stop-after", 0);
+    if (o.stopAfter < 0) throw Error("--stop-after must be an epoch >= 1");
     o.command = commandLine(argv);
+    if (o.testLimit > 0 && o.testLimit < kMinMixerEvalImages)
+        throw Error("--test-limit must be at least " + std::to_string(kMinMixerEvalImages) +
+                    " (the evaluation after training needs them), got " + std::to_string(o.testLimit));
+    checkGlobalBatch(o.batch);
+    Dataset train, test;
+    if (folder) {
+        auto set = openImageSet(a.str("data"), o.trainLimit, "train");
+        const InputSpec input = model ? model->input() : folderInputSpec(*set, a.integer("size", 0), a.has("gray"));
+        train = imagesInMemory(*set, input, true, false);
+        test = imagesInMemory(*set, input, true, true);
+        if (o.testLimit > 0 && test.count > o.testLimit) {
+            test.count = o.testLimit;
+            test.images.resize(size_t(test.count) * size_t(input.channels * input.width * input.height));
+            test.labels.resize(size_t(test.count));
+        }
+        o.data = set->spec() + " (" + std::to_string(input.channels) + "x" + std::to_string(input.height) + "x" +
+                 std::to_string(input.width) + "; every 10th image held out)";
+    } else {
+        const InputSpec& in = model->input();
+        if (model->directory().empty() || in.channels != 1 || in.width != 28)
+            throw Error("the mixer is trained beside a default Fashion-MNIST classifier (--model fashion), or on a folder (--data DIR)");
+        train = loadFashionMnist(true, o.trainLimit);
+        test = loadFashionMnist(false, o.testLimit);
+        o.data = "Fashion-MNIST (Debian package dataset-fashion-mnist)";
+    }
     std::unique_ptr<ProgressBar> bar;
     const bool lead = leadRank();
-    checkGlobalBatch(o.batch);
-    auto m = trainMixer(*model, o, [&](const TrainProgress& p) {
+    const std::string what = o.baseline ? "autoencoder " : "mixer ";
+    auto m = trainMixer(train, test, model.get(), o, [&](const TrainProgress& p) {
         if (!lead) return;
-        if (!bar) bar = std::make_unique<ProgressBar>("mixer " + std::to_string(p.epoch) + "/" + std::to_string(p.epochs));
+        if (!bar) bar = std::make_unique<ProgressBar>(what + std::to_string(p.epoch) + "/" + std::to_string(p.epochs));
         bar->update(p.step, p.steps, "loss " + fmt("%.3f", p.loss) + "  " + fmt("%.0f img/s", p.imagesPerSecond));
         if (p.step == p.steps) {
-            bar->finish("loss " + fmt("%.3f", p.loss));
+            bar->finish("loss " + fmt("%.3f", p.loss) + " (checkpoint written)");
             bar.reset();
         }
     }, job());
     if (!lead) return 0;
+    if (m.stoppedAt > 0) {
+        out << "stopped after epoch " << m.stoppedAt << " of " << o.epochs << "; the checkpoint is in " << o.outDir
+            << " (continue with the same options and --resume)\n";
+        return 0;
+    }
     printMetrics(out, m);
     out << "trained in " << fmt("%.0f", m.seconds) << " s; wrote " << o.outDir << "/weights.pt and manifest.json\n";
     return 0;
 }
 
-// `preimage eval mixer --model fashion [--json out.json] [--limit N] [--pairs P]`
+namespace {
+
+// --model: a model with a mixer (its <dir>/mixer) or a mixer's folder.
+std::shared_ptr<Mixer> openMixer(const std::string& spec, std::shared_ptr<Model>& model) {
+    if (std::filesystem::is_directory(spec) && std::filesystem::exists(std::filesystem::path(spec) / "manifest.json")) {
+        auto mixer = Mixer::loadDirectory(spec);
+        const std::string classifier = nlohmann::json::parse(mixer->manifestJson()).value("classifier", std::string());
+        if (!classifier.empty()) {
+            try {
+                model = Model::load(classifier);
+            } catch (const Error&) {
+                model.reset();  // the classifier is not here: no class figures
+            }
+        }
+        return mixer;
+    }
+    model = Model::load(spec);
+    return Mixer::load(*model);
+}
+
+}  // namespace
+
+// `preimage eval mixer --model fashion|shapes|DIR [--data DIR] [--baseline DIR] [--json out.json] [--limit N] [--pairs P]`
 int cmdEvalMixer(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
-    Args a(argv, first, {"model", "json", "limit", "pairs", "seed", "threshold", "strength", "split", "threads"}, {"update-manifest"},
-           "eval mixer");
+    Args a(argv, first, {"model", "data", "baseline", "json", "limit", "pairs", "seed", "threshold", "strength", "split", "threads"},
+           {"update-manifest"}, "eval mixer");
     checkOutputs(a, {{"json", ".json"}});
     const std::string split = a.str("split", "test");
     if (split != "test" && split != "train") throw Error("--split must be 'test' or 'train', got '" + split + "'");
@@ -116,24 +215,109 @@ int cmdEvalMixer(const std::vector<std::string>& argv, size_t first, std::ostrea
                     " for the mixer's evaluation (the first fifth query the rest for the mAP), got " + std::to_string(limit));
     const int pairs = a.integer("pairs", 2000);
     if (pairs < 1) throw Error("--pairs must be 1 or more, got " + std::to_string(pairs));
-    auto model = Model::load(a.str("model", "fashion"));
-    auto mixer = Mixer::load(*model);
+    if (a.has("baseline") && (!a.has("data") || !hasFactors(a.str("data"))))
+        throw Error("--baseline: the factor table needs --data with a factors.csv (preimage data shapes writes one)");
+    std::shared_ptr<Model> model;
+    auto mixer = openMixer(a.str("model", "fashion"), model);
+    Dataset data;
+    std::vector<int> indices;
+    std::unique_ptr<ImageSet> set;
+    if (a.has("data")) {
+        set = openImageSet(a.str("data"), limit, split);
+        InputSpec in;
+        in.width = in.height = mixer->imageSide();
+        in.channels = mixer->imageChannels();
+        data = imagesInMemory(*set, in, false, false, &indices);
+    } else {
+        data = loadFashionMnist(split == "train", limit);
+    }
+    if (model && (model->input().channels != data.channels || model->input().width != data.width)) model.reset();
     ProgressBar bar("eval mixer");
-    auto m = evaluateMixer(*model, *mixer, loadFashionMnist(split == "train", limit), pairs,
-                           uint64_t(std::max(0, a.integer("seed", 1))), a.number("threshold", -1.f), a.number("strength", -1.f),
+    auto m = evaluateMixer(model.get(), *mixer, data, pairs, uint64_t(std::max(0, a.integer("seed", 1))), a.number("threshold", -1.f),
+                           a.number("strength", -1.f),
                            [&](int done, int total, const std::string& stage) { bar.update(done, total, stage); });
     bar.finish();
     printMetrics(out, m);
+    auto j = nlohmann::json::parse(metricsJson(m));
+    j["model"] = a.str("model", "fashion");
+    j["manifest_metrics"] = nlohmann::json::parse(mixer->manifestJson()).value("metrics", nlohmann::json::object());
+    nlohmann::json mixerFactors, baselineFactors;
+    std::shared_ptr<Mixer> baseline;
+    if (set && hasFactors(a.str("data"))) {
+        const auto factors = readFactors(a.str("data"), *set, indices);
+        const int chunks = mixer->layout().chunks;
+        std::string baseDir = a.str("baseline", "");
+        if (baseDir.empty() && model && !model->directory().empty() &&
+            std::filesystem::exists(std::filesystem::path(model->directory()) / "mixer_ae" / "manifest.json"))
+            baseDir = model->directory() + "/mixer_ae";
+        ProgressBar fb("factors");
+        int stage = 0;
+        const int stages = baseDir.empty() ? 4 : 8;
+        auto step = [&](const std::string& what) { fb.update(++stage, stages, what); };
+        const auto scores = scoreFactors(*mixer, data, factors, step);
+        FactorScores baseScores;
+        if (!baseDir.empty()) {
+            baseline = Mixer::loadDirectory(baseDir);
+            if (baseline->layout().chunks != chunks || baseline->layout().dims != mixer->layout().dims)
+                throw Error("--baseline: the autoencoder in '" + baseDir + "' has another chunk layout than the mixer");
+            baseScores = scoreFactors(*baseline, data, factors, step);
+        }
+        // Analogies checked against the factors (a shapes folder only: its renderer reads d's factors).
+        auto analogyJson = [&](const AnalogyCheck& c) {
+            return nlohmann::json{{"triples", c.triples}, {"changed_factor_accuracy", c.changed}, {"kept_factors_accuracy", c.kept},
+                                  {"changed_by_factor", c.changedByFactor}};
+        };
+        auto printAnalogy = [&](const std::string& what, const AnalogyCheck& c) {
+            if (c.triples == 0) return;
+            out << "  analogies a:b::c:d, " << what << " (" << c.triples << " triples, a and b differing in one factor): d shows b's level "
+                << fmt("%.1f%%", 100 * c.changed) << ", keeps c's other factors " << fmt("%.1f%%", 100 * c.kept) << "\n";
+        };
+        const auto vec = checkAnalogies(*mixer, data, factors, false), chk = checkAnalogies(*mixer, data, factors, true);
+        fb.finish();
+        printFactorTable(out, "mixer", scores, factors.names);
+        printAnalogy("vector d = c + b - a", vec);
+        printAnalogy("chunks (b's where a, b differ)", chk);
+        mixerFactors = factorScoresJson(scores, factors.names, chunks);
+        if (vec.triples > 0) mixerFactors["analogy"] = {{"vector", analogyJson(vec)}, {"chunks", analogyJson(chk)}};
+        j["factors"] = factors.names;
+        j["chunk_factor_map"] = mixerFactors["chunk_factor_map"];
+        j["mig"] = mixerFactors["mig"];
+        j["dci"] = mixerFactors["dci"];
+        j["mixer"] = mixerFactors;
+        if (baseline) {
+            printFactorTable(out, "baseline (plain autoencoder, " + baseDir + ")", baseScores, factors.names);
+            baselineFactors = factorScoresJson(baseScores, factors.names, chunks);
+            const auto bvec = checkAnalogies(*baseline, data, factors, false);
+            printAnalogy("vector d = c + b - a", bvec);
+            if (bvec.triples > 0) baselineFactors["analogy"] = {{"vector", analogyJson(bvec)}};
+            j["ae_chunk_factor_map"] = baselineFactors["chunk_factor_map"];
+            j["ae_mig"] = baselineFactors["mig"];
+            j["ae_dci"] = baselineFactors["dci"];
+            j["baseline"] = baselineFactors;
+            out << "mean best-chunk mAP: mixer " << fmt("%.3f", mixerFactors["mean_best_chunk_map"].get<double>()) << ", baseline "
+                << fmt("%.3f", baselineFactors["mean_best_chunk_map"].get<double>()) << "\n";
+        }
+        j["factor_images"] = data.count;
+    }
     if (a.has("update-manifest")) {
-        updateMixerManifest(*mixer, m, commandLine(argv));
-        out << "updated the mixer's manifest\n";
+        auto withCommand = [&](nlohmann::json f) {
+            if (!f.is_null()) {
+                f["names"] = j.value("factors", nlohmann::json::array());
+                f["eval_images"] = data.count;
+                // how the evaluation folder was made, so that a test can make it again
+                std::ifstream made(std::filesystem::path(a.str("data")) / "factors.json");
+                if (made) {
+                    const auto m = nlohmann::json::parse(made, nullptr, false);
+                    if (!m.is_discarded()) f["eval_seed"] = m.value("seed", 0), f["eval_size"] = m.value("size", 0), f["data_command"] = m.value("command", "");
+                }
+            }
+            return f.is_null() ? std::string() : f.dump();
+        };
+        updateMixerManifest(*mixer, m, commandLine(argv), withCommand(mixerFactors));
+        if (baseline) updateMixerManifest(*baseline, evaluateMixer(nullptr, *baseline, data, 1, 1), commandLine(argv), withCommand(baselineFactors));
+        out << "updated the manifest" << (baseline ? "s" : "") << "\n";
     }
-    if (a.has("json")) {
-        auto j = nlohmann::json::parse(metricsJson(m));
-        j["model"] = model->name();
-        j["manifest_metrics"] = nlohmann::json::parse(mixer->manifestJson()).value("metrics", nlohmann::json::object());
-        render::writeFileAtomically(a.str("json"), jsonText(j));
-    }
+    if (a.has("json")) render::writeFileAtomically(a.str("json"), jsonText(j));
     return 0;
 }
 
@@ -218,7 +402,7 @@ int cmdTraverse(const std::vector<std::string>& argv, size_t first, std::ostream
         for (const auto& im : rows.back()) r.push_back(className(*model, predict(*model, im)));
         classes.push_back(r);
     }
-    render::savePng(traversalGrid(rows, values, mixer->classChunk()), outPath);
+    render::savePng(traversalGrid(rows, values, chunkTitles(mixer->layout().chunks, mixer->classChunk(), mixer->chunkFactors())), outPath);
     if (a.has("json")) {
         nlohmann::json j{{"image", a.str("image")}, {"values_sd", values},     {"direction", direction},
                          {"class_chunk", mixer->classChunk()}, {"code", base}, {"predicted_class", classes}};

@@ -184,12 +184,34 @@ int cmdTrain(const std::vector<std::string>& argv, size_t first, std::ostream& o
     if (what == "mixer") return cmdTrainMixer(argv, first + 1, out);
     if (what != "classifier")
         throw Error("unknown model kind to train: '" + what + "' (expected: classifier, inverter, hypernet or mixer)");
-    Args a(argv, first + 1, {"data", "out", "epochs", "batch", "lr", "seed", "limit", "threads"}, {}, "train classifier");
-    const std::string dir = datasetDir(a.str("data", "fashion-mnist"));
-    if (!dir.empty()) setenv("PREIMAGE_FASHION_MNIST", dir.c_str(), 1);
+    Args a(argv, first + 1, {"data", "out", "epochs", "batch", "lr", "seed", "limit", "size", "threads"}, {"gray"}, "train classifier");
+    const std::string data = a.str("data", "fashion-mnist");
     TrainClassifierOptions o;
     o.outDir = a.required("out");
     readTrainingOptions(a, argv, o);
+    // An image folder (ImageFolder layout: the first-level subfolder is the class), or Fashion-MNIST's IDX files.
+    Dataset train, test;
+    const bool idx = data == "fashion-mnist" || std::filesystem::exists(std::filesystem::path(data) / "train-images-idx3-ubyte.gz");
+    if (idx) {
+        const std::string dir = datasetDir(data);
+        if (!dir.empty()) setenv("PREIMAGE_FASHION_MNIST", dir.c_str(), 1);
+    } else {
+        if (!std::filesystem::is_directory(data)) throw Error("--data must be 'fashion-mnist', an IDX folder or an image folder, got '" + data + "'");
+        auto set = openImageSet(data, o.trainLimit, "train");
+        if (set->classNames().size() < 2)
+            throw Error("train classifier: '" + data + "' needs at least two class subfolders (ImageFolder layout)");
+        const InputSpec input = folderInputSpec(*set, a.integer("size", 0), a.has("gray"));
+        train = imagesInMemory(*set, input, true, false);
+        test = imagesInMemory(*set, input, true, true);
+        o.train = &train;
+        o.test = &test;
+        o.trainLimit = 0;
+        o.data = set->spec() + " (" + std::to_string(input.channels) + "x" + std::to_string(input.height) + "x" +
+                 std::to_string(input.width) + ", every 10th image held out for the test accuracy)";
+        std::string classes;
+        for (const auto& c : set->classNames()) classes += (classes.empty() ? "" : ", ") + c;
+        o.description = "CNN classifier of " + classes + " trained on " + set->spec();
+    }
     std::unique_ptr<ProgressBar> bar;  // one per epoch
     const bool lead = leadRank();
     checkGlobalBatch(o.batch);

@@ -215,7 +215,8 @@ int runGui(const std::vector<std::string>& argv) {
         const auto lr = app.latentReport();
         report["latent"] = {{"decoded_class", lr.decodedClass}, {"analogy_class", lr.analogyClass},
                             {"slot_classes", lr.slotClasses}, {"swapped", lr.swapped},
-                            {"decode_ms", lr.decodeMs}, {"decodes", lr.decodes}, {"traversal", lr.traversalWritten}};
+                            {"decode_ms", lr.decodeMs}, {"decodes", lr.decodes}, {"traversal", lr.traversalWritten},
+                            {"chunk_labels", lr.chunkLabels}};
         if (script) report["script"] = script->log();
         if (!automated) {
             glfwGetWindowPos(window, &app.settings().windowX, &app.settings().windowY);

@@ -513,6 +513,7 @@ void App::pollWorker() {
         m_tree = widgets::buildLayerTree(names, modules);
         m_treeState = {};
         m_imageTop5.clear();
+        resetLatent();
         m_features.reset();
         m_featureLayer = -1;
         m_grid = {};

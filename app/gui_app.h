@@ -77,6 +77,9 @@ public:
 
     // Latent chunks (Hu et al. mixing autoencoder) and analogies; the worker answers between iterations.
     void showLatent(bool show);
+    // Another model was opened: the codes belong to the old one's mixer. Re-encodes the image where a mixer is.
+    void resetLatent();
+    uint64_t postLatent(LatentRequest r);
     void showAnalogy(bool show);
     void setSecondImage(const std::string& path);
     void setChunkSlider(int chunk, int direction, float sd);
@@ -107,6 +110,7 @@ public:
         double decodeMs = 0;
         uint64_t decodes = 0;
         std::string traversalWritten;
+        std::vector<std::string> chunkLabels;  // the sliders' row labels (the factor each chunk carries, where known)
     };
     LatentReport latentReport() const;
     // What the views show, for scripts and tests: the tree, the channel grid, top-5, the mask, the panels' rectangles.
@@ -214,6 +218,7 @@ private:
         uint64_t shownDecodeId = 0, shownAnalogyId = 0;
         ImVec2 secondMin, secondMax;  // the second image's box (drops)
         ImageF shown[7];  // what the views show (pixel readouts): input, decoded, second, a, b, c, d
+        uint64_t lastPosted = 0, staleBefore = 0;  // request ids: the newest, and the first of the open model's
     } m_latent;
     widgets::FilePickerState m_secondPicker, m_slotPicker;
     int m_slotPickerTarget = 0;

@@ -26,6 +26,12 @@ namespace {
 enum Tag { kTagMain = 1, kTagSecond = 2, kTagSlot = 3 /* 3, 4, 5 */, kTagDecode = 10, kTagAnalogy = 11, kTagTraversal = 12 };
 constexpr int kSliderDirections = 3;  // principal directions shown per chunk
 
+bool hasFactorNames(const MixerInfo& info) {
+    for (const auto& f : info.chunkFactors)
+        if (!f.empty()) return true;
+    return false;
+}
+
 std::string className(const MixerInfo* info, int c) {
     if (c < 0) return "";
     if (info && c < int(info->classes.size())) return info->classes[size_t(c)];
@@ -34,12 +40,40 @@ std::string className(const MixerInfo* info, int c) {
 
 }  // namespace
 
+void App::resetLatent() {
+    auto& L = m_latent;
+    L.info.reset();
+    L.base.clear();
+    L.second.clear();
+    L.edited.clear();
+    L.secondPath.clear();
+    L.secondImage = {};
+    L.sliders.clear();
+    L.swapped.clear();
+    L.outstanding.clear();
+    L.copied.clear();
+    L.inputClass = L.secondClass = L.decodedClass = -1;
+    for (auto* t : {&L.inputTex, &L.secondTex, &L.decodedTex}) t->reset();
+    for (int i = 0; i < 4; ++i) {
+        if (i < 3) L.slotPath[i].clear(), L.slotCode[i].clear();
+        L.slotClass[i] = -1;
+        L.slotTex[i].reset();
+    }
+    for (auto& im : L.shown) im = {};
+    L.staleBefore = L.lastPosted + 1;  // answers to what was asked of the old model are dropped
+    if (m_model && m_model->hasMixer && L.show) encodeMainForLatent();
+}
+
+uint64_t App::postLatent(LatentRequest r) { return m_latent.lastPosted = m_worker->postLatent(std::move(r)); }
+
+// Latent jobs name the open model: its mixer encodes and decodes, its classifier names the results.
 uint64_t App::postEncode(int tag, const ImageF& image) {
     LatentRequest r;
+    r.model = m_modelKey.empty() ? m_settings.model : m_modelKey;
     r.op = LatentOp::Encode;
     r.tag = tag;
     r.images = {image};
-    const uint64_t id = m_worker->postLatent(std::move(r));
+    const uint64_t id = postLatent(std::move(r));
     m_latent.outstanding[tag] = id;
     return id;
 }
@@ -102,10 +136,11 @@ void App::requestLatentDecode() {
     if (!m_latent.second.empty()) code = mixChunks(code, m_latent.second, m_latent.swapped, L);
     m_latent.edited = applySliders(code, m_latent.sliders, m_latent.info->bases, L);
     LatentRequest r;
+    r.model = m_modelKey.empty() ? m_settings.model : m_modelKey;
     r.op = LatentOp::Decode;
     r.tag = kTagDecode;
     r.codes = {m_latent.edited};
-    m_latent.decodeId = m_worker->postLatent(std::move(r));
+    m_latent.decodeId = postLatent(std::move(r));
     m_latent.outstanding[kTagDecode] = m_latent.decodeId;
 }
 
@@ -146,10 +181,11 @@ void App::requestAnalogy() {
         d = mixChunks(c, b, m_latent.copied, L);
     }
     LatentRequest r;
+    r.model = m_modelKey.empty() ? m_settings.model : m_modelKey;
     r.op = LatentOp::Decode;
     r.tag = kTagAnalogy;
     r.codes = {d};
-    m_latent.analogyId = m_worker->postLatent(std::move(r));
+    m_latent.analogyId = postLatent(std::move(r));
     m_latent.outstanding[kTagAnalogy] = m_latent.analogyId;
 }
 
@@ -172,12 +208,13 @@ void App::exportTraversal(const std::string& pngPath) {
     }
     m_latent.traversalValues = {-3, -2, -1, 0, 1, 2, 3};
     LatentRequest r;
+    r.model = m_modelKey.empty() ? m_settings.model : m_modelKey;
     r.op = LatentOp::Decode;
     r.tag = kTagTraversal;
     for (auto& row : traversalCodes(m_latent.edited.empty() ? m_latent.base : m_latent.edited, m_latent.info->bases,
                                     m_latent.info->layout, m_latent.traversalValues, 0))
         for (auto& c : row) r.codes.push_back(std::move(c));
-    m_latent.traversalId = m_worker->postLatent(std::move(r));
+    m_latent.traversalId = postLatent(std::move(r));
     m_latent.outstanding[kTagTraversal] = m_latent.traversalId;
 }
 
@@ -187,6 +224,7 @@ void App::pollLatent() {
         ++m_stats.uploads;
     };
     for (auto& f : m_worker->takeLatent()) {
+        if (f.id < m_latent.staleBefore) continue;
         auto it = m_latent.outstanding.find(f.tag);
         if (it != m_latent.outstanding.end() && f.id >= it->second) m_latent.outstanding.erase(it);
         if (!f.error.empty()) {
@@ -247,7 +285,8 @@ void App::pollLatent() {
                 classes.push_back(r);
             }
             try {
-                render::savePng(traversalGrid(rows, m_latent.traversalValues, m_latent.info->classChunk), path);
+                render::savePng(traversalGrid(rows, m_latent.traversalValues,
+                                              chunkTitles(m_latent.info->layout.chunks, m_latent.info->classChunk, m_latent.info->chunkFactors)), path);
                 nlohmann::json j{{"image", m_imagePath},
                                  {"values_sd", m_latent.traversalValues},
                                  {"direction", 0},
@@ -274,14 +313,15 @@ App::LatentReport App::latentReport() const {
     r.decodeMs = m_latent.decodeMs;
     r.decodes = m_latent.decodes;
     r.traversalWritten = m_latent.traversalWritten;
+    if (m_latent.info) r.chunkLabels = chunkTitles(m_latent.info->layout.chunks, m_latent.info->classChunk, m_latent.info->chunkFactors);
     return r;
 }
 
 // The tab's content (drawTools): the mixing autoencoder belongs to the default model; with a user's network the
 // tab says what it needs instead of acting on images the mixer was not trained for.
 bool App::latentAvailable() {
-    if (m_model && m_model->name == "fashion") return true;
-    ImGui::TextWrapped("Needs the default model's mixing autoencoder (Hu et al.): open 'fashion' in the Run tab.");
+    if (m_model && m_model->hasMixer) return true;
+    ImGui::TextWrapped("Needs a default model with a mixing autoencoder (Hu et al.): open 'fashion' or 'shapes' in the Run tab.");
     if (m_model && m_latent.show) showLatent(false);
     if (m_model && m_latent.showAnalogy) m_latent.showAnalogy = false;
     return false;
@@ -291,8 +331,8 @@ void App::drawLatent() {
     if (!latentAvailable()) return;
     const MixerInfo* info = m_latent.info.get();
     if (info)
-        ImGui::TextWrapped("Fashion-MNIST mixing autoencoder (Hu et al. 2018): %d chunks x %d dims", info->layout.chunks,
-                           info->layout.dims);
+        ImGui::TextWrapped("%s mixing autoencoder (Hu et al. 2018): %d chunks x %d dims%s", m_model->name.c_str(), info->layout.chunks,
+                           info->layout.dims, hasFactorNames(*info) ? "; each chunk named by the factor it carries most" : "");
     else
         ImGui::TextDisabled(m_image.empty() ? "open an image" : "encoding...");
     const float side = std::min(120.f, (ImGui::GetContentRegionAvail().x - 2.f * ImGui::GetStyle().ItemSpacing.x) / 3.f);
@@ -337,8 +377,8 @@ void App::drawLatent() {
         }
         ImGui::BeginChild("chunks");
         if (widgets::chunkSliders("chunks", m_latent.edited.empty() ? m_latent.base : m_latent.edited, info->layout.chunks,
-                                  info->layout.dims, info->classChunk, m_latent.sliders, m_latent.swapped,
-                                  !m_latent.second.empty(), range)
+                                  info->layout.dims, hasFactorNames(*info) ? -1 : info->classChunk, m_latent.sliders,
+                                  m_latent.swapped, !m_latent.second.empty(), range, info->chunkFactors)
                 .changed)
             requestLatentDecode();
         ImGui::EndChild();

@@ -45,11 +45,11 @@ void App::drawTools(float x, float y, float w, float h) {
                 case 1: drawChannelsTab(); break;
                 case 2: drawDreamTab(); break;
                 case 3:
-                    if (!m_latent.show && m_model && m_model->name == "fashion") showLatent(true);
+                    if (!m_latent.show && m_model && m_model->hasMixer) showLatent(true);
                     drawLatent();
                     break;
                 default:
-                    if (!m_latent.showAnalogy && m_model && m_model->name == "fashion") showAnalogy(true);
+                    if (!m_latent.showAnalogy && m_model && m_model->hasMixer) showAnalogy(true);
                     drawAnalogy();
             }
             ImGui::EndChild();

@@ -5,6 +5,8 @@
 #include "inference/dataset.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -172,6 +174,81 @@ bool ImageSetStream::next(std::vector<ImageF>& prepared) {
     m_step++;
     return true;
 }
+
+Dataset loadIntoMemory(const ImageSet& set, const std::vector<int>& indices, const InputSpec& input, int threads,
+                       std::vector<int>* kept, const std::function<void(int, int)>& progress) {
+    const int n = int(indices.size());
+    const size_t plane = size_t(input.width) * size_t(input.height), values = plane * size_t(input.channels);
+    std::vector<uint8_t> pixels(size_t(n) * values);
+    std::vector<char> ok(size_t(n), 0);
+    std::atomic<int> next{0}, done{0};
+    std::string failure;  // a failure that is not one file's (written once, by the thread that sets `failed`)
+    std::atomic<bool> failed{false};
+    auto work = [&] {
+        for (int k; (k = next++) < n;) {
+            try {
+                const ImageF im = prepareImage(set.load(indices[size_t(k)]), input);
+                uint8_t* dst = pixels.data() + size_t(k) * values;
+                for (size_t p = 0; p < plane; ++p)
+                    for (size_t c = 0; c < size_t(input.channels); ++c)
+                        dst[c * plane + p] = uint8_t(std::lround(std::clamp(im.pixels[p * size_t(input.channels) + c], 0.f, 1.f) * 255.f));
+                ok[size_t(k)] = 1;
+            } catch (const Error&) {
+                // an unreadable file: skipped
+            } catch (const std::exception& e) {
+                if (!failed.exchange(true)) failure = e.what();
+                next = n;
+            }
+            ++done;
+        }
+    };
+    std::vector<std::thread> pool;
+    for (int t = 0; t < std::clamp(threads, 1, 64); ++t) pool.emplace_back(work);
+    while (progress && done < n && !failed) {
+        progress(done, n);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    for (auto& t : pool) t.join();
+    if (failed) throw Error("reading the dataset: " + failure);
+    if (progress) progress(n, n);
+    Dataset d;
+    d.width = input.width;
+    d.height = input.height;
+    d.channels = input.channels;
+    d.classNames = set.classNames();
+    d.classes = int(std::max<size_t>(1, d.classNames.size()));
+    if (kept) kept->clear();
+    for (int k = 0; k < n; ++k) {
+        if (!ok[size_t(k)]) continue;
+        d.images.insert(d.images.end(), pixels.begin() + long(size_t(k) * values), pixels.begin() + long(size_t(k + 1) * values));
+        d.labels.push_back(uint8_t(std::max(0, set.label(indices[size_t(k)]))));
+        if (kept) kept->push_back(k);
+        d.count++;
+    }
+    return d;
+}
+
+InputSpec folderInputSpec(const ImageSet& set, int size, bool gray) {
+    InputSpec in;
+    ImageF first;
+    for (int i = 0; i < set.size() && first.empty(); ++i) {
+        try {
+            first = set.load(i);
+        } catch (const Error&) {
+        }
+    }
+    if (first.empty()) throw Error("no readable image in '" + set.spec() + "'");
+    int side = 64;
+    if (first.width == first.height && first.width % 4 == 0 && first.width >= 16 && first.width <= 128) side = first.width;
+    if (size > 0) side = size;
+    if (side < 16 || side > 128 || side % 4 != 0) throw Error("--size must be a multiple of 4 in [16, 128], got " + std::to_string(side));
+    in.width = in.height = side;
+    in.channels = gray || first.channels == 1 ? 1 : 3;
+    in.mean.assign(size_t(in.channels), 0.f);
+    in.std.assign(size_t(in.channels), 1.f);
+    return in;
+}
+
 
 const std::vector<std::string>& imageExtensions() {
     static const std::vector<std::string> ext{".png", ".jpg", ".jpeg", ".bmp"};

@@ -3,10 +3,12 @@
 // are decoded one at a time when asked for, so a folder of 100,000 costs its file list. Any thread.
 #pragma once
 
+#include "inference/dataset.h"
 #include "inference/engine.h"
 #include "inference/inverter.h"
 
 #include <atomic>
+#include <functional>
 
 #include <memory>
 #include <string>
@@ -60,6 +62,18 @@ private:
     std::unique_ptr<Queue> m_queue;
     std::atomic<int> m_skipped{0};
 };
+
+// Images of a set (those at `indices`) decoded by `threads` threads, prepared to `input`'s size and channels and
+// kept in memory as bytes, for trainers that revisit every image many times (the mixer). Unreadable files are
+// skipped: `kept` (if given) receives the positions into `indices` of the images kept. Labels: the set's (0 for
+// an unlabelled file). `progress(done, total)` every few images, from the calling thread.
+Dataset loadIntoMemory(const ImageSet& set, const std::vector<int>& indices, const InputSpec& input, int threads,
+                       std::vector<int>* kept = nullptr, const std::function<void(int, int)>& progress = {});
+
+// The image shape a trainer takes a folder at when no model names it: `size` (> 0), else the first readable
+// image's side when it is square and a multiple of 4 in [16, 128], else 64; grey when `gray` or the first image
+// is grey. Normalisation: none (mean 0, std 1).
+InputSpec folderInputSpec(const ImageSet& set, int size, bool gray);
 
 // The file extensions a folder's images are found by (lower case, with the dot).
 const std::vector<std::string>& imageExtensions();

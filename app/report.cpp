@@ -33,12 +33,25 @@ render::Image restartsGrid(const InversionResult& r) {
     return render::composeGrid(cells, int(cells.size()));
 }
 
-render::Image traversalGrid(const std::vector<std::vector<ImageF>>& rows, const std::vector<float>& values, int classChunk) {
+std::vector<std::string> chunkTitles(int chunks, int classChunk, const std::vector<std::string>& factors) {
+    bool named = false;
+    for (const auto& f : factors) named = named || !f.empty();
+    std::vector<std::string> out;
+    for (int k = 0; k < chunks; ++k) {
+        std::string t = "chunk " + std::to_string(k);
+        if (named && k < int(factors.size()) && !factors[size_t(k)].empty()) t += ": " + factors[size_t(k)];
+        else if (!named && k == classChunk) t += " (class)";
+        out.push_back(t);
+    }
+    return out;
+}
+
+render::Image traversalGrid(const std::vector<std::vector<ImageF>>& rows, const std::vector<float>& values,
+                            const std::vector<std::string>& rowTitles) {
     std::vector<render::GridCell> cells;
     for (size_t k = 0; k < rows.size(); ++k)
         for (size_t j = 0; j < rows[k].size() && j < values.size(); ++j)
-            cells.push_back({toBytes(rows[k][j]), j == 0 ? "chunk " + std::to_string(k) + (int(k) == classChunk ? " (class)" : "") : "",
-                             fmt("%+.1f sd", double(values[j]))});
+            cells.push_back({toBytes(rows[k][j]), j == 0 && k < rowTitles.size() ? rowTitles[k] : "", fmt("%+.1f sd", double(values[j]))});
     return render::composeGrid(cells, int(std::max<size_t>(1, values.size())), 84);
 }
 

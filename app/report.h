@@ -15,9 +15,13 @@ std::string fmt(const char* format, double value);  // printf-style, one number
 // framed and marked "(best)") and, with several, the variance map.
 render::Image restartsGrid(const InversionResult& result);
 
-// Rows = latent chunks, columns = slider values (in sigma): one decoded image per cell, row titles
-// "chunk k" (marking the class chunk), column subtitles the value.
-render::Image traversalGrid(const std::vector<std::vector<ImageF>>& rows, const std::vector<float>& values, int classChunk);
+// Rows = latent chunks, columns = slider values (in sigma): one decoded image per cell, each row titled
+// (chunkTitles), column subtitles the value.
+render::Image traversalGrid(const std::vector<std::vector<ImageF>>& rows, const std::vector<float>& values,
+                            const std::vector<std::string>& rowTitles);
+// "chunk k: <factor>" where the factor table names one (`factors`), else "chunk k", "(class)" on the class chunk
+// when no factor names are known.
+std::vector<std::string> chunkTitles(int chunks, int classChunk, const std::vector<std::string>& factors);
 
 // The a : b :: c : d figure: four cells (titled "a".."d", subtitled e.g. with the predicted class; d framed)
 // with the ratio signs between them.

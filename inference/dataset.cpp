@@ -32,10 +32,12 @@ ImageF Dataset::image(int i) const {
     ImageF im;
     im.width = width;
     im.height = height;
-    im.channels = 1;
-    const size_t n = size_t(width) * size_t(height);
-    im.pixels.resize(n);
-    for (size_t k = 0; k < n; ++k) im.pixels[k] = float(images[size_t(i) * n + k]) / 255.f;
+    im.channels = channels;
+    const size_t plane = size_t(width) * size_t(height), c = size_t(channels);
+    im.pixels.resize(plane * c);
+    const uint8_t* src = images.data() + size_t(i) * plane * c;
+    for (size_t k = 0; k < plane; ++k)
+        for (size_t j = 0; j < c; ++j) im.pixels[k * c + j] = float(src[j * plane + k]) / 255.f;
     return im;
 }
 

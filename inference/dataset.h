@@ -11,12 +11,12 @@
 namespace preimage {
 
 struct Dataset {
-    int count = 0, width = 0, height = 0, classes = 10;
-    std::vector<uint8_t> images;  // count * height * width, row-major
+    int count = 0, width = 0, height = 0, classes = 10, channels = 1;
+    std::vector<uint8_t> images;  // count * channels * height * width: planes (C, H, W), row-major
     std::vector<uint8_t> labels;  // count
     std::vector<std::string> classNames;
 
-    ImageF image(int i) const;  // one channel, [0,1]
+    ImageF image(int i) const;  // `channels` channels (interleaved, as ImageF has them), [0,1]
 };
 
 // The directory holding {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz: $PREIMAGE_FASHION_MNIST or

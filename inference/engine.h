@@ -42,11 +42,17 @@ struct ImageF {
 struct InputSpec {
     int width = 224, height = 224, channels = 3;
     std::vector<float> mean{0.485f, 0.456f, 0.406f};
+
     std::vector<float> std{0.229f, 0.224f, 0.225f};
     // Average Frobenius norm of normalised training images (the paper's sigma); 0 = unknown, in which
     // case the target image's own norm is used.
     float imageNorm = 0.f;
 };
+
+// Converts an arbitrary image to `input`'s channels and size in [0,1] (grey <-> RGB, the shorter side resized,
+// then centre-cropped: torchvision's Resize + CenterCrop), no normalisation. Any thread.
+ImageF prepareImage(const ImageF& image, const InputSpec& input);
+
 
 // A layer (tap): the output of one call of one module. For TorchScript files, any submodule of the
 // network (inference/graph_taps.h); for the default models, each layer of their chain.

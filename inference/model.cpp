@@ -357,7 +357,9 @@ std::shared_ptr<Model> Model::load(const std::string& nameOrPath, const ModelOpt
     return std::shared_ptr<Model>(new Model(std::move(impl)));
 }
 
-ImageF Model::prepare(const ImageF& image) const {
+ImageF Model::prepare(const ImageF& image) const { return prepareImage(image, m_impl->input); }
+
+ImageF prepareImage(const ImageF& image, const InputSpec& in) {
     if (image.empty() || image.width <= 0 || image.height <= 0) throw Error("empty image");
     if (image.channels != 1 && image.channels != 3) throw Error("images must have 1 or 3 channels");
     torch::InferenceMode guard;
@@ -365,7 +367,6 @@ ImageF Model::prepare(const ImageF& image) const {
     auto hwc = torch::from_blob(const_cast<float*>(image.pixels.data()), {image.height, image.width, image.channels},
                                 torch::kFloat);
     auto t = hwc.permute({2, 0, 1});
-    const auto& in = m_impl->input;
     if (in.channels == 1 && t.size(0) == 3) {
         t = hwc.matmul(torch::tensor({0.299f, 0.587f, 0.114f})).unsqueeze(0);  // no 3-channel temporary
     } else if (in.channels == 3 && t.size(0) == 1) {
@@ -453,10 +454,12 @@ torch::nn::Sequential buildSequential(const nlohmann::json& architecture) {
     return seq;
 }
 
-nlohmann::json defaultClassifierArchitecture() {
+nlohmann::json defaultClassifierArchitecture() { return classifierArchitecture(1, 28, 10); }
+
+nlohmann::json classifierArchitecture(int channels, int side, int classes) {
     using nlohmann::json;
     return json::array({
-        {{"name", "conv1"}, {"type", "conv"}, {"in", 1}, {"out", 32}, {"kernel", 3}, {"pad", 1}},
+        {{"name", "conv1"}, {"type", "conv"}, {"in", channels}, {"out", 32}, {"kernel", 3}, {"pad", 1}},
         {{"name", "relu1"}, {"type", "relu"}},
         {{"name", "pool1"}, {"type", "maxpool"}, {"kernel", 2}},
         {{"name", "conv2"}, {"type", "conv"}, {"in", 32}, {"out", 64}, {"kernel", 3}, {"pad", 1}},
@@ -465,10 +468,10 @@ nlohmann::json defaultClassifierArchitecture() {
         {{"name", "conv3"}, {"type", "conv"}, {"in", 64}, {"out", 64}, {"kernel", 3}, {"pad", 1}},
         {{"name", "relu3"}, {"type", "relu"}},
         {{"name", "flatten"}, {"type", "flatten"}},
-        {{"name", "fc4"}, {"type", "linear"}, {"in", 64 * 7 * 7}, {"out", 256}},
+        {{"name", "fc4"}, {"type", "linear"}, {"in", 64 * (side / 4) * (side / 4)}, {"out", 256}},
         {{"name", "relu4"}, {"type", "relu"}},
         {{"name", "drop4"}, {"type", "dropout"}, {"p", 0.3}},
-        {{"name", "fc5"}, {"type", "linear"}, {"in", 256}, {"out", 10}},
+        {{"name", "fc5"}, {"type", "linear"}, {"in", 256}, {"out", classes}},
     });
 }
 

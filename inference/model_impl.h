@@ -55,6 +55,8 @@ struct Model::Impl {
 // {"kernel": 2} | flatten | linear {"in", "out"} | dropout {"p"}
 torch::nn::Sequential buildSequential(const nlohmann::json& architecture);
 nlohmann::json defaultClassifierArchitecture();
+// The same plain chain for `channels` x side x side images (side a multiple of 4) and `classes` outputs.
+nlohmann::json classifierArchitecture(int channels, int side, int classes);
 // A decoder from a layer's features (shape without batch) back to an image of `image` channels/size:
 // convolutions and nearest-neighbour 2x upsampling, narrower at higher resolution, sigmoid output.
 nlohmann::json decoderArchitecture(const std::vector<int64_t>& featureShape, const InputSpec& image);

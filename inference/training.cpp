@@ -26,8 +26,6 @@ namespace {
 // Fashion-MNIST statistics of the training pixels in [0,1].
 constexpr float kMean = 0.2860f, kStd = 0.3530f;
 
-torch::Tensor toTensor(const Dataset& d) { return (datasetPixels(d) - kMean) / kStd; }
-
 torch::Tensor labelsTensor(const Dataset& d) {
     return torch::from_blob(const_cast<uint8_t*>(d.labels.data()), {d.count}, torch::kUInt8).to(torch::kLong);
 }
@@ -77,14 +75,32 @@ ClassifierMetrics trainClassifier(const TrainClassifierOptions& o, const TrainPr
     if (o.epochs < 1 || o.batch < 1 || !(o.learningRate > 0)) throw Error("train classifier: bad epochs/batch/lr");
     ensureDirectory(o.outDir);
 
-    auto train = loadFashionMnist(true, o.trainLimit);
-    auto test = loadFashionMnist(false, o.testLimit);
+    if (!o.train != !o.test) throw Error("train classifier: give both the training and the test data, or neither");
+    const bool fashion = !o.train;
+    const Dataset train = fashion ? loadFashionMnist(true, o.trainLimit) : *o.train;
+    const Dataset test = fashion ? loadFashionMnist(false, o.testLimit) : *o.test;
+    if (train.count < 1 || test.count < 1) throw Error("train classifier: no training or no test images");
+    if (test.channels != train.channels || test.width != train.width || test.height != train.height || train.width != train.height ||
+        train.width % 4 != 0)
+        throw Error("train classifier: the images must be square, of one size (a multiple of 4) and one channel count");
+    // Per-channel statistics of the training pixels (Fashion-MNIST's, as published, for the default model).
+    std::vector<float> mean, stdev;
+    {
+        auto x = datasetPixels(train);
+        for (int c = 0; c < train.channels; ++c) {
+            mean.push_back(fashion ? kMean : x.select(1, c).mean().item<float>());
+            stdev.push_back(fashion ? kStd : std::max(1e-3f, x.select(1, c).std().item<float>()));
+        }
+    }
+    auto toTensor = [&](const Dataset& d) {
+        return (datasetPixels(d) - torch::tensor(mean).view({1, -1, 1, 1})) / torch::tensor(stdev).view({1, -1, 1, 1});
+    };
     auto xTrain = toTensor(train), yTrain = labelsTensor(train);
     auto xTest = toTensor(test), yTest = labelsTensor(test);
     const float imageNorm = xTrain.flatten(1).norm(2, 1).mean().item<float>();
 
     torch::manual_seed(o.seed);
-    auto arch = defaultClassifierArchitecture();
+    auto arch = classifierArchitecture(train.channels, train.width, std::max(2, train.classes));
     auto net = buildSequential(arch);
     net->train();
     broadcastParameters(net->parameters(), group);
@@ -146,9 +162,10 @@ ClassifierMetrics trainClassifier(const TrainClassifierOptions& o, const TrainPr
     nlohmann::json m;
     m["name"] = out.filename().string();
     m["kind"] = "classifier";
-    m["description"] = "CNN classifier for Fashion-MNIST: the embedded default model whose layers Preimage inverts";
+    m["description"] = o.description.empty() ? "CNN classifier for Fashion-MNIST: the embedded default model whose layers Preimage inverts"
+                                             : o.description;
     m["architecture"] = arch;
-    m["input"] = {{"width", 28}, {"height", 28}, {"channels", 1}, {"mean", {kMean}}, {"std", {kStd}},
+    m["input"] = {{"width", train.width}, {"height", train.height}, {"channels", train.channels}, {"mean", mean}, {"std", stdev},
                   {"image_norm", imageNorm}};
     m["classes"] = train.classNames;
     m["weights"] = "weights.pt";
@@ -156,8 +173,8 @@ ClassifierMetrics trainClassifier(const TrainClassifierOptions& o, const TrainPr
                     {"train_loss_last_epoch", metrics.lastLoss},
                     {"test_images", test.count}};
     m["training"] = {{"command", o.command},
-                     {"data", "Fashion-MNIST (Debian package dataset-fashion-mnist), " + std::to_string(train.count) +
-                                  " training images"},
+                     {"data", (fashion ? std::string("Fashion-MNIST (Debian package dataset-fashion-mnist)") : o.data) + ", " +
+                                  std::to_string(train.count) + " training images"},
                      {"seed", o.seed},
                      {"epochs", o.epochs},
                      {"batch", o.batch},

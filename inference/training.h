@@ -31,6 +31,10 @@ struct TrainClassifierOptions {
     int trainLimit = 0;          // > 0: train on the first N images only (tests)
     int testLimit = 0;
     std::string command;         // recorded in the manifest
+    // Data other than Fashion-MNIST (both or neither): images of one size and channel count, labels < classes.
+    const Dataset* train = nullptr;
+    const Dataset* test = nullptr;
+    std::string data, description;  // what the data and the model are (the manifest's words)
 };
 
 struct ClassifierMetrics {

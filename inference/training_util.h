@@ -14,9 +14,9 @@
 
 namespace preimage {
 
-// Dataset images as a float tensor [N, 1, H, W] in [0, 1].
+// Dataset images as a float tensor [N, C, H, W] in [0, 1].
 inline torch::Tensor datasetPixels(const Dataset& d) {
-    return torch::from_blob(const_cast<uint8_t*>(d.images.data()), {d.count, 1, d.height, d.width}, torch::kUInt8)
+    return torch::from_blob(const_cast<uint8_t*>(d.images.data()), {d.count, d.channels, d.height, d.width}, torch::kUInt8)
         .to(torch::kFloat)
         .div_(255.f);
 }

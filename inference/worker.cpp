@@ -123,6 +123,7 @@ void Worker::serveLatent() {
                 info->chunkThreshold = m_mixer->chunkThreshold();
                 info->analogyStrength = m_mixer->analogyStrength();
                 info->classes = m_latentModel->classNames();
+                info->chunkFactors = m_mixer->chunkFactors();
                 m_mixerInfo = info;
             }
             f.mixer = m_mixerInfo;
@@ -240,6 +241,7 @@ std::shared_ptr<Model> Worker::model(const Request& r, std::shared_ptr<const Mod
             s->hyperNets.push_back(hasHyperNet(*m_model, s->layers[i].name));
         }
         s->classes = m_model->classNames();
+        s->hasMixer = Mixer::exists(*m_model);
         s->device = m_model->deviceName();
         m_summary = s;
     }

@@ -46,6 +46,7 @@ struct ModelSummary {
     std::vector<std::string> classes;  // class names of a default classifier (manifest), else empty
     std::vector<bool> learnedInverters;  // per layer: a trained decoder exists
     std::vector<bool> hyperNets;         // per layer: HyperNet decoders exist
+    bool hasMixer = false;               // a chunked autoencoder beside the model (<model dir>/mixer)
     std::string device;
 };
 
@@ -94,6 +95,7 @@ struct MixerInfo {
     float chunkThreshold = 1.f;
     float analogyStrength = 1.f;  // the vector analogy's default s
     std::vector<std::string> classes;
+    std::vector<std::string> chunkFactors;  // per chunk: the known factor it carries most (factor table), or ""
 };
 
 struct LatentFrame {

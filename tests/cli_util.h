@@ -3,6 +3,9 @@
 
 #include "app/cli.h"
 
+#include <doctest/doctest.h>
+
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <sstream>
@@ -28,6 +31,14 @@ inline Run cli(std::vector<std::string> args) {
     std::ostringstream out, err;
     const int code = preimage::app::runCli(args, out, err);
     return {code, out.str(), err.str()};
+}
+
+// A refused command: exit code 2 and one line on stderr that says `needle`.
+inline void expectUserError(const Run& r, const std::string& needle) {
+    INFO("stderr: " << r.err);
+    CHECK(r.code == 2);
+    CHECK(r.err.find(needle) != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
 }
 
 // An output stream buffer that raises `sig` in this process when a line starting with `trigger` is written:

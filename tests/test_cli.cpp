@@ -18,12 +18,7 @@ using testutil::cli;
 using testutil::Run;
 
 // Exit code 2 and a single line naming the problem.
-void expectUserError(const Run& r, const std::string& needle) {
-    INFO("stderr: " << r.err);
-    CHECK(r.code == 2);
-    CHECK(r.err.find(needle) != std::string::npos);
-    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-}
+using testutil::expectUserError;
 
 const std::string kBoot = testutil::sample("fashion_9");
 

@@ -16,7 +16,7 @@ TEST_CASE("the committed mixer reproduces its manifest metrics") {
     auto mixer = Mixer::load(*model);
     const auto manifest = nlohmann::json::parse(mixer->manifestJson());
     const auto& want = manifest["metrics"];
-    const auto m = evaluateMixer(*model, *mixer, loadFashionMnist(false), want["eval_pairs"].get<int>());
+    const auto m = evaluateMixer(model.get(), *mixer, loadFashionMnist(false), want["eval_pairs"].get<int>());
     INFO("recon " << m.reconRmse << " swap " << m.swapAccuracy << " analogy vector " << m.analogyVectorAccuracy << " chunks "
                   << m.analogyChunksAccuracy << " class chunk " << m.classChunk);
     CHECK(m.reconRmse == doctest::Approx(want["test_recon_rmse"].get<float>()).epsilon(1e-3));

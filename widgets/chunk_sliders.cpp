@@ -28,7 +28,7 @@ void codeBars(const float* values, int dims, float range, ImU32 colour) {
 
 ChunkSlidersResult chunkSliders(const char* id, const std::vector<float>& code, int chunks, int dims, int classChunk,
                                 std::vector<std::vector<float>>& sliders, std::vector<bool>& swapped, bool canSwap,
-                                const std::vector<float>& valueRange) {
+                                const std::vector<float>& valueRange, const std::vector<std::string>& factors) {
     ChunkSlidersResult r;
     ImGui::PushID(id);
     sliders.resize(size_t(chunks));
@@ -37,7 +37,9 @@ ChunkSlidersResult chunkSliders(const char* id, const std::vector<float>& code, 
         ImGui::PushID(k);
         const bool isClass = k == classChunk;
         char label[48];
-        std::snprintf(label, sizeof label, "chunk %d%s", k, isClass ? " (class)" : "");
+        const char* factor = k < int(factors.size()) && !factors[size_t(k)].empty() ? factors[size_t(k)].c_str() : nullptr;
+        if (factor) std::snprintf(label, sizeof label, "%d: %s", k, factor);
+        else std::snprintf(label, sizeof label, "chunk %d%s", k, isClass ? " (class)" : "");
         ImGui::AlignTextToFramePadding();
         ImGui::TextColored(isClass ? ImVec4(1.f, 0.75f, 0.35f, 1.f) : ImVec4(0.8f, 0.8f, 0.85f, 1.f), "%-15s", label);
         ImGui::SameLine();

@@ -5,6 +5,7 @@
 
 #include <imgui.h>
 
+#include <string>
 #include <vector>
 
 namespace preimage::widgets {
@@ -17,6 +18,6 @@ struct ChunkSlidersResult {
 // j; swapped[k]: chunk k comes from the second image. valueRange[k]: chunk k's bars' full scale.
 ChunkSlidersResult chunkSliders(const char* id, const std::vector<float>& code, int chunks, int dims, int classChunk,
                                 std::vector<std::vector<float>>& sliders, std::vector<bool>& swapped, bool canSwap,
-                                const std::vector<float>& valueRange);
+                                const std::vector<float>& valueRange, const std::vector<std::string>& factors = {});
 
 }  // namespace preimage::widgets

@@ -161,6 +161,25 @@ tools_rect = r.get("view", {}).get("panels", {}).get("tools", [0, 0, 1440, 900])
 d = np.abs(crop(before, tools_rect) - crop(after, tools_rect)).mean()
 check(d > 3, f"the analogy tab shows the dropped slots and d ({d:.1f})")
 
+# The second embedded default: shapes with known factors. Its sliders are named by the factor each chunk carries
+# most (the committed factor table), and its traversal grid moves one factor per row.
+shapes_dir = os.path.join(work, "shapes")
+subprocess.run([binary, "data", "shapes", "--out", shapes_dir, "--n", "20", "--size", "32", "--seed", "7"], check=True,
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+shape_images = sorted(os.path.join(dp, f) for dp, _, fs in os.walk(shapes_dir) for f in fs if f.endswith(".png"))
+shapes_traversal = os.path.join(work, "shapes_traversal.png")
+r = run("shapes", [{"open_model": "shapes"}, {"open_image": shape_images[0]}, {"wait_idle": 120}, {"tab": "chunks"},
+                   {"latent": True}, {"wait_idle": 60}, {"frames": 3}, {"screenshot": shot("shapes_chunks.png")},
+                   {"export_traversal": shapes_traversal}, {"wait_idle": 60}, {"frames": 2}])
+check(r.get("errors") == [], f"shapes: no error ({r.get('errors')})")
+labels = r.get("latent", {}).get("chunk_labels", [])
+named = {l.split(": ", 1)[1] for l in labels if ": " in l}
+expected = json.load(open(os.path.join(os.environ.get("PREIMAGE_ASSETS", ""), "models", "shapes", "mixer", "manifest.json")))
+want = [f"chunk {k}: {f}" if f else f"chunk {k}" for k, f in enumerate(expected["factors"]["chunk_factor"])]
+check(labels == want, f"shapes: the sliders are named by the factor table ({labels})")
+check(len(named) >= 1 and "background" in named, f"shapes: factors name chunks ({sorted(named)})")
+check(os.path.exists(shapes_traversal), "shapes: traversal grid exported")
+
 # A user's TorchScript network with a learned inverter beside it (FILE.inverters/, as `train inverter` writes it):
 # the app shows the learned pre-image next to the optimised one.
 models = os.environ.get("PREIMAGE_TEST_MODELS", "")

@@ -1,0 +1,159 @@
+// The mixer on a folder with known factors (issue 15): unsupervised training and its autoencoder baseline,
+// checkpoints and --resume, the paper's table with MIG and DCI (`eval mixer --data`), and the committed shapes
+// models reproducing the metrics in their manifests.
+#include "app/cli.h"
+#include "cli_util.h"
+#include "test_util.h"
+
+#include <nlohmann/json.hpp>
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testutil::cli;
+
+namespace {
+
+// A small shapes folder (16 px, 600 images): what a tiny mixer trains on in seconds.
+std::string tinyShapes() {
+    static const std::string dir = [] {
+        const std::string d = testutil::path("tiny_shapes");
+        fs::remove_all(d);
+        REQUIRE(cli({"data", "shapes", "--out", d, "--n", "600", "--size", "16", "--seed", "5"}).code == 0);
+        return d;
+    }();
+    return dir;
+}
+
+json readJson(const std::string& path) { return json::parse(testutil::readBytes(path)); }
+
+const std::vector<std::string> kTiny{"--chunks", "4", "--dims", "2", "--batch", "32", "--seed", "2", "--threads", "2"};
+
+std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+}
+
+}  // namespace
+
+TEST_CASE("train mixer --data: unsupervised on a folder; stopped after an epoch, --resume ends where an unbroken run does") {
+    const std::string data = tinyShapes();
+    const std::string whole = testutil::path("mx_whole"), parts = testutil::path("mx_parts");
+    fs::remove_all(whole);
+    fs::remove_all(parts);
+    auto r = cli(with({"train", "mixer", "--data", data, "--out", whole, "--epochs", "2"}, kTiny));
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    auto m = readJson(whole + "/manifest.json");
+    CHECK(m["image"]["side"] == 16);
+    CHECK(m["image"]["channels"] == 3);
+    CHECK(m["classes"] == 0);                       // no class head: unsupervised
+    CHECK(m["training"]["lambda_class"] == 0.0);
+    CHECK(m["training"]["train_images"] == 540);    // every 10th image held out
+    CHECK(m["metrics"]["test_recon_rmse"].get<double>() < 0.3);
+    CHECK_FALSE(fs::exists(whole + "/checkpoint.json"));  // a finished run leaves its result only
+
+    r = cli(with({"train", "mixer", "--data", data, "--out", parts, "--epochs", "2", "--stop-after", "1"}, kTiny));
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("stopped after epoch 1 of 2") != std::string::npos);
+    CHECK(fs::exists(parts + "/checkpoint.json"));
+    CHECK_FALSE(fs::exists(parts + "/manifest.json"));
+    // other options than the checkpoint's are refused, naming the difference's cause
+    testutil::expectUserError(cli(with({"train", "mixer", "--data", data, "--out", parts, "--epochs", "3", "--resume"}, kTiny)),
+                              "is of another run");
+    r = cli(with({"train", "mixer", "--data", data, "--out", parts, "--epochs", "2", "--resume"}, kTiny));
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    auto p = readJson(parts + "/manifest.json");
+    CHECK(p["metrics"]["test_recon_rmse"].get<double>() == doctest::Approx(m["metrics"]["test_recon_rmse"].get<double>()).epsilon(1e-5));
+    CHECK(p["training"]["last_epoch_loss"].get<double>() ==
+          doctest::Approx(m["training"]["last_epoch_loss"].get<double>()).epsilon(1e-5));
+    CHECK(testutil::readBytes(parts + "/weights.pt").size() == testutil::readBytes(whole + "/weights.pt").size());
+
+    testutil::expectUserError(cli({"train", "mixer", "--data", data, "--out", parts, "--lambda-class", "5"}), "unsupervised");
+    testutil::expectUserError(cli({"train", "mixer", "--data", data, "--out", parts, "--baseline", "vae"}), "--baseline takes 'ae'");
+    testutil::expectUserError(cli({"train", "mixer", "--data", data, "--out", testutil::path("mx_none"), "--resume"}), "no checkpoint");
+}
+
+TEST_CASE("eval mixer --data: the chunk x factor table for the mixer and the baseline, MIG and DCI") {
+    const std::string data = tinyShapes();
+    const std::string mx = testutil::path("mx_table"), ae = testutil::path("ae_table"), js = testutil::path("table.json");
+    fs::remove_all(mx);
+    fs::remove_all(ae);
+    REQUIRE(cli(with({"train", "mixer", "--data", data, "--out", mx, "--epochs", "1"}, kTiny)).code == 0);
+    auto r = cli(with({"train", "mixer", "--data", data, "--out", ae, "--epochs", "1", "--baseline", "ae"}, kTiny));
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    CHECK(readJson(ae + "/manifest.json")["baseline"] == true);
+    r = cli({"eval", "mixer", "--model", mx, "--data", data, "--baseline", ae, "--json", js});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    // the printed table: chunks as rows, factors as columns
+    CHECK(r.out.find("mixer: nearest-neighbour mAP of each factor on each chunk") != std::string::npos);
+    CHECK(r.out.find("chunk 3") != std::string::npos);
+    CHECK(r.out.find("background") != std::string::npos);
+    auto j = readJson(js);
+    REQUIRE(j["factors"].size() == 7);
+    CHECK(j["factors"][0] == "shape");
+    for (const char* key : {"chunk_factor_map", "ae_chunk_factor_map"}) {
+        REQUIRE(j[key].size() == 4);  // chunks
+        for (const auto& row : j[key]) {
+            REQUIRE(row.size() == 7);  // factors
+            for (const auto& v : row) CHECK((v.get<double>() > 0.0 && v.get<double>() <= 1.0));
+        }
+    }
+    for (const char* key : {"mig", "ae_mig"}) CHECK((j[key].get<double>() >= 0.0 && j[key].get<double>() <= 1.0));
+    for (const char* key : {"dci", "ae_dci"})
+        for (const char* part : {"disentanglement", "completeness", "informativeness_test"})
+            CHECK((j[key][part].get<double>() >= 0.0 && j[key][part].get<double>() <= 1.0));
+    CHECK(j["factor_images"] == 600);
+
+    testutil::expectUserError(cli({"eval", "mixer", "--model", mx, "--baseline", ae}), "needs --data with a factors.csv");
+}
+
+TEST_CASE("the committed shapes mixer and baseline reproduce their manifests' factor tables") {
+    const fs::path assets = fs::path(PREIMAGE_SOURCE_DIR) / "assets" / "models" / "shapes";
+    REQUIRE(fs::exists(assets / "mixer" / "manifest.json"));
+    const auto mm = readJson((assets / "mixer" / "manifest.json").string());
+    const auto am = readJson((assets / "mixer_ae" / "manifest.json").string());
+    // The evaluation folder the manifest names, made again by the tool (it is deterministic).
+    const auto& f = mm["factors"];
+    const std::string eval = testutil::path("shapes_eval");
+    fs::remove_all(eval);
+    REQUIRE(cli({"data", "shapes", "--out", eval, "--n", std::to_string(f["eval_images"].get<int>()), "--size", "32", "--seed",
+                 std::to_string(f["eval_seed"].get<int>())})
+                .code == 0);
+    const std::string js = testutil::path("shapes_eval.json");
+    auto r = cli({"eval", "mixer", "--model", "shapes", "--data", eval, "--json", js, "--pairs", "500"});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    const auto j = readJson(js);
+    auto same = [](const json& a, const json& b) {
+        REQUIRE(a.size() == b.size());
+        for (size_t k = 0; k < a.size(); ++k)
+            for (size_t i = 0; i < a[k].size(); ++i) CHECK(a[k][i].get<double>() == doctest::Approx(b[k][i].get<double>()).epsilon(2e-3));
+    };
+    same(j["chunk_factor_map"], mm["factors"]["chunk_factor_map"]);
+    same(j["ae_chunk_factor_map"], am["factors"]["chunk_factor_map"]);
+    CHECK(j["mig"].get<double>() == doctest::Approx(mm["factors"]["mig"].get<double>()).epsilon(2e-3));
+    CHECK(j["ae_mig"].get<double>() == doctest::Approx(am["factors"]["mig"].get<double>()).epsilon(2e-3));
+    for (const char* part : {"disentanglement", "completeness", "informativeness_test"}) {
+        CHECK(j["dci"][part].get<double>() == doctest::Approx(mm["factors"]["dci"][part].get<double>()).epsilon(2e-3));
+        CHECK(j["ae_dci"][part].get<double>() == doctest::Approx(am["factors"]["dci"][part].get<double>()).epsilon(2e-3));
+    }
+    // What these models show. The issue's targets (best-chunk mAP 0.1 above the baseline's, four separated
+    // factors) are NOT met by them (0.386 against 0.348, one factor): these checks hold the ground they do gain.
+    const double mixerBest = j["mixer"]["mean_best_chunk_map"], baseBest = j["baseline"]["mean_best_chunk_map"];
+    MESSAGE("mean best-chunk mAP: mixer " << mixerBest << ", baseline " << baseBest << "; separated factors "
+                                          << j["mixer"]["separated_factors"]);
+    CHECK(mixerBest >= baseBest + 0.03);
+    CHECK(j["mixer"]["separated_factors"].get<int>() >= 1);
+    CHECK(j["baseline"]["separated_factors"].get<int>() == 0);
+    CHECK(j["dci"]["disentanglement"].get<double>() > j["ae_dci"]["disentanglement"].get<double>());
+    // analogies checked against the factors: the mixer's vector analogy changes the one factor more often than the
+    // baseline's and keeps c's others more often
+    CHECK(j["mixer"]["analogy"]["vector"]["changed_factor_accuracy"].get<double>() >
+          j["baseline"]["analogy"]["vector"]["changed_factor_accuracy"].get<double>());
+    CHECK(j["mixer"]["analogy"]["vector"]["kept_factors_accuracy"].get<double>() >
+          j["baseline"]["analogy"]["vector"]["kept_factors_accuracy"].get<double>());
+    // The slider labels the app shows come from this table.
+    CHECK(j["mixer"]["chunk_factor"] == mm["factors"]["chunk_factor"]);
+}
