@@ -37,9 +37,6 @@ torch::Tensor decodeAll(MixerNet& net, const torch::Tensor& f) {
 
 namespace {
 
-torch::Tensor labelsOf(const Dataset& d) {
-    return torch::from_blob(const_cast<uint8_t*>(d.labels.data()), {d.count}, torch::kUInt8).to(torch::kLong);
-}
 
 torch::Tensor classify(Model::Impl& M, const torch::Tensor& x01) {
     torch::InferenceMode guard;
@@ -220,7 +217,7 @@ MixerMetrics evaluateMixerNet(Model::Impl* M, MixerNet& net, const ChunkLayout& 
     r.analogyStrength = strength;
     r.classes = test.classes;
     auto x = datasetPixels(test);
-    auto y = labelsOf(test);
+    auto y = datasetLabels(test);
     auto codes = encodeAll(net, x);
     step("encoded");
     {

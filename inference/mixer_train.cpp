@@ -116,9 +116,6 @@ struct Trainer {
     torch::optim::Adam optim, optimD;
 };
 
-torch::Tensor labelsOf(const Dataset& d) {
-    return torch::from_blob(const_cast<uint8_t*>(d.labels.data()), {d.count}, torch::kUInt8).to(torch::kLong);
-}
 
 // A float option as a double that survives a JSON round trip unchanged (the checkpoint's identity).
 double rounded(float v) { return std::round(double(v) * 1e6) / 1e6; }
@@ -222,7 +219,7 @@ MixerMetrics trainMixer(const Dataset& train, const Dataset& test, Model* classi
         throw Error("the classifier '" + classifier->name() + "' takes other images than the mixer's");
     ensureDirectory(o.outDir);
     auto x = datasetPixels(train);
-    auto y = labelsOf(train);
+    auto y = datasetLabels(train);
     const auto start = std::chrono::steady_clock::now();
     torch::manual_seed(o.seed);
     Trainer t(o, train.classes, image);
@@ -376,7 +373,7 @@ MixerMetrics trainMixer(const Dataset& train, const Dataset& test, Model* classi
 std::pair<float, float> mixerLossAfterSteps(const TrainMixerOptions& o, int steps) {
     auto train = loadFashionMnist(true, o.batch * 4);
     auto x = datasetPixels(train);
-    auto y = labelsOf(train);
+    auto y = datasetLabels(train);
     torch::manual_seed(o.seed);
     Trainer t(o, 10, MixerImage{});
     auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);

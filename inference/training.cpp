@@ -26,10 +26,6 @@ namespace {
 // Fashion-MNIST statistics of the training pixels in [0,1].
 constexpr float kMean = 0.2860f, kStd = 0.3530f;
 
-torch::Tensor labelsTensor(const Dataset& d) {
-    return torch::from_blob(const_cast<uint8_t*>(d.labels.data()), {d.count}, torch::kUInt8).to(torch::kLong);
-}
-
 float accuracy(torch::nn::Sequential& net, const torch::Tensor& x, const torch::Tensor& y, int batch) {
     torch::InferenceMode guard;
     net->eval();
@@ -95,8 +91,8 @@ ClassifierMetrics trainClassifier(const TrainClassifierOptions& o, const TrainPr
     auto toTensor = [&](const Dataset& d) {
         return (datasetPixels(d) - torch::tensor(mean).view({1, -1, 1, 1})) / torch::tensor(stdev).view({1, -1, 1, 1});
     };
-    auto xTrain = toTensor(train), yTrain = labelsTensor(train);
-    auto xTest = toTensor(test), yTest = labelsTensor(test);
+    auto xTrain = toTensor(train), yTrain = datasetLabels(train);
+    auto xTest = toTensor(test), yTest = datasetLabels(test);
     const float imageNorm = xTrain.flatten(1).norm(2, 1).mean().item<float>();
 
     torch::manual_seed(o.seed);

@@ -21,6 +21,11 @@ inline torch::Tensor datasetPixels(const Dataset& d) {
         .div_(255.f);
 }
 
+// Dataset labels as a long tensor [N].
+inline torch::Tensor datasetLabels(const Dataset& d) {
+    return torch::from_blob(const_cast<uint8_t*>(d.labels.data()), {d.count}, torch::kUInt8).to(torch::kLong);
+}
+
 // Cosine decay from `base` to zero over `totalSteps`, applied to every parameter group.
 inline void setCosineRate(torch::optim::Adam& optim, double base, int step, int totalSteps) {
     const double lr = 0.5 * base * (1.0 + std::cos(M_PI * double(step) / double(std::max(1, totalSteps))));
