@@ -440,9 +440,7 @@ StreamInverterMetrics trainInverter(Model& model, const TrainInverterOptions& o,
         net->eval();
         saveAtomically(net, ckptNet);
         {
-            const std::string tmp = ckptOpt.string() + ".tmp";
-            torch::save(optim, tmp);
-            fs::rename(tmp, ckptOpt);
+            saveAtomically(optim, ckptOpt);
             torch::serialize::OutputArchive a;
             a.write("mean", meanImage);
             a.save_to(ckptNet.string() + ".mean.tmp");

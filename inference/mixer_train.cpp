@@ -134,17 +134,11 @@ struct Checkpoint {
           optim(fs::path(dir) / "checkpoint.optim.pt"), optimD(fs::path(dir) / "checkpoint.optimD.pt"),
           random(fs::path(dir) / "checkpoint.random.pt"), state(fs::path(dir) / "checkpoint.json") {}
 
-    template <typename T>
-    static void saveOne(const T& what, const fs::path& path) {
-        const std::string tmp = path.string() + ".tmp";
-        torch::save(what, tmp);
-        fs::rename(tmp, path);
-    }
     void save(Trainer& t, at::Generator& gen, const nlohmann::json& st) const {
-        saveOne(t.net, net);
-        saveOne(t.critics, critics);
-        saveOne(t.optim, optim);
-        saveOne(t.optimD, optimD);
+        saveAtomically(t.net, net);
+        saveAtomically(t.critics, critics);
+        saveAtomically(t.optim, optim);
+        saveAtomically(t.optimD, optimD);
         {
             torch::serialize::OutputArchive a;
             a.write("generator", gen.get_state());

@@ -52,10 +52,11 @@ inline void writeTextAtomically(const std::filesystem::path& path, const std::st
     std::filesystem::rename(tmp, path);
 }
 
-template <typename ModuleHolder>
-void saveAtomically(const ModuleHolder& module, const std::filesystem::path& path) {
+// Anything torch::save takes (a module, an optimiser), written to a temporary file and renamed.
+template <typename Saveable>
+void saveAtomically(const Saveable& what, const std::filesystem::path& path) {
     const std::string tmp = path.string() + ".tmp";
-    torch::save(module, tmp);
+    torch::save(what, tmp);
     std::filesystem::rename(tmp, path);
 }
 
