@@ -39,9 +39,10 @@ std::vector<int> layerList(const Model& model, const std::string& which);
 
 // A folder (or fashion-mnist:split) in memory, prepared to `input`, with a progress bar: every image, or with
 // `heldOut` the training part (test false) or the test part (test true: every 10th image). Unreadable files are
-// skipped and counted; `indices` receives the kept images' positions in the set. The images come in a fixed
+// skipped, and `out` is told how many and why (the first); `indices` receives the kept images' positions in the set. The images come in a fixed
 // shuffled order (not class by class, as a folder lists them).
-Dataset imagesInMemory(const ImageSet& set, const InputSpec& input, bool heldOut, bool test, std::vector<int>* indices = nullptr);
+Dataset imagesInMemory(const ImageSet& set, const InputSpec& input, bool heldOut, bool test, std::ostream& out,
+                       std::vector<int>* indices = nullptr);
 
 // Subcommands (cli_*.cpp). `argv[first]` is the first option after the command word(s).
 int cmdLayers(const std::vector<std::string>& argv, size_t first, std::ostream& out);

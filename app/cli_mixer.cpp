@@ -64,7 +64,8 @@ void noteConversion(std::ostream& out, const std::string& path, const ImageF& im
 
 }  // namespace
 
-Dataset imagesInMemory(const ImageSet& set, const InputSpec& input, bool heldOut, bool test, std::vector<int>* indices) {
+Dataset imagesInMemory(const ImageSet& set, const InputSpec& input, bool heldOut, bool test, std::ostream& out,
+                       std::vector<int>* indices) {
     std::vector<int> wanted;
     for (int i = 0; i < set.size(); ++i)
         if (!heldOut || ((i % 10 == 9) == test)) wanted.push_back(i);
@@ -81,10 +82,14 @@ Dataset imagesInMemory(const ImageSet& set, const InputSpec& input, bool heldOut
     for (size_t i = wanted.size(); i > 1; --i) std::swap(wanted[i - 1], wanted[size_t(next() % i)]);
     ProgressBar bar(test ? "test images" : "images");
     std::vector<int> kept;
+    std::vector<std::string> skipped;
     auto d = loadIntoMemory(set, wanted, input, int(std::max(1u, std::thread::hardware_concurrency())), &kept,
-                            [&](int done, int total) { bar.update(done, total); });
-    bar.finish(std::to_string(d.count) + " images" +
-               (d.count < int(wanted.size()) ? ", " + std::to_string(int(wanted.size()) - d.count) + " unreadable skipped" : ""));
+                            [&](int done, int total) { bar.update(done, total); }, &skipped);
+    bar.finish(std::to_string(d.count) + " images");
+    // Said whether or not a terminal shows the bar: a log should tell which files a model never saw.
+    if (!skipped.empty())
+        out << "warning: " << skipped.size() << " unreadable file(s) of " << wanted.size() << " skipped (first: "
+                  << skipped.front() << ")\n";
     if (indices) {
         indices->clear();
         for (int k : kept) indices->push_back(wanted[size_t(k)]);
@@ -138,8 +143,8 @@ int cmdTrainMixer(const std::vector<std::string>& argv, size_t first, std::ostre
     if (folder) {
         auto set = openImageSet(a.str("data"), o.trainLimit, "train");
         const InputSpec input = model ? model->input() : folderInputSpec(*set, a.integer("size", 0), a.has("gray"));
-        train = imagesInMemory(*set, input, true, false);
-        test = imagesInMemory(*set, input, true, true);
+        train = imagesInMemory(*set, input, true, false, out);
+        test = imagesInMemory(*set, input, true, true, out);
         if (o.testLimit > 0 && test.count > o.testLimit) {
             test.count = o.testLimit;
             test.images.resize(size_t(test.count) * size_t(input.channels * input.width * input.height));
@@ -227,7 +232,7 @@ int cmdEvalMixer(const std::vector<std::string>& argv, size_t first, std::ostrea
         InputSpec in;
         in.width = in.height = mixer->imageSide();
         in.channels = mixer->imageChannels();
-        data = imagesInMemory(*set, in, false, false, &indices);
+        data = imagesInMemory(*set, in, false, false, out, &indices);
     } else {
         data = loadFashionMnist(split == "train", limit);
     }

@@ -201,8 +201,8 @@ int cmdTrain(const std::vector<std::string>& argv, size_t first, std::ostream& o
         if (set->classNames().size() < 2)
             throw Error("train classifier: '" + data + "' needs at least two class subfolders (ImageFolder layout)");
         const InputSpec input = folderInputSpec(*set, a.integer("size", 0), a.has("gray"));
-        train = imagesInMemory(*set, input, true, false);
-        test = imagesInMemory(*set, input, true, true);
+        train = imagesInMemory(*set, input, true, false, out);
+        test = imagesInMemory(*set, input, true, true, out);
         o.train = &train;
         o.test = &test;
         o.trainLimit = 0;

@@ -176,11 +176,13 @@ bool ImageSetStream::next(std::vector<ImageF>& prepared) {
 }
 
 Dataset loadIntoMemory(const ImageSet& set, const std::vector<int>& indices, const InputSpec& input, int threads,
-                       std::vector<int>* kept, const std::function<void(int, int)>& progress) {
+                       std::vector<int>* kept, const std::function<void(int, int)>& progress,
+                       std::vector<std::string>* skipped) {
     const int n = int(indices.size());
     const size_t plane = size_t(input.width) * size_t(input.height), values = plane * size_t(input.channels);
     std::vector<uint8_t> pixels(size_t(n) * values);
     std::vector<char> ok(size_t(n), 0);
+    std::vector<std::string> why(static_cast<size_t>(n));  // each slot written by the one thread that took its image
     std::atomic<int> next{0}, done{0};
     std::string failure;  // a failure that is not one file's (written once, by the thread that sets `failed`)
     std::atomic<bool> failed{false};
@@ -193,8 +195,8 @@ Dataset loadIntoMemory(const ImageSet& set, const std::vector<int>& indices, con
                     for (size_t c = 0; c < size_t(input.channels); ++c)
                         dst[c * plane + p] = uint8_t(std::lround(std::clamp(im.pixels[p * size_t(input.channels) + c], 0.f, 1.f) * 255.f));
                 ok[size_t(k)] = 1;
-            } catch (const Error&) {
-                // an unreadable file: skipped
+            } catch (const Error& e) {
+                why[size_t(k)] = e.what();  // an unreadable file: skipped
             } catch (const std::exception& e) {
                 if (!failed.exchange(true)) failure = e.what();
                 next = n;
@@ -218,8 +220,12 @@ Dataset loadIntoMemory(const ImageSet& set, const std::vector<int>& indices, con
     d.classNames = set.classNames();
     d.classes = int(std::max<size_t>(1, d.classNames.size()));
     if (kept) kept->clear();
+    if (skipped) skipped->clear();
     for (int k = 0; k < n; ++k) {
-        if (!ok[size_t(k)]) continue;
+        if (!ok[size_t(k)]) {
+            if (skipped) skipped->push_back(why[size_t(k)]);
+            continue;
+        }
         d.images.insert(d.images.end(), pixels.begin() + long(size_t(k) * values), pixels.begin() + long(size_t(k + 1) * values));
         d.labels.push_back(uint8_t(std::max(0, set.label(indices[size_t(k)]))));
         if (kept) kept->push_back(k);

@@ -65,10 +65,12 @@ private:
 
 // Images of a set (those at `indices`) decoded by `threads` threads, prepared to `input`'s size and channels and
 // kept in memory as bytes, for trainers that revisit every image many times (the mixer). Unreadable files are
-// skipped: `kept` (if given) receives the positions into `indices` of the images kept. Labels: the set's (0 for
-// an unlabelled file). `progress(done, total)` every few images, from the calling thread.
+// skipped: `kept` (if given) receives the positions into `indices` of the images kept, `skipped` (if given) the reason
+// each file was left out (it names the file), in index order. Labels: the set's (0 for an unlabelled file).
+// `progress(done, total)` every few images, from the calling thread.
 Dataset loadIntoMemory(const ImageSet& set, const std::vector<int>& indices, const InputSpec& input, int threads,
-                       std::vector<int>* kept = nullptr, const std::function<void(int, int)>& progress = {});
+                       std::vector<int>* kept = nullptr, const std::function<void(int, int)>& progress = {},
+                       std::vector<std::string>* skipped = nullptr);
 
 // The image shape a trainer takes a folder at when no model names it: `size` (> 0), else the first readable
 // image's side when it is square and a multiple of 4 in [16, 128], else 64; grey when `gray` or the first image

@@ -107,6 +107,18 @@ TEST_CASE("eval mixer --data: the chunk x factor table for the mixer and the bas
             CHECK((j[key][part].get<double>() >= 0.0 && j[key][part].get<double>() <= 1.0));
     CHECK(j["factor_images"] == 600);
 
+    // A corrupt file in the folder: left out, and said so in the output (a log, not only a terminal's bar).
+    const std::string broken = testutil::path("tiny_shapes_broken");
+    fs::remove_all(broken);
+    fs::copy(data, broken, fs::copy_options::recursive);
+    const fs::path victim = fs::path(broken) / "disc" / fs::directory_iterator(fs::path(data) / "disc")->path().filename();
+    testutil::writeBytes(victim.string(), "\x89PNG\r\n\x1a\n not really");
+    r = cli({"eval", "mixer", "--model", mx, "--data", broken, "--json", js});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    CHECK(r.out.find("warning: 1 unreadable file(s) of 600 skipped (first: ") != std::string::npos);
+    CHECK(r.out.find(victim.filename().string()) != std::string::npos);
+    CHECK(readJson(js)["factor_images"] == 599);
+
     testutil::expectUserError(cli({"eval", "mixer", "--model", mx, "--baseline", ae}), "needs --data with a factors.csv");
 }
 
