@@ -101,7 +101,7 @@ Dataset imagesInMemory(const ImageSet& set, const InputSpec& input, bool heldOut
 int cmdTrainMixer(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
     Args a(argv, first,
            {"model", "data", "size", "baseline", "out", "chunks", "dims", "epochs", "batch", "lr", "seed", "limit", "test-limit", "pairs",
-            "lambda-gan", "lambda-chunk", "lambda-class", "init", "stop-after", "threads"},
+            "lambda-gan", "lambda-chunk", "lambda-class", "init", "stop-after", "threads", "decoder"},
            {"resume", "gray"}, "train mixer");
     const bool folder = a.has("data");
     TrainMixerOptions o;
@@ -115,6 +115,9 @@ int cmdTrainMixer(const std::vector<std::string>& argv, size_t first, std::ostre
     const std::string sub = o.baseline ? "/mixer_ae" : "/mixer";
     o.outDir = a.str("out", model && !model->directory().empty() ? model->directory() + sub : "");
     if (o.outDir.empty()) throw Error("--out is required (the mixer's folder)");
+    o.decoder = a.str("decoder", o.decoder);
+    if (o.decoder != "deconv" && o.decoder != "broadcast")
+        throw Error("--decoder takes 'deconv' (DCGAN's) or 'broadcast' (the spatial broadcast decoder), got '" + o.decoder + "'");
     o.layout.chunks = a.integer("chunks", o.layout.chunks);
     o.layout.dims = a.integer("dims", o.layout.dims);
     o.epochs = a.integer("epochs", o.epochs);

@@ -137,6 +137,10 @@ std::shared_ptr<Mixer> Mixer::loadDirectory(const std::string& dir) {
         impl->layout.dims = j.at("layout").at("dims").get<int>();
         impl->classChunk = j.value("class_chunk", 0);
         impl->baseline = j.value("baseline", false);
+        const std::string decoder = j.value("decoder", "deconv");
+        if (decoder != "deconv" && decoder != "broadcast")
+            throw Error("mixer manifest in '" + dir + "' names an unknown decoder '" + decoder + "'");
+        impl->broadcast = decoder == "broadcast";
         if (j.contains("image")) {
             impl->image.channels = j["image"].value("channels", 1);
             impl->image.side = j["image"].value("side", 28);
@@ -153,7 +157,7 @@ std::shared_ptr<Mixer> Mixer::loadDirectory(const std::string& dir) {
     if ((impl->image.channels != 1 && impl->image.channels != 3) || impl->image.side < 16 || impl->image.side > 128 ||
         impl->image.side % 4 != 0)
         throw Error("mixer manifest in '" + dir + "' has an unsupported image shape");
-    impl->net = MixerNet(impl->layout, j.value("classes", 10), impl->image);
+    impl->net = MixerNet(impl->layout, j.value("classes", 10), impl->image, impl->broadcast);
     try {
         torch::load(impl->net, (fs::path(dir) / "weights.pt").string());
     } catch (const c10::Error& e) {

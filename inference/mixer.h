@@ -29,6 +29,7 @@ struct TrainMixerOptions {
     std::string outDir;     // receives weights.pt and manifest.json (written atomically), and the checkpoint
     ChunkLayout layout;     // 8 chunks of 8 dims (the paper's MNIST setting)
     bool baseline = false;  // a plain autoencoder: the same encoder and decoder, reconstruction loss only
+    std::string decoder = "deconv";  // or "broadcast" (spatial broadcast decoder; see mixer_net.h)
     bool resume = false;    // continue from the checkpoint in outDir (written after every epoch)
     int stopAfter = 0;      // > 0: stop after this epoch of the schedule, leaving the checkpoint (a time-sliced job)
     std::string data;       // what the images are (recorded in the manifest)

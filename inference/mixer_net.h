@@ -30,9 +30,14 @@ inline torch::nn::Conv2dOptions mixerConv(int64_t in, int64_t out, int64_t k, in
 }
 
 // Encoder, decoder and (with classes > 0) the class head on chunk 0: everything inference needs.
+// Two decoders: "deconv" (DCGAN's: linear to the bottom resolution, stride-2 transposed convolutions) and
+// "broadcast" (Watters et al. 2019's spatial broadcast decoder: the code tiled over the image with two coordinate
+// planes, then stride-1 convolutions; position becomes two numbers, which is what lets a chunk hold x alone).
 struct MixerNetImpl : torch::nn::Module {
     static constexpr int64_t kWidth = 64;  // channels at the bottom resolution
-    MixerNetImpl(const ChunkLayout& l, int classes, const MixerImage& im) : layout(l), image(im) {
+    static constexpr int64_t kBroadcastWidth = 32;
+    MixerNetImpl(const ChunkLayout& l, int classes, const MixerImage& im, bool broadcastDecoder = false)
+        : layout(l), image(im), broadcast(broadcastDecoder) {
         const int d = im.downsamples();
         const int64_t cells = kWidth * im.bottom() * im.bottom();
         auto lrelu = [] { return torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.2)); };
@@ -46,6 +51,18 @@ struct MixerNetImpl : torch::nn::Module {
         e->push_back(torch::nn::Flatten());
         e->push_back(torch::nn::Linear(cells, l.size()));
         enc = register_module("enc", e);
+        if (broadcast) {
+            torch::nn::Sequential g;
+            for (int i = 0; i < 3; ++i) {
+                g->push_back(torch::nn::Conv2d(mixerConv(i == 0 ? l.size() + 2 : kBroadcastWidth, kBroadcastWidth, 3, 1, 1)));
+                g->push_back(torch::nn::ReLU());
+            }
+            g->push_back(torch::nn::Conv2d(mixerConv(kBroadcastWidth, im.channels, 3, 1, 1)));
+            g->push_back(torch::nn::Sigmoid());
+            dec = register_module("dec", g);
+            if (classes > 0) head = register_module("head", torch::nn::Linear(l.dims, classes));
+            return;
+        }
         fc = register_module("fc", torch::nn::Linear(l.size(), cells));
         torch::nn::Sequential g;
         for (int i = 0; i < d; ++i) {
@@ -60,6 +77,12 @@ struct MixerNetImpl : torch::nn::Module {
     }
     torch::Tensor encode(const torch::Tensor& x) { return enc->forward(x); }
     torch::Tensor decode(const torch::Tensor& f) {
+        if (broadcast) {
+            const int64_t B = f.size(0), S = image.side;
+            auto ramp = torch::linspace(-1.0, 1.0, S, f.options());
+            auto planes = torch::stack({ramp.view({1, S}).expand({S, S}), ramp.view({S, 1}).expand({S, S})}).unsqueeze(0).expand({B, 2, S, S});
+            return dec->forward(torch::cat({f.view({B, f.size(1), 1, 1}).expand({B, f.size(1), S, S}), planes}, 1));
+        }
         return dec->forward(torch::relu(fc->forward(f)).view({f.size(0), kWidth, image.bottom(), image.bottom()}));
     }
     torch::Tensor chunk(const torch::Tensor& f, int k) const {
@@ -68,6 +91,7 @@ struct MixerNetImpl : torch::nn::Module {
 
     ChunkLayout layout;
     MixerImage image;
+    bool broadcast = false;
     torch::nn::Sequential enc{nullptr}, dec{nullptr};
     torch::nn::Linear fc{nullptr}, head{nullptr};
 };
@@ -100,6 +124,7 @@ TORCH_MODULE(Critics);
 struct Mixer::Impl {
     ChunkLayout layout;
     MixerImage image;
+    bool broadcast = false;  // the spatial broadcast decoder (manifest "decoder")
     MixerNet net{nullptr};
     std::vector<ChunkBasis> bases;
     int classChunk = 0;

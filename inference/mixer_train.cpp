@@ -24,7 +24,7 @@ namespace {
 // One optimisation step of the whole objective; owns the nets and both optimisers.
 struct Trainer {
     Trainer(const TrainMixerOptions& o, int classes, const MixerImage& image)
-        : o(o), net(o.layout, o.lambdaClass > 0 && !o.baseline ? classes : 0, image), critics(o.layout.chunks, image),
+        : o(o), net(o.layout, o.lambdaClass > 0 && !o.baseline ? classes : 0, image, o.decoder == "broadcast"), critics(o.layout.chunks, image),
           optim(collect(), torch::optim::AdamOptions(o.learningRate).betas({0.5, 0.999})),
           optimD(critics->disc->parameters(), torch::optim::AdamOptions(o.learningRate / 5).betas({0.5, 0.999})) {
         net->train();
@@ -222,8 +222,8 @@ MixerMetrics trainMixer(const Dataset& train, const Dataset& test, Model* classi
         auto init = Mixer::loadDirectory(o.initDir);
         const auto& L = init->layout();
         if (L.chunks != o.layout.chunks || L.dims != o.layout.dims || init->imageSide() != image.side ||
-            init->imageChannels() != image.channels)
-            throw Error("--init: the mixer in '" + o.initDir + "' has another chunk layout or image size");
+            init->imageChannels() != image.channels || init->impl().broadcast != (o.decoder == "broadcast"))
+            throw Error("--init: the mixer in '" + o.initDir + "' has another chunk layout, image size or decoder");
         torch::NoGradGuard g;
         auto src = init->impl().net->named_parameters();
         for (auto& p : t.net->named_parameters())
@@ -237,7 +237,7 @@ MixerMetrics trainMixer(const Dataset& train, const Dataset& test, Model* classi
     // What a checkpoint must agree on to be continued.
     const nlohmann::json identity{{"chunks", o.layout.chunks}, {"dims", o.layout.dims}, {"baseline", o.baseline},
                                   {"seed", o.seed},           {"batch", o.batch},      {"epochs", o.epochs},
-                                  {"train_images", train.count}, {"side", image.side}, {"channels", image.channels},
+                                  {"train_images", train.count}, {"side", image.side}, {"channels", image.channels}, {"decoder", o.decoder},
                                   {"lambda_gan", rounded(o.lambdaGan)}, {"lambda_chunk", rounded(o.lambdaChunk)},
                                   {"lambda_class", rounded(o.lambdaClass)}, {"lr", rounded(o.learningRate)}};
     const Checkpoint ckpt(o.outDir);
@@ -326,10 +326,14 @@ MixerMetrics trainMixer(const Dataset& train, const Dataset& test, Model* classi
         {"class_names", train.classNames},
         {"image", {{"channels", image.channels}, {"side", image.side}, {"range", "[0,1]"}}},
         {"layout", {{"chunks", o.layout.chunks}, {"dims", o.layout.dims}}},
+        {"decoder", o.decoder},
         {"architecture",
          "Enc: conv3x3(C,32), " + std::to_string(image.downsamples()) + " x conv4x4s2 to 64 channels at " + bottom + "x" + bottom +
-             ", LeakyReLU(0.2), linear(code); Dec: linear(code) ReLU, " + std::to_string(image.downsamples()) +
-             " x deconv4x4s2 ReLU to 32 channels at " + side + "x" + side + ", conv3x3(32,C), sigmoid" +
+             ", LeakyReLU(0.2), linear(code); Dec: " +
+             (o.decoder == "broadcast"
+                  ? "the code tiled over " + side + "x" + side + " with x and y planes in [-1,1], 3 x conv3x3 ReLU (32 channels), conv3x3(32,C), sigmoid"
+                  : "linear(code) ReLU, " + std::to_string(image.downsamples()) + " x deconv4x4s2 ReLU to 32 channels at " + side + "x" +
+                        side + ", conv3x3(32,C), sigmoid") +
              (classHead ? "; head: linear(chunk dims, classes) on chunk 0" : "") +
              (o.baseline ? "" : "; critics (not saved): discriminator and chunk classifier, conv4x4s2 LeakyReLU(0.2) trunks, linear")},
         {"class_chunk", m.classChunk},

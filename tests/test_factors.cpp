@@ -76,6 +76,32 @@ TEST_CASE("train mixer --data: unsupervised on a folder; stopped after an epoch,
     testutil::expectUserError(cli({"train", "mixer", "--data", data, "--out", testutil::path("mx_none"), "--resume"}), "no checkpoint");
 }
 
+TEST_CASE("train mixer --decoder broadcast: the spatial broadcast decoder is trained, recorded, loaded and refused where it differs") {
+    const std::string data = tinyShapes();
+    const std::string bc = testutil::path("mx_broadcast");
+    fs::remove_all(bc);
+    auto r = cli(with({"train", "mixer", "--data", data, "--out", bc, "--epochs", "1", "--decoder", "broadcast"}, kTiny));
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    auto m = readJson(bc + "/manifest.json");
+    CHECK(m["decoder"] == "broadcast");
+    CHECK(m["architecture"].get<std::string>().find("tiled over 16x16") != std::string::npos);
+    CHECK(m["metrics"]["test_recon_rmse"].get<double>() < 0.3);
+    // loaded by the manifest's word (eval reads the weights back: the same reconstruction error)
+    r = cli({"eval", "mixer", "--model", bc, "--data", data});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    CHECK(r.out.find("reconstruction: test pixel RMSE") != std::string::npos);
+    testutil::expectUserError(cli({"train", "mixer", "--data", data, "--out", testutil::path("mx_x"), "--decoder", "unet"}),
+                              "--decoder takes 'deconv'");
+    // fine-tuning a broadcast mixer as a deconv one would load nothing: refused
+    testutil::expectUserError(cli(with({"train", "mixer", "--data", data, "--out", testutil::path("mx_y"), "--epochs", "1", "--init", bc}, kTiny)),
+                              "another chunk layout, image size or decoder");
+    // a manifest naming a decoder this build does not know
+    auto bad = m;
+    bad["decoder"] = "diffusion";
+    testutil::writeBytes(bc + "/manifest.json", bad.dump());
+    testutil::expectUserError(cli({"eval", "mixer", "--model", bc, "--data", data}), "unknown decoder 'diffusion'");
+}
+
 TEST_CASE("eval mixer --data: the chunk x factor table for the mixer and the baseline, MIG and DCI") {
     const std::string data = tinyShapes();
     const std::string mx = testutil::path("mx_table"), ae = testutil::path("ae_table"), js = testutil::path("table.json");
@@ -151,21 +177,36 @@ TEST_CASE("the committed shapes mixer and baseline reproduce their manifests' fa
         CHECK(j["dci"][part].get<double>() == doctest::Approx(mm["factors"]["dci"][part].get<double>()).epsilon(2e-3));
         CHECK(j["ae_dci"][part].get<double>() == doctest::Approx(am["factors"]["dci"][part].get<double>()).epsilon(2e-3));
     }
-    // What these models show. The issue's targets (best-chunk mAP 0.1 above the baseline's, four separated
-    // factors) are NOT met by them (0.386 against 0.348, one factor): these checks hold the ground they do gain.
+    // The issue's targets: the mixer's mean over factors of its best chunk's mAP at least 0.1 above the baseline's,
+    // and at least four factors with a chunk of their own (mAP >= 2x the factor's mean on the other chunks).
     const double mixerBest = j["mixer"]["mean_best_chunk_map"], baseBest = j["baseline"]["mean_best_chunk_map"];
     MESSAGE("mean best-chunk mAP: mixer " << mixerBest << ", baseline " << baseBest << "; separated factors "
-                                          << j["mixer"]["separated_factors"]);
-    CHECK(mixerBest >= baseBest + 0.03);
-    CHECK(j["mixer"]["separated_factors"].get<int>() >= 1);
+                                          << j["mixer"]["separated_factors"] << " and " << j["baseline"]["separated_factors"]);
+    CHECK(mixerBest >= baseBest + 0.1);
+    CHECK(j["mixer"]["separated_factors"].get<int>() >= 4);
     CHECK(j["baseline"]["separated_factors"].get<int>() == 0);
-    CHECK(j["dci"]["disentanglement"].get<double>() > j["ae_dci"]["disentanglement"].get<double>());
-    // analogies checked against the factors: the mixer's vector analogy changes the one factor more often than the
-    // baseline's and keeps c's others more often
+    CHECK(j["dci"]["disentanglement"].get<double>() > j["ae_dci"]["disentanglement"].get<double>() + 0.05);
+    // Analogies checked against the factors (a and b differ in one factor): the mixer's vector analogy shows b's
+    // level more often than the baseline's, and chunk transfer, which only a disentangled code can do, does so in
+    // about half the triples (chance: 1 in 4 to 1 in 6).
     CHECK(j["mixer"]["analogy"]["vector"]["changed_factor_accuracy"].get<double>() >
           j["baseline"]["analogy"]["vector"]["changed_factor_accuracy"].get<double>());
-    CHECK(j["mixer"]["analogy"]["vector"]["kept_factors_accuracy"].get<double>() >
-          j["baseline"]["analogy"]["vector"]["kept_factors_accuracy"].get<double>());
+    CHECK(j["mixer"]["analogy"]["chunks"]["changed_factor_accuracy"].get<double>() > 0.45);
     // The slider labels the app shows come from this table.
     CHECK(j["mixer"]["chunk_factor"] == mm["factors"]["chunk_factor"]);
+
+    // The shapes classifier's learned inverters (its pre-images in one pass): on these images each layer's pixel
+    // RMSE is within 15% of its manifest's held-out figure; the first layer keeps the image, the class scores do not.
+    const std::string ij = testutil::path("shapes_inverters.json");
+    r = cli({"eval", "inverter", "--model", "shapes", "--data", eval, "--json", ij});
+    REQUIRE_MESSAGE(r.code == 0, r.err);
+    const auto inv = readJson(ij)["layers"];
+    REQUIRE(inv.size() == 11);
+    for (const auto& row : inv) {
+        INFO("layer " << row["layer"]);
+        const auto man = readJson((assets / "inverters" / (row["layer"].get<std::string>() + ".json")).string());
+        CHECK(row["pixel_rmse"].get<double>() == doctest::Approx(man["metrics"]["test_pixel_rmse"].get<double>()).epsilon(0.15));
+    }
+    CHECK(inv[0]["pixel_rmse"].get<double>() < 0.06);
+    CHECK(inv[10]["pixel_rmse"].get<double>() > 2 * inv[0]["pixel_rmse"].get<double>());
 }

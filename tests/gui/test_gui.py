@@ -177,7 +177,7 @@ named = {l.split(": ", 1)[1] for l in labels if ": " in l}
 expected = json.load(open(os.path.join(os.environ.get("PREIMAGE_ASSETS", ""), "models", "shapes", "mixer", "manifest.json")))
 want = [f"chunk {k}: {f}" if f else f"chunk {k}" for k, f in enumerate(expected["factors"]["chunk_factor"])]
 check(labels == want, f"shapes: the sliders are named by the factor table ({labels})")
-check(len(named) >= 1 and "background" in named, f"shapes: factors name chunks ({sorted(named)})")
+check(len(named) >= 4 and {"x", "y", "background"} <= named, f"shapes: factors name chunks ({sorted(named)})")
 check(os.path.exists(shapes_traversal), "shapes: traversal grid exported")
 
 # A user's TorchScript network with a learned inverter beside it (FILE.inverters/, as `train inverter` writes it):
