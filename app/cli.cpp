@@ -165,8 +165,10 @@ usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
                        inverter (default model), or in pixel space with TV and jitter (any model, --generator none)
        preimage train hypernet --model fashion --layer relu4  /  eval hypernet --layer relu4
        preimage train mixer --model fashion [--chunks 8 --dims 8] [--epochs E] [--seed S]
+                       or --data DIR [--baseline ae] [--decoder deconv|broadcast] [--resume] [--stop-after E]
        preimage eval mixer --model fashion [--json out.json]  chunk autoencoder: RMSE, per-chunk mAP, swap accuracy
                        [--split test|train] [--limit N] [--threshold T] [--strength S] [--update-manifest]
+                       [--data DIR [--baseline DIR]]  with a factors.csv: the chunk x factor mAP table, MIG, DCI
        preimage analogy --a A --b B --c C --out fig.png [--mode vector|chunks] [--strength S]  a : b :: c : d figure
        preimage traverse --image I --out grid.png [--values -3,...,3]   rows = chunks, columns = slider values
        preimage data shapes --out DIR [--n 10000] [--size 64] [--seed 0]   sprites with known factors (shape, colour,
