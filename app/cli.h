@@ -39,8 +39,8 @@ std::vector<int> layerList(const Model& model, const std::string& which);
 
 // A folder (or fashion-mnist:split) in memory, prepared to `input`, with a progress bar: every image, or with
 // `heldOut` the training part (test false) or the test part (test true: every 10th image). Unreadable files are
-// skipped, and `out` is told how many and why (the first); `indices` receives the kept images' positions in the set. The images come in a fixed
-// shuffled order (not class by class, as a folder lists them).
+// skipped, and `out` is told how many and why (the first); `indices` receives the kept images' positions in the
+// set. The images come in a fixed shuffled order (not class by class, as a folder lists them).
 Dataset imagesInMemory(const ImageSet& set, const InputSpec& input, bool heldOut, bool test, std::ostream& out,
                        std::vector<int>* indices = nullptr);
 

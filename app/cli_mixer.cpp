@@ -88,8 +88,8 @@ Dataset imagesInMemory(const ImageSet& set, const InputSpec& input, bool heldOut
     bar.finish(std::to_string(d.count) + " images");
     // Said whether or not a terminal shows the bar: a log should tell which files a model never saw.
     if (!skipped.empty())
-        out << "warning: " << skipped.size() << " unreadable file(s) of " << wanted.size() << " skipped (first: "
-                  << skipped.front() << ")\n";
+        out << "warning: " << skipped.size() << " unreadable file(s) of " << wanted.size() << " skipped (first: " << skipped.front()
+            << ")\n";
     if (indices) {
         indices->clear();
         for (int k : kept) indices->push_back(wanted[size_t(k)]);
