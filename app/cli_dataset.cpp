@@ -13,6 +13,7 @@
 #include "report.h"
 #include "render/grid.h"
 #include "render/image.h"
+#include "render/splitmix.h"
 
 #include "inference/distributed.h"
 #include "inference/json_text.h"
@@ -43,10 +44,7 @@ constexpr int kExamples = 4;  // images shown in the --grid figure (the first on
 
 // Image i's seed: --seed and the position, mixed (splitmix64), the same in any batch or process.
 uint64_t imageSeed(uint64_t seed, int index) {
-    uint64_t z = seed + 0x9E3779B97F4A7C15ull * uint64_t(index + 1);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return (z ^ (z >> 31)) & 0x7fffffffffffull;
+    return render::splitmix64(seed + render::kSplitMixGamma * uint64_t(index)) & 0x7fffffffffffull;
 }
 
 // A fingerprint of the first n names of a dataset (FNV-1a over "name\n"...): a resumed sweep checks that its

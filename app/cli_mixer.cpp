@@ -9,6 +9,7 @@
 #include "factors.h"
 #include "image_set.h"
 #include "inference/mixer.h"
+#include "render/splitmix.h"
 
 #include <nlohmann/json.hpp>
 
@@ -72,14 +73,8 @@ Dataset imagesInMemory(const ImageSet& set, const InputSpec& input, bool heldOut
     // A fixed shuffle (Fisher-Yates on splitmix64): a folder lists its files class by class, and the evaluations
     // take their queries from the front (the first fifth queries the rest); unshuffled, every query would be of
     // the first class.
-    uint64_t state = 0x9E3779B97F4A7C15ull;
-    auto next = [&] {
-        uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        return z ^ (z >> 31);
-    };
-    for (size_t i = wanted.size(); i > 1; --i) std::swap(wanted[i - 1], wanted[size_t(next() % i)]);
+    render::SplitMix64 random{render::kSplitMixGamma};
+    for (size_t i = wanted.size(); i > 1; --i) std::swap(wanted[i - 1], wanted[size_t(random.below(i))]);
     ProgressBar bar(test ? "test images" : "images");
     std::vector<int> kept;
     std::vector<std::string> skipped;

@@ -4,6 +4,7 @@
 #include "report.h"
 
 #include "render/shapes.h"
+#include "render/splitmix.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -153,13 +154,8 @@ AnalogyCheck checkAnalogies(Mixer& mixer, const Dataset& data, const FactorSet& 
         for (int f = 0; f < F; ++f) c[size_t(f)] = factors.labels[size_t(f)][size_t(i)];
         return c;
     };
-    uint64_t state = seed * 0x9E3779B97F4A7C15ull + 1;
-    auto random = [&](uint64_t bound) {
-        uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        return (z ^ (z >> 31)) % bound;
-    };
+    render::SplitMix64 stream{seed * render::kSplitMixGamma + 1};
+    auto random = [&](uint64_t bound) { return stream.below(bound); };
     struct Triple {
         int a, b, c, f;
     };

@@ -1,17 +1,11 @@
 #include "shapes.h"
+#include "splitmix.h"
 
 #include <algorithm>
 #include <cmath>
 
 namespace preimage::render {
 namespace {
-
-uint64_t splitmix(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
 
 constexpr float kPi = 3.14159265358979f;
 
@@ -46,10 +40,10 @@ const std::vector<ShapeFactor>& shapeFactors() {
 
 ShapeCode shapeCode(uint64_t seed, uint64_t index) {
     ShapeCode c{};
-    uint64_t state = splitmix(seed * 0x100000001b3ull + 0x5bd1e995u) ^ splitmix(index + 0x2545f4914f6cdd1dull);
+    uint64_t state = splitmix64(seed * 0x100000001b3ull + 0x5bd1e995u) ^ splitmix64(index + 0x2545f4914f6cdd1dull);
     const auto& f = shapeFactors();
     for (int k = 0; k < kShapeFactorCount; ++k) {
-        state = splitmix(state);
+        state = splitmix64(state);
         c[size_t(k)] = int((state >> 11) % uint64_t(f[size_t(k)].levels.size()));
     }
     return c;
