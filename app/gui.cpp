@@ -204,6 +204,8 @@ int runGui(const std::vector<std::string>& argv) {
                   {"frame_interval_ms_p95", percentile(intervals, 0.95)},
                   {"uploads", st.uploads},
                   {"stale_frames_dropped", st.staleFramesDropped},
+                  {"first_preview_s", st.firstPreviewSeconds},
+                  {"first_result_s", st.firstResultSeconds},
                   {"model", app.model() ? app.model()->name : ""},
                   {"layer_count", app.model() ? app.model()->layers.size() : 0},
                   {"layer", app.model() ? app.model()->layers[size_t(app.layer())].name : ""},

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cmath>
 #include <filesystem>
@@ -47,9 +48,7 @@ App::App(Settings settings, const std::string& modelOverride, const std::string&
       m_inverters(inverters) {
     const fs::path assets(assetsDir());
     std::error_code ec;
-    for (const auto& e : fs::directory_iterator(assets / "samples", ec))
-        if (isImageFile(e.path().string())) m_samples.push_back(e.path().string());
-    std::sort(m_samples.begin(), m_samples.end());
+    m_sampleCatalogue = loadSamples((assets / "samples").string());
     for (const auto& e : fs::directory_iterator(assets / "models", ec))
         if (fs::exists(e.path() / "manifest.json")) m_defaultModels.push_back(e.path().filename().string());
     std::sort(m_defaultModels.begin(), m_defaultModels.end());
@@ -67,8 +66,10 @@ App::App(Settings settings, const std::string& modelOverride, const std::string&
     m_wantLayer = m_settings.layer;
     openModel(modelOverride.empty() ? m_settings.model : modelOverride);
     std::string image = imageOverride.empty() ? m_settings.image : imageOverride;
-    if (image.empty() || !fs::exists(image)) image = m_samples.empty() ? "" : m_samples.back();
-    if (!image.empty()) openImage(image);
+    if (image.empty() || !fs::exists(image))
+        m_openDefaultSample = true;  // the sample that fits the model, once it has loaded (a photograph or a garment)
+    else
+        openImage(image);
 }
 
 App::~App() {
@@ -139,7 +140,7 @@ void App::selectLayer(int index) {
     m_settings.layer = layerName(index);
     if (m_slots[size_t(index)].result && m_pendingExport.empty()) {
         // Already computed with these settings: show it without recomputing.
-        m_worker->cancel();
+        m_jobGeneration = m_worker->cancel();
         m_jobRunning = false;
         m_frame = {};
         const auto& r = *m_slots[size_t(index)].result;
@@ -220,7 +221,7 @@ void App::rerun() {
 }
 
 void App::stop() {
-    m_worker->cancel();
+    m_jobGeneration = m_worker->cancel();  // its frame (cancelled) is the last one; older ones are dropped
     m_jobRunning = false;
     m_pendingExport.clear();
     m_status = "stopped";
@@ -469,9 +470,18 @@ nlohmann::json App::viewReport() const {
     };
     const auto& s = m_settings.inversion;
     static const char* kinds[] = {"maps", "tokens", "vector"};
+    nlohmann::json tabs = {"run", "channels", "preferred"};  // as drawn by drawTools
+    if (m_model && m_model->hasMixer) tabs.push_back("chunks"), tabs.push_back("analogy");
+    nlohmann::json samples = nlohmann::json::array();
+    for (const auto& p : m_samples) samples.push_back(fs::path(p).filename().string());
     return {{"tree", {{"nodes", m_tree.nodes.size()}, {"visible_rows", m_treeState.visibleRows}, {"path", path},
                       {"siblings", m_tree.siblings(m_layer).size()}, {"filter", m_treeState.filter}}},
             {"tab", m_tab},
+            {"tabs", tabs},
+            {"samples", samples},
+            {"input", m_model ? nlohmann::json{m_model->input.channels, m_model->input.height, m_model->input.width}
+                              : nlohmann::json()},
+            {"class_count", m_model ? m_model->classCount : 0},
             {"channel_grid", {{"layer", layerName(m_featureLayer)}, {"kind", kinds[m_grid.kind]}, {"channels", m_grid.channels},
                               {"shown", m_grid.shown}, {"cols", m_grid.cols}, {"width", m_grid.image.width},
                               {"height", m_grid.image.height}}},
@@ -500,6 +510,7 @@ void App::pollWorker() {
         ++m_stats.staleFramesDropped;
         return;
     }
+    if (f->cancelled) return;  // the frame cancel() leaves: the stopped job shows nothing more
     if (f->model && f->model != m_model) {
         m_model = f->model;
         if (f->kind == JobKind::LoadModel && !m_loadingKey.empty()) m_modelKey = m_loadingKey;
@@ -519,7 +530,14 @@ void App::pollWorker() {
         m_grid = {};
         m_gridTex.reset();
         int want = layerIndex(m_wantLayer);
+        if (want < 0) want = layerIndex(m_model->defaultLayer);
         m_layer = want >= 0 ? want : 0;
+        m_samples = samplesFor(m_sampleCatalogue, m_model->input.channels);
+        m_sampleTex.clear();
+        if (m_openDefaultSample && !m_samples.empty()) {
+            m_openDefaultSample = false;
+            openImage(defaultSampleFor(m_sampleCatalogue, m_model->input.channels));
+        }
         m_wantLayer.clear();
         m_settings.layer = layerName(m_layer);
     }
@@ -577,6 +595,9 @@ void App::pollWorker() {
         ++m_stats.uploads;
     }
     if (f->kind == JobKind::Invert || f->layer == m_layer) {
+        const double sinceStart = std::chrono::duration<double>(std::chrono::steady_clock::now() - m_started).count();
+        if (!f->previews.empty() && m_stats.firstPreviewSeconds < 0) m_stats.firstPreviewSeconds = sinceStart;
+        if (f->result && m_stats.firstResultSeconds < 0) m_stats.firstResultSeconds = sinceStart;
         m_restartTex.resize(f->previews.size());
         for (size_t i = 0; i < f->previews.size(); ++i) {
             m_uploader->upload(m_restartTex[i], toBytes(f->previews[i]));

@@ -2,6 +2,7 @@
 // UI thread only (it owns GL textures); it talks to the Worker through post()/take() and never waits.
 #pragma once
 
+#include "samples.h"
 #include "settings.h"
 
 #include "inference/worker.h"
@@ -15,6 +16,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <array>
+#include <chrono>
 #include <deque>
 #include <map>
 #include <memory>
@@ -37,6 +39,8 @@ struct FrameStats {
     std::vector<float> frameMs;      // UI work per frame (input to draw submission), every frame
     std::vector<float> busyFrameMs;  // the same, only frames while a job ran
     uint64_t uploads = 0, staleFramesDropped = 0;
+    // Seconds from the app's start to the first pre-image shown (a live preview) and the first one finished.
+    double firstPreviewSeconds = -1, firstResultSeconds = -1;
 };
 
 // The pixel under the mouse in an image view, as a tooltip (values in [0,1], as the model sees them).
@@ -238,10 +242,13 @@ private:
     std::string m_error, m_status;
     std::vector<std::string> m_errorLog;
     widgets::FilePickerState m_imagePicker, m_modelPicker;
-    std::vector<std::string> m_samples, m_defaultModels;
+    std::vector<Sample> m_sampleCatalogue;  // assets/samples/samples.json
+    std::vector<std::string> m_samples, m_defaultModels;  // m_samples: the ones that fit the open model
+    bool m_openDefaultSample = false;  // no image yet: open the model's default sample once it has loaded
     std::vector<render::Texture> m_sampleTex;
     int m_stripShownLayer = -1;  // the layer the strip last scrolled to
     FrameStats m_stats;
+    std::chrono::steady_clock::time_point m_started = std::chrono::steady_clock::now();
     float m_preimageRect[4] = {0, 0, 0, 0};
     int m_fbWidth = 0, m_fbHeight = 0;
 };

@@ -110,8 +110,9 @@ void App::drawMenu() {
         if (ImGui::MenuItem("Run (model, image, parameters)", nullptr, m_tab == 0)) selectTab("run");
         if (ImGui::MenuItem("Channels and predictions", nullptr, m_tab == 1)) selectTab("channels");
         if (ImGui::MenuItem("Preferred input (Dream)", nullptr, m_tab == 2)) selectTab("preferred");
-        if (ImGui::MenuItem("Latent chunks", "Ctrl+L", m_tab == 3)) showLatent(true);
-        if (ImGui::MenuItem("Analogy a:b::c:d", "Ctrl+Y", m_tab == 4)) showAnalogy(true);
+        const bool mixer = m_model && m_model->hasMixer;  // the latent tabs need the model's mixer
+        if (ImGui::MenuItem("Latent chunks", "Ctrl+L", m_tab == 3, mixer)) showLatent(true);
+        if (ImGui::MenuItem("Analogy a:b::c:d", "Ctrl+Y", m_tab == 4, mixer)) showAnalogy(true);
         ImGui::EndMenu();
     }
     if (ImGui::BeginMenu("Layer")) {

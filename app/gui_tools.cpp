@@ -33,7 +33,9 @@ void App::drawTools(float x, float y, float w, float h) {
                               "Preferred input: the input that most excites a class or a channel (activation maximisation)",
                               "The image's code in the mixing autoencoder, as chunks with sliders (Ctrl+L)",
                               "Compose a : b :: c : d (Ctrl+Y)"};
-        for (int i = 0; i < 5; ++i) {
+        const bool mixer = m_model && m_model->hasMixer;
+        if (!mixer && m_tabRequest >= 3) m_tabRequest = -1;  // Chunks and Analogy exist only where a mixer does
+        for (int i = 0; i < (mixer ? 5 : 3); ++i) {
             const ImGuiTabItemFlags f = m_tabRequest == i ? ImGuiTabItemFlags_SetSelected : 0;
             const bool open = ImGui::BeginTabItem(names[i], nullptr, f);
             if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", tips[i]);
@@ -67,21 +69,34 @@ void App::drawRunTab() {
     if (m_model)
         ImGui::TextDisabled("input %dx%dx%d, %zu layers", m_model->input.channels, m_model->input.height, m_model->input.width,
                             m_model->layers.size());
-    for (const auto& name : m_defaultModels) {
+    for (size_t i = 0; i < m_defaultModels.size(); ++i) {
+        const auto& name = m_defaultModels[i];
         if (ImGui::Button(name.c_str())) openModel(name);
         if (ImGui::IsItemHovered()) ImGui::SetTooltip("Default model %s (assets/models/%s)", name.c_str(), name.c_str());
-        ImGui::SameLine();
+        if (i + 1 < m_defaultModels.size()) ImGui::SameLine();
     }
     if (ImGui::Button("Open TorchScript...")) showPanel("model_picker");
     if (ImGui::IsItemHovered())
         ImGui::SetTooltip("A network saved with torch.jit.script or torch.jit.trace (or drop the file on the window)");
-    ImGui::TextDisabled("TorchScript input:");
-    int side = m_settings.modelSize > 0 ? m_settings.modelSize : 224;
-    ImGui::SetNextItemWidth(60.f);
-    if (ImGui::InputInt("px##model", &side, 0)) m_settings.modelSize = std::clamp(side, 8, 4096);
-    if (ImGui::IsItemHovered()) ImGui::SetTooltip("Input side for TorchScript models (ImageNet normalisation); applies when one is opened");
+    // The input of TorchScript files opened from here: the file's own spec (preimage.json) unless overridden.
+    bool override = m_settings.modelSize > 0 || m_settings.modelGray;
+    if (ImGui::Checkbox("override input", &override)) {
+        m_settings.modelSize = override ? (m_model ? m_model->input.width : 224) : 0;
+        if (!override) m_settings.modelGray = false;
+    }
+    if (ImGui::IsItemHovered())
+        ImGui::SetTooltip("For TorchScript files opened next: the input side (and grey) instead of the file's own preimage.json "
+                          "(without one: 224 px RGB, ImageNet statistics)");
     ImGui::SameLine();
-    ImGui::Checkbox("gray", &m_settings.modelGray);
+    if (override) {
+        int side = m_settings.modelSize > 0 ? m_settings.modelSize : 224;
+        ImGui::SetNextItemWidth(60.f);
+        if (ImGui::InputInt("px##model", &side, 0)) m_settings.modelSize = std::clamp(side, 8, 4096);
+        ImGui::SameLine();
+        ImGui::Checkbox("gray", &m_settings.modelGray);
+    } else {
+        ImGui::TextDisabled("the file's own");
+    }
 
     sectionHeader("Image");
     ImGui::TextWrapped("%s", m_imagePath.empty() ? "(none)" : shortName(m_imagePath).c_str());
@@ -89,8 +104,8 @@ void App::drawRunTab() {
     ImGui::SameLine();
     ImGui::TextDisabled("or drop a file");
     if (!m_samples.empty()) {
-        ImGui::TextDisabled(m_model && m_model->name != "fashion" ? "samples (Fashion-MNIST test set, any model takes them)"
-                                                                  : "samples (Fashion-MNIST test set)");
+        ImGui::TextDisabled(m_model && m_model->input.channels == 1 ? "samples (Fashion-MNIST test set)"
+                                                                    : "samples (photographs, public domain and CC0)");
         if (m_sampleTex.size() != m_samples.size()) {  // first draw: small textures of the samples
             m_sampleTex.resize(m_samples.size());
             for (size_t i = 0; i < m_samples.size(); ++i) {
@@ -255,7 +270,13 @@ void App::drawChannelsTab() {
     sectionHeader("Top-5 predictions");
     const auto& pre = m_layer < int(m_slots.size()) ? m_slots[size_t(m_layer)].preimageTop5 : std::vector<std::pair<int, float>>{};
     if (m_imageTop5.empty()) {
-        ImGui::TextDisabled(m_model->layers.back().shape.size() == 1 ? "computing..." : "the network's output is not a vector of class scores");
+        if (m_model->classCount > 0) {
+            ImGui::TextDisabled("computing...");
+        } else {
+            std::string shape;
+            for (int64_t d : m_model->outputShape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+            ImGui::TextDisabled("the network's output (%s) is not a vector of class scores", shape.c_str());
+        }
     } else {
         const float barW = ImGui::GetContentRegionAvail().x * 0.5f - ImGui::GetStyle().ItemSpacing.x;
         auto column = [&](const char* title, const std::vector<std::pair<int, float>>& top) {

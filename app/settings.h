@@ -11,7 +11,7 @@
 namespace preimage::app {
 
 struct Settings {
-    std::string model = "fashion";
+    std::string model = "squeezenet";  // the trained ImageNet network: the paper's figure on a first run
     int modelSize = 0;       // TorchScript input side (0 = 224)
     bool modelGray = false;
     std::string image;       // last image ("" = first sample)

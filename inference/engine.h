@@ -84,6 +84,10 @@ public:
     const std::string& name() const;
     const InputSpec& input() const;
     const std::vector<LayerInfo>& layers() const;  // the invertible layers, in forward order
+    // The network's output for one image (forward's result, without the batch dimension), and the number of
+    // classes when it is a vector of class scores of any layout ([K], [K,1,1], [1,K]); 0 when it is not.
+    const std::vector<int64_t>& outputShape() const;
+    int classCount() const;
     // Index into layers(); throws Error naming the layer and listing a few valid ones.
     int layerIndex(const std::string& layer) const;
     // Paper lambda_tv for a layer by its depth (see inversion.cpp).

@@ -1,6 +1,7 @@
 // Loading models and walking them layer by layer.
 #include "model_impl.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/cuda.h>
 #include <torch/nn.h>
 #include <torch/serialize.h>
@@ -172,8 +173,9 @@ void Model::Impl::describeLayers() {
     layers.clear();
     layerStage.clear();
     layerTap.clear();
-    torch::manual_seed(0);
-    auto x = torch::randn({1, input.channels, input.height, input.width}, torch::TensorOptions().device(device));
+    // A local generator: loading a model never moves the global one (which other jobs draw from).
+    auto generator = at::detail::createCPUGenerator(0);
+    auto x = at::randn({1, input.channels, input.height, input.width}, generator).to(device);
     auto rejects = [&](const std::exception& e) {
         return Error("model '" + name + "' rejects a " + std::to_string(input.channels) + "x" + std::to_string(input.height) +
                      "x" + std::to_string(input.width) + " input (set --size/--gray, or the input in preimage.json): " +
@@ -220,6 +222,7 @@ void Model::Impl::describeLayers() {
         totalWeightLayers = depth;
     }
     if (layers.empty()) throw Error("model '" + name + "' has no layers to invert");
+    outputShape = shapeOf(out);
     if (!torch::isfinite(out).all().item<bool>())
         throw Error("model '" + name + "' gives a non-finite output (NaN or infinity) on a random input: its weights "
                     "are probably broken");
@@ -233,6 +236,17 @@ Model::~Model() = default;
 const std::string& Model::name() const { return m_impl->name; }
 const InputSpec& Model::input() const { return m_impl->input; }
 const std::vector<LayerInfo>& Model::layers() const { return m_impl->layers; }
+const std::vector<int64_t>& Model::outputShape() const { return m_impl->outputShape; }
+
+int Model::classCount() const {
+    // Class scores whatever the head's shape: [K], [K,1,1] (a global pool), [1,K]: one dimension above 1.
+    int64_t k = 1, big = 0;
+    for (int64_t d : m_impl->outputShape) {
+        k *= d;
+        big += d > 1;
+    }
+    return big == 1 && k >= 2 ? int(k) : 0;
+}
 const std::string& Model::manifestJson() const { return m_impl->manifestText; }
 const std::vector<std::string>& Model::classNames() const { return m_impl->classNames; }
 std::string Model::deviceName() const { return m_impl->device.str(); }
@@ -268,6 +282,22 @@ std::shared_ptr<Model> Model::load(const std::string& nameOrPath, const ModelOpt
     impl->device = resolveDevice(options.device);
     fs::path manifest = fs::path(assetsDir()) / "models" / nameOrPath / "manifest.json";
     bool isDefault = nameOrPath.find('/') == std::string::npos && fs::exists(manifest);
+    // A default model may be a TorchScript file in its folder (the manifest's "torchscript": the converted
+    // ImageNet SqueezeNet): it loads as any TorchScript file does, under the default model's name, with its
+    // learned inverters in the folder's inverters/.
+    std::string scriptPath = nameOrPath, defaultScriptDir;
+    if (isDefault) {
+        std::string text = readText(manifest);
+        nlohmann::json m = nlohmann::json::parse(text, nullptr, false);
+        if (m.is_object() && m.contains("torchscript") && m["torchscript"].is_string()) {
+            isDefault = false;
+            defaultScriptDir = manifest.parent_path().string();
+            scriptPath = (manifest.parent_path() / m["torchscript"].get<std::string>()).string();
+            impl->manifestText = std::move(text);
+            if (!fs::exists(scriptPath))
+                throw Error("default model '" + nameOrPath + "' has no TorchScript file at '" + scriptPath + "'");
+        }
+    }
 
     if (isDefault) {
         impl->name = nameOrPath;
@@ -311,17 +341,17 @@ std::shared_ptr<Model> Model::load(const std::string& nameOrPath, const ModelOpt
                                     !isUnlistedKind(kind)});
         }
     } else {
-        if (!fs::exists(nameOrPath)) {
+        if (!fs::exists(scriptPath)) {
             throw Error("model '" + nameOrPath + "' not found: it is neither a default model (in " + assetsDir() +
                         "/models) nor an existing file");
         }
-        if (fs::is_directory(nameOrPath)) throw Error("model '" + nameOrPath + "' is a directory, not a TorchScript file");
-        impl->name = fs::path(nameOrPath).filename().string();
+        if (fs::is_directory(scriptPath)) throw Error("model '" + nameOrPath + "' is a directory, not a TorchScript file");
+        impl->name = defaultScriptDir.empty() ? fs::path(scriptPath).filename().string() : nameOrPath;
         torch::jit::ExtraFilesMap extra{{"preimage.json", ""}};
         try {
-            impl->script = torch::jit::load(nameOrPath, impl->device, extra);
+            impl->script = torch::jit::load(scriptPath, impl->device, extra);
         } catch (const std::exception& e) {
-            throw Error("'" + nameOrPath + "' is not a TorchScript file (save it with torch.jit.script or torch.jit.trace): " +
+            throw Error("'" + scriptPath + "' is not a TorchScript file (save it with torch.jit.script or torch.jit.trace): " +
                         firstLine(e.what()));
         }
         if (!extra["preimage.json"].empty()) applyInputSpec(*impl, extra["preimage.json"]);
@@ -352,7 +382,8 @@ std::shared_ptr<Model> Model::load(const std::string& nameOrPath, const ModelOpt
 
     impl->inverterDirectory = !options.inverters.empty() ? options.inverters
                               : isDefault ? (fs::path(impl->directory) / "inverters").string()
-                                          : (fs::path(nameOrPath).parent_path() / (fs::path(nameOrPath).stem().string() + ".inverters")).string();
+                              : !defaultScriptDir.empty() ? (fs::path(defaultScriptDir) / "inverters").string()
+                                          : (fs::path(scriptPath).parent_path() / (fs::path(scriptPath).stem().string() + ".inverters")).string();
     impl->describeLayers();
     return std::shared_ptr<Model>(new Model(std::move(impl)));
 }

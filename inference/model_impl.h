@@ -31,6 +31,7 @@ struct Model::Impl {
     std::unique_ptr<GraphTaps> taps;  // TorchScript files
     std::vector<int> layerTap;        // TorchScript files: layers[i] is taps->taps()[layerTap[i]]
     int totalWeightLayers = 0;
+    std::vector<int64_t> outputShape;  // the network's output for one image (without the batch dimension)
     std::string manifestText;
     std::vector<std::string> classNames;  // from the manifest
     std::string directory;  // default models: assets/models/<name>

@@ -33,18 +33,28 @@ uint64_t Worker::post(Request request) {
         std::lock_guard<std::mutex> lock(m_mutex);
         gen = ++m_generation;
         m_pending = std::move(request);
+        m_frame.reset();  // an older job's frame not yet taken is stale now
+        // Under the lock: the worker clears the flag under it when it takes a request, so this cancels the job
+        // that runs now and never the one just posted.
+        m_cancel = true;
     }
-    m_cancel = true;  // the running job stops at its next iteration; the newest request runs next
     m_wake.notify_all();
     return gen;
 }
 
-void Worker::cancel() {
-    {
-        std::lock_guard<std::mutex> lock(m_mutex);
-        m_pending.reset();
-    }
+uint64_t Worker::cancel() {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_pending.reset();
     m_cancel = true;
+    // A generation of its own: the cancelled job's late frames are older, so publish() drops them, and this
+    // frame is the last word on it.
+    const uint64_t gen = ++m_generation;
+    Frame f;
+    f.generation = gen;
+    f.done = true;
+    f.cancelled = true;
+    m_frame = std::move(f);
+    return gen;
 }
 
 std::optional<Frame> Worker::take() {
@@ -158,16 +168,11 @@ void Worker::serveLatent() {
 namespace {
 
 // The five most probable classes (softmax of the output) when the network's output is one vector of class scores
-// per image (its last tap is 1-D); else none.
+// per image, whatever its layout (Model::classCount); else none, and the summary says why.
 std::vector<std::pair<int, float>> top5(Model& m, const ImageF& prepared) {
-    if (m.layers().empty() || m.layers().back().shape.size() != 1) return {};
-    std::vector<float> scores;
-    try {
-        scores = m.logits({prepared}).at(0);
-    } catch (const std::exception&) {
-        return {};  // an output that is not a tensor (a tuple, a dict): not a classifier's
-    }
-    if (scores.size() < 2 || int64_t(scores.size()) != m.layers().back().shape[0]) return {};
+    if (m.classCount() == 0) return {};
+    std::vector<float> scores = m.logits({prepared}).at(0);
+    if (int(scores.size()) != m.classCount()) return {};
     const float top = *std::max_element(scores.begin(), scores.end());
     double sum = 0;
     for (float& v : scores) sum += (v = std::exp(v - top));
@@ -184,7 +189,8 @@ std::vector<std::pair<int, float>> top5(Model& m, const ImageF& prepared) {
 
 void Worker::publish(Frame frame) {
     std::lock_guard<std::mutex> lock(m_mutex);
-    // A stale job's frames never replace a newer job's.
+    // A superseded or cancelled job's frames are dropped: only the newest request's reach take().
+    if (frame.generation < m_generation) return;
     if (m_frame && m_frame->generation > frame.generation) return;
     // Keep a job's final frame unless the next one is also final or from a newer job.
     if (m_frame && m_frame->done && m_frame->generation == frame.generation && !frame.done) return;
@@ -241,7 +247,14 @@ std::shared_ptr<Model> Worker::model(const Request& r, std::shared_ptr<const Mod
             s->hyperNets.push_back(hasHyperNet(*m_model, s->layers[i].name));
         }
         s->classes = m_model->classNames();
+        s->classCount = m_model->classCount();
+        s->outputShape = m_model->outputShape();
         s->hasMixer = Mixer::exists(*m_model);
+        if (!m_model->manifestJson().empty()) {  // a default model may name the tap a first run opens on
+            const auto m = nlohmann::json::parse(m_model->manifestJson(), nullptr, false);
+            if (m.is_object() && m.contains("default_layer") && m["default_layer"].is_string())
+                s->defaultLayer = m["default_layer"].get<std::string>();
+        }
         s->device = m_model->deviceName();
         m_summary = s;
     }

@@ -43,9 +43,12 @@ struct ModelSummary {
     InputSpec input;
     std::vector<LayerInfo> layers;
     std::vector<float> lambdaTv;  // the paper's value for each layer
-    std::vector<std::string> classes;  // class names of a default classifier (manifest), else empty
+    std::vector<std::string> classes;  // class names (a default model's manifest or the file's preimage.json), else empty
+    int classCount = 0;                // > 0: the output is a vector of this many class scores (top-5 shown)
+    std::vector<int64_t> outputShape;  // the network's output for one image
     std::vector<bool> learnedInverters;  // per layer: a trained decoder exists
     std::vector<bool> hyperNets;         // per layer: HyperNet decoders exist
+    std::string defaultLayer;            // the tap a first run selects (a default model's manifest), else ""
     bool hasMixer = false;               // a chunked autoencoder beside the model (<model dir>/mixer)
     std::string device;
 };
@@ -54,6 +57,7 @@ struct Frame {
     uint64_t generation = 0;
     JobKind kind = JobKind::Invert;
     bool done = false;     // the job's last frame
+    bool cancelled = false;  // the frame cancel() leaves: the job of the previous generation was stopped
     std::string error;     // non-empty: the job failed with this message (shown in the UI)
     std::shared_ptr<const ModelSummary> model;
     ImageF target;                          // the image as the model sees it (prepared), Invert/Sweep
@@ -120,8 +124,11 @@ public:
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
 
-    uint64_t post(Request request);  // returns the request's generation
-    void cancel();                   // cancels the running and the pending job
+    // UI thread (any one thread). post() returns the request's generation; the running job is cancelled at its
+    // next iteration and its frames are dropped from then on. cancel() cancels the running and the pending job,
+    // advances the generation (returned) and leaves one final frame of that generation with cancelled = true.
+    uint64_t post(Request request);
+    uint64_t cancel();
     std::optional<Frame> take();     // the newest frame not yet taken
     bool busy() const;               // a job is pending or running
     uint64_t generation() const;     // of the newest request

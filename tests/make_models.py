@@ -7,6 +7,7 @@ Usage: make_models.py OUT_DIR. Writes into OUT_DIR:
   alexnet_spec.pt        the scripted AlexNet with a preimage.json extra file (input spec, class names)
   squeezenet.pt          torchvision SqueezeNet 1.1 (Fire modules concatenate branches)
   residual.pt            a module whose forward adds a skip connection around a conv
+  head_<layout>.pt       classifier heads of other shapes: pool [N,K,1,1], row [N,1,K], linear [N,K], maps [N,K,4,4]
   <arch>_scripted.pt / <arch>_traced.pt for arch in resnet, densenet, mobilenet, googlenet, vit (small
                          configurations of the torchvision architectures)
   refusals: frozen.pt, traced_training.pt, two_inputs.pt, control_flow.pt (a branch on the input's sign),
@@ -25,6 +26,29 @@ import torchvision
 from torch import nn
 
 M = torchvision.models
+
+
+class Head(nn.Module):
+    """A small conv net whose classifier head has the given layout: "pool" returns the global pool's [N, K, 1, 1]
+    as it is, "row" [N, 1, K], "linear" [N, K] from a Linear layer, "maps" [N, K, 4, 4] (not class scores)."""
+
+    def __init__(self, layout, classes=7):
+        super().__init__()
+        self.layout = layout
+        self.conv = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.relu = nn.ReLU()
+        self.score = nn.Conv2d(8, classes, 1)
+        self.pool = nn.AdaptiveAvgPool2d(1 if layout != "maps" else 4)
+        self.fc = nn.Linear(8, classes)
+
+    def forward(self, x):
+        x = self.relu(self.conv(x))
+        if self.layout == "linear":
+            return self.fc(x.mean((2, 3)))
+        y = self.pool(self.score(x))
+        if self.layout == "row":
+            return y.flatten(1).unsqueeze(1)
+        return y
 
 
 class Residual(nn.Module):
@@ -158,6 +182,8 @@ def main(out):
     squeeze = M.squeezenet1_1(num_classes=10).eval()
     torch.jit.script(squeeze).save(os.path.join(out, "squeezenet.pt"))
     torch.jit.script(Residual().eval()).save(os.path.join(out, "residual.pt"))
+    for layout in ("pool", "row", "linear", "maps"):
+        torch.jit.script(Head(layout).eval()).save(os.path.join(out, f"head_{layout}.pt"))
 
     torch.manual_seed(1)
     for name, (net, side) in small_networks().items():

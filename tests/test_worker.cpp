@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <random>
 #include <thread>
 
 using namespace preimage;
@@ -18,7 +19,7 @@ Frame waitDone(Worker& w, uint64_t generation, double seconds = 120) {
     Frame last;
     while (std::chrono::steady_clock::now() < end) {
         if (auto f = w.take()) {
-            REQUIRE(f->generation <= w.generation());
+            REQUIRE(f->generation >= last.generation);  // never an older job's frame after a newer one's
             if (f->generation == generation && f->done) return *f;
             last = *f;
         }
@@ -147,4 +148,58 @@ TEST_CASE("latent jobs are answered during a running inversion without cancellin
     CHECK_FALSE(done.result->cancelled);
     CHECK(done.result->iterations == 1500);
     CHECK_FALSE(w.latentBusy());
+}
+
+TEST_CASE("short jobs posted back to back and cancelled at random: the newest job's final frame always arrives, "
+          "nothing older after it") {
+    Worker w(1);
+    std::mt19937 rng(7);
+    int cancelledRounds = 0, finishedRounds = 0;
+    for (int round = 0; round < 60; ++round) {
+        uint64_t newest = 0;
+        bool cancelled = false;
+        int layer = -1;
+        const int actions = 1 + int(rng() % 6);
+        for (int i = 0; i < actions; ++i) {
+            if (rng() % 3 == 0) {
+                newest = w.cancel();
+                cancelled = true;
+            } else {
+                layer = int(rng() % 11);
+                newest = w.post(invertRequest(layer, 3 + int(rng() % 15)));
+                cancelled = false;
+            }
+            if (rng() % 2) std::this_thread::sleep_for(std::chrono::microseconds(rng() % 3000));
+        }
+        INFO("round " << round << ", newest generation " << newest << (cancelled ? " (a cancel)" : " (a job)"));
+        uint64_t seen = 0;
+        std::optional<Frame> final;
+        const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (!final && std::chrono::steady_clock::now() < end) {
+            if (auto f = w.take()) {
+                REQUIRE(f->generation >= seen);
+                seen = f->generation;
+                REQUIRE(f->generation == newest);  // older jobs' frames never reach take() once a newer one is posted
+                if (f->done) final = *f;
+            }
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+        REQUIRE(final.has_value());
+        CHECK(final->cancelled == cancelled);
+        if (!cancelled) {
+            REQUIRE(final->error.empty());
+            REQUIRE(static_cast<bool>(final->result));
+            CHECK(final->result->layerIndex == layer);
+            ++finishedRounds;
+        } else {
+            ++cancelledRounds;
+        }
+        // Nothing arrives after the final frame, however long the superseded jobs take to stop.
+        while (w.busy()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        auto late = w.take();
+        CHECK_FALSE(late.has_value());
+    }
+    CHECK(cancelledRounds > 5);
+    CHECK(finishedRounds > 5);
 }

@@ -29,11 +29,13 @@ def check(cond, what):
         failures.append(what)
 
 
-def run(name, steps, extra=()):
+def run(name, steps, extra=(), first_run=False):
     script = os.path.join(work, name + ".json")
     report = os.path.join(work, name + ".report.json")
     with open(script, "w") as f:
         json.dump(steps, f)
+    if "--model" not in extra and not first_run:  # a first run opens the ImageNet network; these runs are about Fashion
+        extra = ["--model", "fashion", *extra]
     cmd = ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", binary, "gui", "--script", script, "--report", report,
            *extra]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -57,6 +59,28 @@ bag = sorted(f for f in os.listdir(samples) if f.startswith("fashion_8"))[0]
 shot = lambda n: os.path.join(work, n)
 corrupt = os.path.join(work, "corrupt.png")
 open(corrupt, "wb").write(b"\x89PNG\r\n\x1a\nnot really a png")
+
+# 0. A first run (no settings, no arguments) opens the trained ImageNet network on a photograph, offers the
+# photographs as samples and no latent tabs (it has no mixer), shows the top-5, and a pre-image forms.
+env["PREIMAGE_CONFIG_DIR"] = os.path.join(work, "config_first")
+shutil.rmtree(env["PREIMAGE_CONFIG_DIR"], ignore_errors=True)
+r = run("first_run", [{"set": {"iterations": 24}}, {"wait_idle": 300}, {"tab": "channels"}, {"frames": 3},
+                      {"screenshot": shot("first_run.png")}], first_run=True)
+v = r.get("view", {})
+check(r.get("errors") == [], f"first run: no error ({r.get('errors')})")
+check(r.get("model") == "squeezenet", f"first run: the ImageNet network ({r.get('model')})")
+check(v.get("input") == [3, 227, 227], f"first run: the model's own input spec ({v.get('input')})")
+check(v.get("samples") and all(s.startswith("photo_") for s in v["samples"]) and len(v["samples"]) >= 4,
+      f"first run: photographs offered as samples ({v.get('samples')})")
+check(v.get("tabs") == ["run", "channels", "preferred"], f"first run: no latent tabs without a mixer ({v.get('tabs')})")
+top = v.get("image_top5", [])
+check(len(top) == 5 and top[0]["name"] in ("Egyptian cat", "tabby", "tiger cat"),
+      f"first run: the cat photograph's top-5 ({[(t['name'], round(t['p'], 3)) for t in top]})")
+check(len(v.get("preimage_top5", [])) == 5, "first run: top-5 on the pre-image")
+check(0 < r.get("feature_error", -1) < 0.9, f"first run: a pre-image formed at {r.get('layer')} ({r.get('feature_error')})")
+first = img(shot("first_run.png"))
+check(crop(first, r["preimage_rect"]).std() > 15, "first run: the pre-image region shows an image")
+env["PREIMAGE_CONFIG_DIR"] = os.path.join(work, "config")
 
 # 1. Layers: conv1 then fc4, each screenshot after the inversion finished; then the file picker.
 r = run("layers", [
