@@ -174,7 +174,7 @@ usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
        preimage data shapes --out DIR [--n 10000] [--size 64] [--seed 0]   sprites with known factors (shape, colour,
                        scale, rotation, x, y, background): ImageFolder by shape + factors.csv, deterministic
 
-models:    a default model name (fashion) or a TorchScript file (torch.jit.script / torch.jit.trace); its
+models:    a default model name (fashion, shapes, squeezenet) or a TorchScript file (torch.jit.script / torch.jit.trace); its
            layers are the outputs of its modules by path (layer3.1, features.denseblock2, blocks.0#2, m[0])
            TorchScript input: preimage.json in the file, else --size S (224) --gray --mean a,b,c --std a,b,c
            --device cpu|cuda|auto, --threads N (default: chosen by measuring; N fixes it, runs repeat bitwise)
@@ -261,6 +261,11 @@ int runCli(const std::vector<std::string>& argv, std::ostream& out, std::ostream
                 throw Error("--threads must be a whole number between 1 and 256, got '" + value + "'");
             threadCount = int(n);
         }
+        // The policy is the command's: restored when it returns (an in-process caller keeps its own).
+        struct RestorePolicy {
+            int policy = threadPolicy();
+            ~RestorePolicy() { setThreads(policy); }
+        } restorePolicy;
         setThreads(threadCount);
 
         // A distributed job named by the environment: joined by the commands that scale out.

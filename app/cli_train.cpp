@@ -193,8 +193,7 @@ int cmdTrain(const std::vector<std::string>& argv, size_t first, std::ostream& o
     Dataset train, test;
     const bool idx = data == "fashion-mnist" || std::filesystem::exists(std::filesystem::path(data) / "train-images-idx3-ubyte.gz");
     if (idx) {
-        const std::string dir = datasetDir(data);
-        if (!dir.empty()) setenv("PREIMAGE_FASHION_MNIST", dir.c_str(), 1);
+        o.fashionDir = datasetDir(data);  // passed down, never through the environment
     } else {
         if (!std::filesystem::is_directory(data)) throw Error("--data must be 'fashion-mnist', an IDX folder or an image folder, got '" + data + "'");
         auto set = openImageSet(data, o.trainLimit, "train");
@@ -302,9 +301,8 @@ int cmdEval(const std::vector<std::string>& argv, size_t first, std::ostream& ou
         throw Error("usage: preimage eval classifier|inverter|hypernet|mixer --model M [--limit N]");
     Args a(argv, first + 1, unite({kModelOptions, {"limit", "data"}}), {"gray"}, "eval classifier");
     const std::string dir = datasetDir(a.str("data", "fashion-mnist"));
-    if (!dir.empty()) setenv("PREIMAGE_FASHION_MNIST", dir.c_str(), 1);
     auto model = Model::load(a.required("model"), modelOptions(a));
-    auto test = loadFashionMnist(false, a.limit("limit"));
+    auto test = loadFashionMnist(false, a.limit("limit"), dir);
     // A network that is not a 10-class classifier is refused before the pass over the test set.
     const auto probe = model->logits({model->prepare(test.image(0))});
     if (probe.at(0).size() != size_t(test.classes))

@@ -478,6 +478,7 @@ nlohmann::json App::viewReport() const {
                       {"siblings", m_tree.siblings(m_layer).size()}, {"filter", m_treeState.filter}}},
             {"tab", m_tab},
             {"tabs", tabs},
+            {"shown_layer", layerName(m_frame.layer)},  // the layer of the pre-image and loss plot shown
             {"samples", samples},
             {"input", m_model ? nlohmann::json{m_model->input.channels, m_model->input.height, m_model->input.width}
                               : nlohmann::json()},

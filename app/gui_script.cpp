@@ -62,7 +62,7 @@ bool Script::update(App& app) {
             return !m_failure.empty();
         }
         // Steps about layers wait for the (asynchronous) model load, as a user would.
-        const bool needsModel = step.contains("select_layer") || step.contains("key") || step.contains("set") ||
+        const bool needsModel = step.contains("select_layer") || step.contains("key") || step.contains("keys") || step.contains("set") ||
                                 step.contains("mask") || step.contains("filter") ||
                                 step.contains("export_sweep") || step.contains("export_restarts") || step.contains("dream");
         if (needsModel && !app.model()) {
@@ -91,6 +91,13 @@ bool Script::update(App& app) {
             const int i = app.layerIndex(step["select_layer"].get<std::string>());
             if (i < 0) throw Error("script: no layer '" + step["select_layer"].get<std::string>() + "'");
             app.selectLayer(i);
+        } else if (step.contains("keys")) {  // several presses within one frame (faster than frames)
+            for (const auto& k : step["keys"]) {
+                const std::string key = k.get<std::string>();
+                if (key == "Left" || key == "Right") app.stepLayer(key == "Left" ? -1 : +1);
+                else if (key == "Up" || key == "Down") app.stepSibling(key == "Up" ? -1 : +1);
+                else throw Error("script: unknown key '" + key + "' in keys");
+            }
         } else if (step.contains("key")) {
             const std::string k = step["key"];
             if (k == "Left" || k == "Right")

@@ -12,6 +12,7 @@
 //   {"chunk_swap": {"chunk": K, "from_second": true}}  {"reset_chunks": true}  {"export_traversal": PATH}
 //   {"analogy_slot": {"slot": "a"|"b"|"c", "path": P}}  {"analogy_mode": {"mode": "vector"|"chunks", "strength": S}}
 //   {"drop_on": {"target": "a"|"b"|"c"|"second", "paths": [P]}}  a drop at the centre of that box
+//   {"keys": ["Right", "Left", ...]}  several presses within one frame
 //   {"key": "Up"|"Down"}   the selected tap's siblings   {"tab": "run"|"channels"|"preferred"|"chunks"|"analogy"}
 //   {"filter": TEXT}         the layer tree's filter     {"dream": UNIT, "prior": false}  (pixel space)
 //   {"mask": {"x", "y", "w", "h", "first", "last"}}   the mask, as drawn on the channel grid

@@ -4,6 +4,7 @@
 #include "model_impl.h"
 #include "training_util.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/nn.h>
 #include <torch/optim/adam.h>
 
@@ -105,11 +106,11 @@ DreamResult dreamPixels(Model& model, const DreamParams& p, const std::function<
     r.channel = unit.channel;
     r.trainMax = r.trainMean = std::numeric_limits<float>::quiet_NaN();
     const auto start = std::chrono::steady_clock::now();
-    torch::manual_seed(p.seed);
+    auto gen = at::detail::createCPUGenerator(p.seed);  // its own: the result is a function of the seed alone
     const auto& in = M.input;
     auto mean = torch::tensor(in.mean).view({1, -1, 1, 1}).to(M.device);
     auto std = torch::tensor(in.std).view({1, -1, 1, 1}).to(M.device);
-    auto u = (0.1 * torch::randn({1, in.channels, in.height, in.width})).to(M.device).set_requires_grad(true);
+    auto u = (0.1 * at::randn({1, in.channels, in.height, in.width}, gen)).to(M.device).set_requires_grad(true);
     torch::optim::Adam optim({u}, torch::optim::AdamOptions(p.learningRate));
     const int jitter = p.jitter >= 0 ? p.jitter : std::max(1, std::min(in.width, in.height) / 16);
     auto tvOf = [](const torch::Tensor& x) {
@@ -127,7 +128,7 @@ DreamResult dreamPixels(Model& model, const DreamParams& p, const std::function<
         auto img = torch::sigmoid(u);
         auto shifted = img;
         if (jitter > 0) {
-            const auto d = torch::randint(-jitter, jitter + 1, {2});
+            const auto d = at::randint(-jitter, jitter + 1, {2}, gen, torch::kLong);
             shifted = torch::roll(img, {d[0].item<int64_t>(), d[1].item<int64_t>()}, {2, 3});
         }
         auto a = activation(M, (shifted - mean) / std, unit).sum();
@@ -179,10 +180,11 @@ DreamResult dream(Model& classifier, const DreamParams& p, const std::function<v
         r.trainMean = acts.mean().item<float>();
     }
     const auto start = std::chrono::steady_clock::now();
-    torch::manual_seed(p.seed);
+    auto rng = at::detail::createCPUGenerator(p.seed);  // its own: the result is a function of the seed alone
     auto range = (hi - lo).clamp_min(1e-6);
     // Optimise u = (z - lo) / range in [0,1]: one learning rate fits every code dimension.
-    auto u = ((z0 - lo) / range + 0.01 * torch::randn_like(z0)).clamp(0, 1).detach().set_requires_grad(true);
+    auto noise = at::randn(z0.sizes(), rng).to(z0.device());
+    auto u = ((z0 - lo) / range + 0.01 * noise).clamp(0, 1).detach().set_requires_grad(true);
     torch::optim::Adam optim({u}, torch::optim::AdamOptions(p.learningRate));
     auto generate = [&](const torch::Tensor& code) { return decoder->forward(lo + code * range); };
     {

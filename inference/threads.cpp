@@ -39,6 +39,8 @@ void setThreads(int n) {
     at::set_num_threads(n > 0 ? n : autoMaxThreads());
 }
 
+int threadPolicy() { return g_auto ? -g_reserve.load() : at::get_num_threads(); }
+
 int autoMaxThreads() { return std::max(1, usableCores() - g_reserve.load()); }
 
 int threads() { return at::get_num_threads(); }

@@ -17,6 +17,8 @@ namespace preimage {
 // count changes the last digits of some reductions); N < 0 = automatic on at most all usable cores but -N (the
 // app's worker leaves one to the UI thread: on two cores it then runs on one, as a 28x28 CNN wants anyway).
 void setThreads(int threads);
+// The policy in force, as setThreads takes it (a scope that changes the policy restores it with this).
+int threadPolicy();
 // The most threads the automatic policy uses.
 int autoMaxThreads();
 // The count in use now on this thread.

@@ -73,8 +73,8 @@ ClassifierMetrics trainClassifier(const TrainClassifierOptions& o, const TrainPr
 
     if (!o.train != !o.test) throw Error("train classifier: give both the training and the test data, or neither");
     const bool fashion = !o.train;
-    const Dataset train = fashion ? loadFashionMnist(true, o.trainLimit) : *o.train;
-    const Dataset test = fashion ? loadFashionMnist(false, o.testLimit) : *o.test;
+    const Dataset train = fashion ? loadFashionMnist(true, o.trainLimit, o.fashionDir) : *o.train;
+    const Dataset test = fashion ? loadFashionMnist(false, o.testLimit, o.fashionDir) : *o.test;
     if (train.count < 1 || test.count < 1) throw Error("train classifier: no training or no test images");
     if (test.channels != train.channels || test.width != train.width || test.height != train.height || train.width != train.height ||
         train.width % 4 != 0)

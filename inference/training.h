@@ -31,6 +31,7 @@ struct TrainClassifierOptions {
     int trainLimit = 0;          // > 0: train on the first N images only (tests)
     int testLimit = 0;
     std::string command;         // recorded in the manifest
+    std::string fashionDir;      // Fashion-MNIST's IDX folder ("" = Debian's, or $PREIMAGE_FASHION_MNIST)
     // Data other than Fashion-MNIST (both or neither): images of one size and channel count, labels < classes.
     const Dataset* train = nullptr;
     const Dataset* test = nullptr;

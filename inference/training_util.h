@@ -8,9 +8,17 @@
 #include <torch/optim/adam.h>
 #include <torch/serialize.h>
 
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+#include <thread>
 
 namespace preimage {
 
@@ -39,25 +47,34 @@ inline void ensureDirectory(const std::string& dir) {
     if (!std::filesystem::is_directory(dir)) throw Error("cannot create output directory '" + dir + "'");
 }
 
-// Manifests and weights are written to a temporary file and renamed, so a reader never sees half a file.
-inline void writeTextAtomically(const std::filesystem::path& path, const std::string& text) {
-    std::filesystem::path tmp = path;
-    tmp += ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) throw Error("cannot write '" + tmp.string() + "'");
-        out << text;
-        if (!out.flush()) throw Error("cannot write '" + tmp.string() + "'");
-    }
-    std::filesystem::rename(tmp, path);
+// Manifests, checkpoints and weights are written to a temporary file of a name of their own (process, thread and
+// a counter: two runs never share one), fsynced and renamed, so a reader never sees half a file; on any failure
+// (a full disk, no permission) the temporary file is removed and an Error (exit code 2) names the file and the cause.
+inline void writeTextAtomically(const std::filesystem::path& path, const std::string& bytes) {
+    static std::atomic<unsigned> counter{0};
+    const std::string tmp = path.string() + ".tmp." + std::to_string(::getpid()) + "." +
+                            std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id()) % 100000) + "." +
+                            std::to_string(counter++);
+    FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) throw Error("cannot write '" + path.string() + "': " + std::strerror(errno));
+    bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+    ok = std::fflush(f) == 0 && ok;
+    ok = ::fsync(fileno(f)) == 0 && ok;
+    int err = errno;
+    ok = std::fclose(f) == 0 && ok;
+    if (ok && std::rename(tmp.c_str(), path.c_str()) == 0) return;
+    if (err == 0) err = errno;
+    std::remove(tmp.c_str());
+    throw Error("cannot write '" + path.string() + "': " + std::strerror(err ? err : EIO));
 }
 
-// Anything torch::save takes (a module, an optimiser), written to a temporary file and renamed.
+// Anything torch::save takes (a module, an optimiser): serialised in memory, then written as above (torch's own
+// file writer aborts the process on a full disk).
 template <typename Saveable>
 void saveAtomically(const Saveable& what, const std::filesystem::path& path) {
-    const std::string tmp = path.string() + ".tmp";
-    torch::save(what, tmp);
-    std::filesystem::rename(tmp, path);
+    std::ostringstream bytes(std::ios::binary);
+    torch::save(what, bytes);
+    writeTextAtomically(path, bytes.str());
 }
 
 // Data-parallel training (a distributed job): the gradients of `params` (those of this rank's summed loss)

@@ -107,6 +107,23 @@ check(centre > 10, f"file picker drawn over the centre (mean abs diff {centre:.1
 print(f"frame time: UI work p95 {r['frame_ms_p95']:.2f} ms, while a job ran p95 {r['busy_frame_ms_p95']:.2f} ms "
       f"over {r['busy_frames']} busy frames")
 
+# 1b. Layers clicked through faster than frames (several selections within one frame, then one a frame): once idle,
+# the status line, the plot and pre-image, the channel grid and the tree all belong to the selected layer.
+steps = [{"open_image": os.path.join(samples, boot)}, {"set": {"iterations": 20}}, {"tab": "channels"}, {"wait_idle": 120}]
+for k in range(42):  # back and forth across the layers: blocks of five steps each way, 1-3 presses a frame
+    way = "Right" if (k // 6) % 2 == 0 else "Left"
+    steps.append({"keys": [way] * (1 + k % 3)} if k % 2 else {"key": way})
+r = run("fast_layers", steps + [{"wait_idle": 120}, {"frames": 4}])
+v = r.get("view", {})
+layer = r.get("layer", "?")
+check(r.get("errors") == [], f"fast layers: no error ({r.get('errors')})")
+check(r.get("status", "").startswith(layer + ":"), f"fast layers: the status is the selected layer's ({layer}: {r.get('status')})")
+check(v.get("shown_layer") == layer, f"fast layers: the pre-image and plot are the selected layer's ({v.get('shown_layer')})")
+check(v.get("channel_grid", {}).get("layer") == layer, f"fast layers: the channel grid is the selected layer's "
+      f"({v.get('channel_grid', {}).get('layer')})")
+check(v.get("tree", {}).get("path", [""])[-1] == layer, f"fast layers: the tree selects it ({v.get('tree', {}).get('path')})")
+check(0 < r.get("feature_error", -1) < 1.5, f"fast layers: the selected layer's result is shown ({r.get('feature_error')})")
+
 # 2. A corrupt dropped file shows an error and changes nothing; restarts and an export.
 export = os.path.join(work, "sweep.png")
 r = run("errors_export", [
