@@ -1,4 +1,5 @@
 // The trained default classifier reproduces its manifest; the trainer reduces its loss.
+#include "test_util.h"
 #include "inference/training.h"
 
 #include <nlohmann/json.hpp>
@@ -23,7 +24,7 @@ TEST_CASE("the committed default classifier reaches its manifest accuracy (>= 91
 
 TEST_CASE("a short training run reduces the classifier's loss") {
     TrainClassifierOptions o;
-    o.outDir = (std::filesystem::temp_directory_path() / "preimage-test-train").string();
+    o.outDir = testutil::path("train");
     o.epochs = 1;
     o.trainLimit = 3000;
     o.testLimit = 1000;

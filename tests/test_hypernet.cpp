@@ -1,4 +1,5 @@
 // HyperNet decoders: the committed comparison reproduces its manifest; the ablation fails visibly.
+#include "test_util.h"
 #include "inference/hypernet.h"
 
 #include <nlohmann/json.hpp>
@@ -40,7 +41,7 @@ TEST_CASE("a short HyperNet training run reduces its loss") {
     auto m = Model::load("fashion");
     TrainHyperNetOptions o;
     o.layer = "fc5";
-    o.outDir = (std::filesystem::temp_directory_path() / "preimage-test-hypernet").string();
+    o.outDir = testutil::path("hypernet");
     o.epochs = 1;
     o.trainLimit = 1500;
     o.testLimit = 300;

@@ -50,7 +50,7 @@ TEST_CASE("a short inverter training run reduces its loss") {
     auto m = Model::load("fashion");
     TrainInverterOptions o;
     o.layer = "pool2";
-    o.outDir = (std::filesystem::temp_directory_path() / "preimage-test-inverter").string();
+    o.outDir = testutil::path("inverter");
     o.epochs = 1;
     o.trainLimit = 2000;
     o.testLimit = 500;
