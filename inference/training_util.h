@@ -57,15 +57,19 @@ inline void writeTextAtomically(const std::filesystem::path& path, const std::st
                             std::to_string(counter++);
     FILE* f = std::fopen(tmp.c_str(), "wb");
     if (!f) throw Error("cannot write '" + path.string() + "': " + std::strerror(errno));
-    bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-    ok = std::fflush(f) == 0 && ok;
-    ok = ::fsync(fileno(f)) == 0 && ok;
-    int err = errno;
-    ok = std::fclose(f) == 0 && ok;
-    if (ok && std::rename(tmp.c_str(), path.c_str()) == 0) return;
-    if (err == 0) err = errno;
+    int err = 0;  // the first failure's cause (errno is only meaningful right after a call that failed)
+    auto check = [&](bool ok) {
+        if (!ok && err == 0) err = errno ? errno : EIO;
+    };
+    errno = 0;
+    check(std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size());
+    check(std::fflush(f) == 0);
+    check(::fsync(fileno(f)) == 0);
+    check(std::fclose(f) == 0);
+    if (err == 0) check(std::rename(tmp.c_str(), path.c_str()) == 0);
+    if (err == 0) return;
     std::remove(tmp.c_str());
-    throw Error("cannot write '" + path.string() + "': " + std::strerror(err ? err : EIO));
+    throw Error("cannot write '" + path.string() + "': " + std::strerror(err));
 }
 
 // Anything torch::save takes (a module, an optimiser): serialised in memory, then written as above (torch's own
