@@ -1,5 +1,5 @@
 // preimage: the GUI by default, the headless command line with a subcommand.
-#include "cli.h"
+#include "app/cli/cli.h"
 
 #include <iostream>
 

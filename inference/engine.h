@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "inference/threads.h"
+#include "inference/runtime/threads.h"
 
 namespace preimage {
 
@@ -105,8 +105,8 @@ public:
     // Class scores for prepared images (batch); used by eval and tests.
     std::vector<std::vector<float>> logits(const std::vector<ImageF>& prepared);
 
-    // Learned inverters (inference/inverter.h): whether a trained decoder exists for the layer, and the
-    // decoded pre-image of an image with its feature error and pixel RMSE (no optimisation).
+    // Learned inverters (inference/learned/inverter.h; these two are implemented there): whether a trained
+    // decoder exists for the layer, and its pre-image of an image with feature error and pixel RMSE (no optimisation).
     struct LearnedPreimage {
         ImageF image;
         float featureError = 0, pixelRmse = 0;

@@ -1,4 +1,4 @@
-// JSON text for every file the project writes. Torch-free, header-only.
+// JSON text for every file the project writes. Torch-free, header-only, pure: any thread.
 //
 // Values computed in float reach nlohmann::json as doubles and would print with float32 noise
 // (9.999999747378752e-06 for 1e-05): a double that is exactly a float is written as the shortest decimal

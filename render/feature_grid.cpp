@@ -1,4 +1,4 @@
-#include "feature_grid.h"
+#include "render/feature_grid.h"
 
 #include <algorithm>
 #include <cmath>

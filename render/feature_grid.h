@@ -3,7 +3,7 @@
 // channel under the cursor with locate().
 #pragma once
 
-#include "image.h"
+#include "render/image.h"
 
 #include <cstdint>
 #include <vector>

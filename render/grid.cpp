@@ -1,4 +1,4 @@
-#include "grid.h"
+#include "render/grid.h"
 
 #include <stb_easy_font.h>
 

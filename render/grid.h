@@ -1,7 +1,7 @@
 // Labelled image grids for export (the paper's per-layer figure). CPU only, any thread.
 #pragma once
 
-#include "image.h"
+#include "render/image.h"
 
 #include <string>
 #include <vector>

@@ -1,8 +1,10 @@
-#include "image.h"
+#include "render/image.h"
 
 #include <stb_image.h>
 #include <stb_image_write.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cstdint>
@@ -11,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <unistd.h>
 
@@ -157,6 +160,18 @@ Image loadImage(const std::string& path) {
     return decodeImage(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), path);
 }
 
+const std::vector<std::string>& imageExtensions() {
+    static const std::vector<std::string> ext{".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga", ".ppm", ".pgm"};
+    return ext;
+}
+
+bool isImageFile(const std::string& path) {
+    std::string e = std::filesystem::path(path).extension().string();
+    std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    const auto& known = imageExtensions();
+    return std::find(known.begin(), known.end(), e) != known.end();
+}
+
 std::vector<uint8_t> encodePng(const Image& image) {
     std::vector<uint8_t> out;
     auto sink = [](void* ctx, void* data, int size) {
@@ -170,18 +185,26 @@ std::vector<uint8_t> encodePng(const Image& image) {
 }
 
 void writeFileAtomically(const std::string& path, const void* data, size_t size) {
-    const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+    // A temporary name of its own (process, thread and a counter: two writers never share one).
+    static std::atomic<unsigned> counter{0};
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." +
+                            std::to_string(std::hash<std::thread::id>()(std::this_thread::get_id()) % 100000) + "." +
+                            std::to_string(counter++);
     FILE* f = std::fopen(tmp.c_str(), "wb");
     if (!f) throw IoError("cannot write '" + path + "': " + std::strerror(errno));
-    bool ok = std::fwrite(data, 1, size, f) == size;
-    ok = (std::fflush(f) == 0) && ok;
-    ok = (::fsync(fileno(f)) == 0) && ok;
-    ok = (std::fclose(f) == 0) && ok;
-    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-        int err = errno;
-        std::remove(tmp.c_str());
-        throw IoError("cannot write '" + path + "': " + std::strerror(err));
-    }
+    int err = 0;  // the first failure's cause (errno is only meaningful right after a call that failed)
+    auto check = [&](bool ok) {
+        if (!ok && err == 0) err = errno ? errno : EIO;
+    };
+    errno = 0;
+    check(std::fwrite(data, 1, size, f) == size);
+    check(std::fflush(f) == 0);
+    check(::fsync(fileno(f)) == 0);
+    check(std::fclose(f) == 0);
+    if (err == 0) check(std::rename(tmp.c_str(), path.c_str()) == 0);
+    if (err == 0) return;
+    std::remove(tmp.c_str());
+    throw IoError("cannot write '" + path + "': " + std::strerror(err));
 }
 
 void writeFileAtomically(const std::string& path, const std::string& text) {

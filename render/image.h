@@ -36,8 +36,15 @@ Image loadImage(const std::string& path);
 Image decodeImage(const uint8_t* data, size_t size, const std::string& name = "image");
 
 std::vector<uint8_t> encodePng(const Image& image);
-// Writes bytes to `path` through a temporary file in the same directory and a rename, so a reader
-// never sees a half-written file. Throws IoError naming the path when it cannot.
+// The one list of image files every part of the tool opens (file pickers, drops, --data folders, samples):
+// lower-case extensions with the dot, each one loadImage() decodes.
+const std::vector<std::string>& imageExtensions();
+bool isImageFile(const std::string& path);  // by extension, case-insensitive
+
+// The one atomic writer: bytes go to a temporary file of a name of its own in the same directory (process,
+// thread and a counter: two writers never share one), fsynced and renamed, so a reader never sees a half-written
+// file; on any failure (a full disk, no permission) the temporary file is removed and IoError names the path and
+// the first failing call's cause. Any thread (it blocks on the disk: not the UI thread).
 void writeFileAtomically(const std::string& path, const void* data, size_t size);
 void writeFileAtomically(const std::string& path, const std::string& text);
 void savePng(const Image& image, const std::string& path);

@@ -1,7 +1,7 @@
 // Helpers of the command-line tests: runCli in process, and an output stream that raises a signal.
 #pragma once
 
-#include "app/cli.h"
+#include "app/cli/cli.h"
 
 #include <doctest/doctest.h>
 

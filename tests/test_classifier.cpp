@@ -1,6 +1,6 @@
 // The trained default classifier reproduces its manifest; the trainer reduces its loss.
 #include "test_util.h"
-#include "inference/training.h"
+#include "inference/learned/training.h"
 
 #include <nlohmann/json.hpp>
 

@@ -1,5 +1,5 @@
 // The command line, in process: outputs, exit codes and one-line errors for every bad input.
-#include "app/cli.h"
+#include "app/cli/cli.h"
 #include "render/image.h"
 #include "cli_util.h"
 #include "test_util.h"

@@ -1,6 +1,6 @@
 // The CUDA-GL uploader's choice of path. On machines without a CUDA device (CI) it must refuse with a
 // reason, so the app falls back to host uploads; with a device it must be created.
-#include "render/cuda_gl_uploader.h"
+#include "render/gl/cuda_gl_uploader.h"
 
 #include <doctest/doctest.h>
 

@@ -1,8 +1,8 @@
 // `preimage sweep --data`: the per-layer table over a folder the test makes (nested class folders, a corrupt
 // file, a text file), batches, resumption after SIGKILL and SIGINT, and a small TorchScript network.
-#include "app/cli.h"
-#include "app/image_set.h"
-#include "inference/dataset.h"
+#include "app/cli/cli.h"
+#include "inference/data/image_set.h"
+#include "inference/data/dataset.h"
 #include "render/image.h"
 #include "cli_util.h"
 #include "test_util.h"
@@ -104,7 +104,7 @@ TEST_CASE("sweep --data writes the per-layer table over a folder, skipping the c
     CHECK(j["skipped"][0]["image"].get<std::string>().find("broken.png") != std::string::npos);
     CHECK(j["per_image"].size() == 90);
     CHECK(j["layers"][2]["n"] == 30);
-    CHECK(j["parameters"]["iters"] == 40);
+    CHECK(j["parameters"]["iterations"] == 40);
     // The per-image numbers give the table's mean.
     double sum = 0;
     for (const auto& row : j["per_image"])
@@ -150,7 +150,7 @@ TEST_CASE("a sweep killed with SIGKILL resumes and ends with the uninterrupted t
     other[other.size() - 7] = "41";  // --iters
     auto o = cli(other);
     CHECK(o.code == 2);
-    CHECK(o.err.find("holds a sweep with other settings (iters); run with --fresh to start over") != std::string::npos);
+    CHECK(o.err.find("holds a sweep with other settings (iterations); run with --fresh to start over") != std::string::npos);
     other.push_back("--fresh");
     auto f = cli(other);
     CHECK(f.code == 0);
@@ -306,7 +306,7 @@ TEST_CASE("data shapes writes an ImageFolder by shape with factors.csv, the same
     auto r = cli({"data", "shapes", "--out", dir, "--n", "120", "--size", "32", "--seed", "3", "--threads", "2"});
     REQUIRE(r.code == 0);
     CHECK(r.out.find("wrote 120 images of 32x32") != std::string::npos);
-    auto set = preimage::app::openImageSet(dir);
+    auto set = preimage::openImageSet(dir);
     CHECK(set->size() == 120);
     CHECK(set->classNames() == std::vector<std::string>{"cross", "disc", "square", "triangle"});
     CHECK(set->load(0).width == 32);
@@ -323,7 +323,7 @@ TEST_CASE("data shapes writes an ImageFolder by shape with factors.csv, the same
     CHECK(testutil::readBytes(dir + "/" + first) == testutil::readBytes(dir1 + "/" + first));
     // A smaller --n into the same folder leaves no image factors.csv does not list.
     REQUIRE(cli({"data", "shapes", "--out", dir, "--n", "50", "--size", "32", "--seed", "3"}).code == 0);
-    CHECK(preimage::app::openImageSet(dir)->size() == 50);
+    CHECK(preimage::openImageSet(dir)->size() == 50);
     CHECK(cli({"data", "shapes", "--out", dir, "--n", "0"}).code == 2);
     CHECK(cli({"data", "sprites", "--out", dir}).code == 2);
 }

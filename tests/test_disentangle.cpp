@@ -1,6 +1,6 @@
 // The disentanglement scores (inference/disentangle.h) on codes whose answer is known: a code that holds each
 // factor in its own dimensions, and the same code mixed by a rotation.
-#include "inference/disentangle.h"
+#include "inference/latent/disentangle.h"
 #include "inference/engine.h"
 
 #include <doctest/doctest.h>

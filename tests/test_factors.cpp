@@ -1,7 +1,7 @@
 // The mixer on a folder with known factors (issue 15): unsupervised training and its autoencoder baseline,
 // checkpoints and --resume, the paper's table with MIG and DCI (`eval mixer --data`), and the committed shapes
 // models reproducing the metrics in their manifests.
-#include "app/cli.h"
+#include "app/cli/cli.h"
 #include "cli_util.h"
 #include "test_util.h"
 

@@ -1,10 +1,10 @@
 // Graph taps on TorchScript networks (inference/graph_taps.*), against forward hooks in Python: the
 // references are written by tests/make_models.py (small torchvision ResNet, DenseNet, MobileNetV3,
 // GoogLeNet and ViT, random weights), scripted and traced.
-#include "app/cli.h"
-#include "app/convert.h"
-#include "inference/model_impl.h"
-#include "inference/npy.h"
+#include "app/cli/cli.h"
+#include "inference/data/convert.h"
+#include "inference/model/model_impl.h"
+#include "inference/data/npy.h"
 #include "test_util.h"
 
 #include <doctest/doctest.h>
@@ -190,7 +190,7 @@ TEST_CASE("preimage features writes the tap's output as .npy, equal to the engin
     auto m = Model::load(model("densenet_traced.pt"), mo);
     const int layer = m->layerIndex("features.denseblock2");
     std::vector<int64_t> shape;
-    ImageF prepared = m->prepare(app::loadImageF(image));
+    ImageF prepared = m->prepare(loadImageF(image));
     auto values = m->features(prepared, layer, shape);
     const auto& ls = m->layers()[size_t(layer)].shape;
     CHECK(a.shape == std::vector<int64_t>{1, ls[0], 4, 4});
@@ -213,7 +213,7 @@ TEST_CASE("inversion at a mid-depth tap of a residual network, and at token and 
     auto m = Model::load(model("resnet_traced.pt"), o);
     InversionParams p;
     p.iterations = 200;
-    auto r = invert(*m, app::loadImageF(photo), m->layerIndex("layer2"), p);
+    auto r = invert(*m, loadImageF(photo), m->layerIndex("layer2"), p);
     INFO("feature error " << r.featureError << ", first loss " << r.history.front().featureLoss);
     CHECK(r.warnings.empty());
     // From noise the normalised feature error starts near 1 (loss ~1); it must end well below.
@@ -226,11 +226,11 @@ TEST_CASE("inversion at a mid-depth tap of a residual network, and at token and 
     p.iterations = 100;
     p.mask.firstChannel = 0;
     p.mask.lastChannel = 15;
-    auto t = invert(*vit, app::loadImageF(photo), tokens, p);
+    auto t = invert(*vit, loadImageF(photo), tokens, p);
     CHECK(t.featureError < 0.6f);
     p.mask.w = p.mask.h = 2;
     try {
-        invert(*vit, app::loadImageF(photo), tokens, p);
+        invert(*vit, loadImageF(photo), tokens, p);
         FAIL("a window on tokens must be refused");
     } catch (const Error& e) {
         CHECK(std::string(e.what()).find("tokens: no spatial layout") != std::string::npos);

@@ -1,6 +1,6 @@
 // HyperNet decoders: the committed comparison reproduces its manifest; the ablation fails visibly.
 #include "test_util.h"
-#include "inference/hypernet.h"
+#include "inference/learned/hypernet.h"
 
 #include <nlohmann/json.hpp>
 

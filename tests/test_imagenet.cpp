@@ -1,8 +1,8 @@
 // The trained ImageNet network in the box (assets/models/squeezenet: SqueezeNet 1.1, converted from the original
 // release's weights) on the sample photographs, and classifier heads of other shapes.
-#include "app/convert.h"
+#include "inference/data/convert.h"
 #include "inference/engine.h"
-#include "inference/worker.h"
+#include "inference/runtime/worker.h"
 #include "test_util.h"
 
 #include <doctest/doctest.h>
@@ -16,7 +16,7 @@ using namespace preimage;
 namespace {
 
 int top1(Model& m, const std::string& image) {
-    auto scores = m.logits({m.prepare(app::loadImageF(image))}).at(0);
+    auto scores = m.logits({m.prepare(loadImageF(image))}).at(0);
     return int(std::max_element(scores.begin(), scores.end()) - scores.begin());
 }
 
@@ -52,7 +52,7 @@ TEST_CASE("a mid-depth Fire module of the trained network is inverted from the p
     InversionParams p;
     p.iterations = 40;
     const int layer = m->layerIndex("fire5");
-    auto r = invert(*m, app::loadImageF(testutil::sample("photo_chelsea-cat")), layer, p);
+    auto r = invert(*m, loadImageF(testutil::sample("photo_chelsea-cat")), layer, p);
     INFO("fire5 feature error " << r.featureError << ", loss " << r.history.front().featureLoss << " -> "
                                 << r.history.back().featureLoss);
     CHECK(r.warnings.empty());  // no divergence restart at the paper's defaults
@@ -80,7 +80,7 @@ TEST_CASE("top-5 comes from the model's output whatever the layout of its head")
     Request r;
     r.model = testutil::testModel("head_pool.pt");
     r.modelOptions.size = 32;
-    r.image = app::loadImageF(testutil::sample("photo_coffee"));
+    r.image = std::make_shared<const ImageF>(loadImageF(testutil::sample("photo_coffee")));
     r.layer = 0;
     r.params.iterations = 5;
     const uint64_t gen = w.post(r);

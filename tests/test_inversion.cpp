@@ -1,8 +1,10 @@
 // The inversion protocol on the default model and its trained weights.
-#include "inference/dataset.h"
+#include "inference/data/dataset.h"
 #include "inference/engine.h"
+#include "inference/inversion/params.h"
 
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <numeric>
@@ -232,4 +234,26 @@ TEST_CASE("--threads N is a fixed count; the default is automatic") {
     r = invert(*m, testSet().image(0), m->layerIndex("relu2"), p);
     CHECK(r.threads <= autoMaxThreads());
     setThreads(usableCores());
+}
+
+TEST_CASE("inversion parameters: one JSON mapping, round trip, unknown keys and out-of-range values refused") {
+    InversionParams p;
+    p.iterations = 123, p.restarts = 3, p.seed = 9, p.learningRate = 0.01f, p.momentum = 0.5f, p.alpha = 3, p.beta = 1.5f;
+    p.lambdaAlpha = 2e-5f, p.lambdaTv = 7, p.jitter = 2;
+    p.mask = FeatureMask{1, 2, 3, 4, 5, 6};
+    const auto j = paramsToJson(p);
+    const InversionParams q = paramsFromJson(j);
+    CHECK(paramsToJson(q) == j);
+    CHECK(q.iterations == 123);
+    CHECK(q.mask.lastChannel == 6);
+    InversionParams byDepth;
+    CHECK(paramsToJson(byDepth)["lambda_tv"].is_null());  // the paper's value for the depth
+    CHECK(paramsFromJson(paramsToJson(byDepth)).lambdaTv < 0);
+    CHECK(paramsFromJson(nlohmann::json{{"iterations", 7}}, p).restarts == 3);  // keys not given keep the base's
+    CHECK_THROWS_WITH_AS(paramsFromJson(nlohmann::json{{"iters", 7}}), doctest::Contains("unknown inversion parameter 'iters'"), Error);
+    CHECK_THROWS_WITH_AS(paramsFromJson(nlohmann::json{{"iterations", "many"}}), doctest::Contains("'iterations' must be a whole number"), Error);
+    CHECK_THROWS_WITH_AS(paramsFromJson(nlohmann::json{{"iterations", 100001}}), doctest::Contains("between 1 and 100000"), Error);
+    CHECK_THROWS_WITH_AS(paramsFromJson(nlohmann::json{{"jitter", 33}}), doctest::Contains("jitter (--jitter)"), Error);
+    CHECK_THROWS_WITH_AS(paramsFromJson(nlohmann::json{{"mask", {{"z", 1}}}}), doctest::Contains("unknown mask key 'z'"), Error);
+    CHECK(paramsFromJson(nlohmann::json{{"jitter", 33}}, {}, /*validated=*/false).jitter == 33);  // a settings file: clamped by its reader
 }

@@ -1,6 +1,6 @@
 // Learned inverters: the committed decoders reproduce their manifests; training reduces the loss.
-#include "inference/dream.h"
-#include "inference/inverter.h"
+#include "inference/inversion/dream.h"
+#include "inference/learned/inverter.h"
 #include "test_util.h"
 
 #include <algorithm>

@@ -1,7 +1,7 @@
 // Chunk maths on hand-made codes: swaps, slider moves, traversals and both analogy rules are exact.
 // No torch: these are the functions the app and the CLI call on real codes.
 #include "inference/engine.h"
-#include "inference/latent.h"
+#include "inference/latent/latent.h"
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
 // The chunked mixing autoencoder: the committed default reproduces its manifest; the class lives in one
 // chunk; a few training steps reduce the loss; encode/decode round-trips.
-#include "inference/mixer.h"
+#include "inference/latent/mixer.h"
 
 #include <nlohmann/json.hpp>
 

@@ -1,5 +1,5 @@
 // The regularisers' values and gradients (autograd against central finite differences, in double).
-#include "inference/regularizers.h"
+#include "inference/inversion/regularizers.h"
 
 #include <torch/autograd.h>
 

@@ -1,6 +1,6 @@
 // User networks: TorchScript files made by tests/make_models.py with python3-torchvision.
-#include "app/cli.h"
-#include "app/convert.h"
+#include "app/cli/cli.h"
+#include "inference/data/convert.h"
 #include "inference/engine.h"
 #include "test_util.h"
 
@@ -48,7 +48,7 @@ TEST_CASE("a TorchScript AlexNet layer is inverted from a real photograph") {
     auto m = Model::load(model("alexnet_scripted.pt"), o);
     InversionParams p;
     p.iterations = 150;
-    auto r = invert(*m, app::loadImageF(kPhoto), m->layerIndex("features.0"), p);
+    auto r = invert(*m, loadImageF(kPhoto), m->layerIndex("features.0"), p);
     INFO("feature error " << r.featureError);
     CHECK(r.featureError < 0.15f);
     CHECK(r.preimages[0].width == 96);
@@ -67,7 +67,7 @@ TEST_CASE("the paper's defaults converge at lambda_tv 100 on AlexNet at 227 px, 
     p.maxDivergenceRetries = 0;  // a divergence throws
     const int layer = m->layerIndex("features.10");
     REQUIRE(m->defaultLambdaTv(layer) == 100.f);
-    auto r = invert(*m, app::loadImageF(kPhoto), layer, p);
+    auto r = invert(*m, loadImageF(kPhoto), layer, p);
     CHECK(r.warnings.empty());
     CHECK(r.implicitTvSteps > 0);
     CHECK(r.learningRate == doctest::Approx(0.004));

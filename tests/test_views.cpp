@@ -106,22 +106,22 @@ TEST_CASE("feature grid: tokens are one heat map, vectors a square of cells, sig
     CHECK_FALSE(v.locate(2, 2, c, x, y));
 }
 
-#include "render/shapes.h"
+#include "inference/data/shapes.h"
 
 #include <cmath>
 #include <map>
 
 TEST_CASE("shapes: deterministic from (seed, index), anti-aliased, every factor moves the picture") {
-    const auto a = render::shapeCode(7, 123), b = render::shapeCode(7, 123), c = render::shapeCode(8, 123);
+    const auto a = shapeCode(7, 123), b = shapeCode(7, 123), c = shapeCode(8, 123);
     CHECK(a == b);
-    CHECK(render::renderShape(a, 64).pixels == render::renderShape(b, 64).pixels);
+    CHECK(renderShape(a, 64).pixels == renderShape(b, 64).pixels);
     int differ = 0;
-    for (uint64_t i = 0; i < 20; ++i) differ += render::shapeCode(7, i) != render::shapeCode(8, i);
+    for (uint64_t i = 0; i < 20; ++i) differ += shapeCode(7, i) != shapeCode(8, i);
     CHECK(differ >= 18);  // another seed, other images
     (void)c;
     // Edge pixels take values between the background and the colour (4x4 supersampling).
-    render::ShapeCode code{1, 0, 3, 0, 2, 2, 0};  // a large red disc in the centre on black
-    const auto img = render::renderShape(code, 64);
+    ShapeCode code{1, 0, 3, 0, 2, 2, 0};  // a large red disc in the centre on black
+    const auto img = renderShape(code, 64);
     int partial = 0, full = 0;
     for (int y = 0; y < 64; ++y)
         for (int x = 0; x < 64; ++x) {
@@ -132,28 +132,28 @@ TEST_CASE("shapes: deterministic from (seed, index), anti-aliased, every factor 
     CHECK(partial > 40);
     CHECK(full > 500);
     // Each factor alone changes the image.
-    for (int k = 0; k < render::kShapeFactorCount; ++k) {
-        render::ShapeCode other = code;
-        other[size_t(k)] = (code[size_t(k)] + 1) % int(render::shapeFactors()[size_t(k)].levels.size());
+    for (int k = 0; k < kShapeFactorCount; ++k) {
+        ShapeCode other = code;
+        other[size_t(k)] = (code[size_t(k)] + 1) % int(shapeFactors()[size_t(k)].levels.size());
         if (k == 3) other = {0, 0, 3, 0, 2, 2, 0}, code = {0, 0, 3, 2, 2, 2, 0};  // rotation: a square (a disc has none)
-        CHECK(render::renderShape(other, 64).pixels != render::renderShape(code, 64).pixels);
+        CHECK(renderShape(other, 64).pixels != renderShape(code, 64).pixels);
         code = {1, 0, 3, 0, 2, 2, 0};
     }
 }
 
 TEST_CASE("shapes: factors are uniform and independent (pairwise mutual information near zero)") {
     const int n = 20000;
-    std::vector<render::ShapeCode> codes;
-    for (int i = 0; i < n; ++i) codes.push_back(render::shapeCode(0, uint64_t(i)));
-    const auto& f = render::shapeFactors();
-    for (int k = 0; k < render::kShapeFactorCount; ++k) {
+    std::vector<ShapeCode> codes;
+    for (int i = 0; i < n; ++i) codes.push_back(shapeCode(0, uint64_t(i)));
+    const auto& f = shapeFactors();
+    for (int k = 0; k < kShapeFactorCount; ++k) {
         const int levels = int(f[size_t(k)].levels.size());
         std::vector<int> count(size_t(levels), 0);
         for (const auto& c : codes) ++count[size_t(c[size_t(k)])];
         for (int v : count) CHECK(std::abs(v - n / levels) < 0.1 * n / levels);
     }
-    for (int a = 0; a < render::kShapeFactorCount; ++a)
-        for (int b = a + 1; b < render::kShapeFactorCount; ++b) {
+    for (int a = 0; a < kShapeFactorCount; ++a)
+        for (int b = a + 1; b < kShapeFactorCount; ++b) {
             std::map<std::pair<int, int>, int> joint;
             std::map<int, int> pa, pb;
             for (const auto& c : codes) ++joint[{c[size_t(a)], c[size_t(b)]}], ++pa[c[size_t(a)]], ++pb[c[size_t(b)]];

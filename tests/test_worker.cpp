@@ -1,7 +1,7 @@
 // The Worker's contract: the newest request wins, superseded jobs are cancelled between iterations,
 // stale frames never replace newer ones, errors travel in frames, and take() never blocks on a job.
-#include "inference/dataset.h"
-#include "inference/worker.h"
+#include "inference/data/dataset.h"
+#include "inference/runtime/worker.h"
 
 #include <doctest/doctest.h>
 
@@ -31,7 +31,7 @@ Frame waitDone(Worker& w, uint64_t generation, double seconds = 120) {
 
 Request invertRequest(int layer, int iterations) {
     Request r;
-    r.image = loadFashionMnist(false, 1).image(0);
+    r.image = std::make_shared<const ImageF>(loadFashionMnist(false, 1).image(0));
     r.layer = layer;
     r.params.iterations = iterations;
     return r;

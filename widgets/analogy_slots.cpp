@@ -1,6 +1,6 @@
-#include "analogy_slots.h"
+#include "widgets/analogy_slots.h"
 
-#include "image_view.h"
+#include "widgets/image_view.h"
 
 namespace preimage::widgets {
 

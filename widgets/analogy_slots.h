@@ -4,7 +4,7 @@
 // ImGui only; UI thread.
 #pragma once
 
-#include "image_view.h"
+#include "widgets/image_view.h"
 
 #include <imgui.h>
 

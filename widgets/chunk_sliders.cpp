@@ -1,4 +1,4 @@
-#include "chunk_sliders.h"
+#include "widgets/chunk_sliders.h"
 
 #include <algorithm>
 #include <cmath>

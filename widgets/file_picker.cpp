@@ -1,4 +1,4 @@
-#include "file_picker.h"
+#include "widgets/file_picker.h"
 
 #include <imgui.h>
 

@@ -1,4 +1,4 @@
-#include "image_view.h"
+#include "widgets/image_view.h"
 
 #include <imgui_internal.h>
 

@@ -1,4 +1,4 @@
-#include "layer_strip.h"
+#include "widgets/layer_strip.h"
 
 #include <cstdio>
 

@@ -1,4 +1,4 @@
-#include "layer_tree.h"
+#include "widgets/layer_tree.h"
 
 #include <algorithm>
 #include <cctype>

@@ -1,4 +1,4 @@
-#include "loss_plot.h"
+#include "widgets/loss_plot.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "params_panel.h"
+#include "widgets/params_panel.h"
 
 #include <imgui.h>
 

@@ -1,4 +1,4 @@
-#include "progress.h"
+#include "widgets/progress.h"
 
 #include <imgui.h>
 

@@ -1,0 +1,206 @@
+// App: the window's half of the app: textures mirrored from the Session, tabs, drops and pickers. Drawing is in
+// panels.cpp and tools.cpp, latent views in latent.cpp, the view report in export.cpp.
+#include "app/gui/app.h"
+
+#include "inference/data/convert.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+namespace fs = std::filesystem;
+
+namespace preimage::app {
+namespace {
+
+bool isModelFile(const std::string& path) {
+    std::string e = fs::path(path).extension().string();
+    std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    return e == ".pt" || e == ".pth" || e == ".ts" || e == ".torchscript";
+}
+
+constexpr Tab kTabs[] = {Tab::Run, Tab::Channels, Tab::Preferred, Tab::Chunks, Tab::Analogy};
+
+}  // namespace
+
+const char* tabName(Tab t) {
+    switch (t) {
+        case Tab::Run: return "run";
+        case Tab::Channels: return "channels";
+        case Tab::Preferred: return "preferred";
+        case Tab::Chunks: return "chunks";
+        case Tab::Analogy: return "analogy";
+    }
+    return "";
+}
+
+App::App(Settings settings, const std::string& modelOverride, const std::string& imageOverride, const std::string& inverters)
+    : m_s(std::move(settings), modelOverride, imageOverride, inverters), m_uploader(render::makeHostUploader()) {
+    auto& p = m_pickers;
+    p.image.title = "Open image";
+    p.image.extensions = render::imageExtensions();
+    p.image.directory = assetsDir() + "/samples";
+    p.second = p.image;
+    p.second.title = "Second image (chunks to swap in)";
+    p.slot = p.image;
+    p.slot.title = "Analogy slot image";
+    p.model.title = "Open model (TorchScript)";
+    p.model.extensions = {".pt", ".pth", ".ts", ".torchscript"};
+}
+
+App::~App() {
+    m_s.worker.reset();  // join the worker before the textures' GL context goes away
+}
+
+void App::syncTextures(const SessionUpdate& u) {
+    auto upload = [&](render::Texture& t, const ImageF& image) {
+        if (image.empty()) {
+            t.reset();
+            return;
+        }
+        m_uploader->upload(t, toBytes(image));
+        ++m_s.stats.uploads;
+    };
+    if (u.model) {
+        std::vector<std::string> names, modules;
+        for (const auto& l : m_s.model->layers) names.push_back(l.name), modules.push_back(l.module);
+        m_tree = widgets::buildLayerTree(names, modules);
+        m_treeState = {};
+        m_sampleTex.clear();
+        m_thumbs.clear();
+        resetLatent();
+    }
+    if (m_thumbs.size() != m_s.slots.size()) {
+        m_thumbs.clear();
+        m_thumbs.resize(m_s.slots.size());
+    }
+    for (auto& t : m_thumbs)  // results reset: thumbnails go with them
+        if (t.valid() && !m_s.slots[size_t(&t - m_thumbs.data())].result) t.reset();
+    if (u.image) {
+        upload(m_originalTex, *m_s.image);
+        if (m_latent.show) encodeMainForLatent();
+    }
+    if (u.target) upload(m_targetTex, m_s.target);
+    if (u.previews) {
+        m_restartTex.resize(m_s.frame.previews.size());
+        for (size_t i = 0; i < m_s.frame.previews.size(); ++i) upload(m_restartTex[i], m_s.frame.previews[i]);
+    }
+    if (u.variance) {
+        if (m_s.frame.result) upload(m_varianceTex, m_s.frame.result->variance);
+        else m_varianceTex.reset();
+    }
+    if (u.learned) {
+        if (m_s.learned) upload(m_learnedTex, m_s.learned->image);
+        else m_learnedTex.reset();
+    }
+    if (u.grid) {
+        if (m_s.grid.image.pixels.empty()) m_gridTex.reset();
+        else m_uploader->upload(m_gridTex, m_s.grid.image);
+    }
+    if (u.dream) upload(m_dreamTex, m_s.dreamPreview);
+    for (int l : u.thumbnails) {
+        const auto& r = m_s.slots.at(size_t(l)).result;
+        if (r) upload(m_thumbs.at(size_t(l)), r->preimages[size_t(r->best)]);
+    }
+    if (u.samples) {
+        m_sampleTex.clear();
+        m_sampleTex.resize(m_s.sampleImages.size());
+        for (size_t i = 0; i < m_s.sampleImages.size(); ++i)
+            if (!m_s.sampleImages[i].pixels.empty()) m_uploader->upload(m_sampleTex[i], m_s.sampleImages[i]);
+    }
+}
+
+void App::stepLayer(int delta) {
+    if (!m_s.model || m_s.model->layers.empty()) return;
+    selectLayer(std::clamp(m_s.layer + delta, 0, int(m_s.model->layers.size()) - 1));
+}
+
+void App::stepSibling(int delta) {
+    const auto sib = m_tree.siblings(m_s.layer);
+    const auto it = std::find(sib.begin(), sib.end(), m_s.layer);
+    if (it == sib.end()) return;
+    const long k = std::clamp(long(it - sib.begin()) + delta, 0L, long(sib.size()) - 1);
+    selectLayer(sib[size_t(k)]);
+}
+
+void App::selectTab(const std::string& name) {
+    for (Tab t : kTabs)
+        if (name == tabName(t) || (t == Tab::Preferred && name == "dream")) {
+            m_tabRequest = t;
+            return;
+        }
+    throw Error("no tab '" + name + "' (run, channels, preferred, chunks, analogy)");
+}
+
+void App::setFilter(const std::string& text) {
+    std::snprintf(m_treeState.filter, sizeof m_treeState.filter, "%s", text.c_str());
+}
+
+void App::onDrop(const std::vector<std::string>& paths) {
+    for (const auto& p : paths) {
+        if (isModelFile(p))
+            openModel(p);
+        else if (render::isImageFile(p))
+            openImage(p);
+        else
+            m_s.setError("cannot open '" + p + "': drop an image (png, jpg, bmp, gif, tga, ppm, pgm) or a TorchScript model (.pt)");
+    }
+}
+
+void App::onDrop(const std::vector<std::string>& paths, float x, float y) {
+    // Onto an analogy slot or the latent panel's second image: that slot takes the first image.
+    if (!paths.empty() && render::isImageFile(paths[0])) {
+        // Only the tab on screen takes drops: the other tabs' boxes are where they were last drawn.
+        const int slot = m_latent.showAnalogy && m_tab == Tab::Analogy ? widgets::dropTarget(m_latent.analogy, ImVec2(x, y)) : -1;
+        if (slot >= 0) {
+            setAnalogySlot(slot, paths[0]);
+            return;
+        }
+        const auto& a = m_latent.secondMin;
+        const auto& b = m_latent.secondMax;
+        if (m_latent.show && m_tab == Tab::Chunks && x >= a.x && x < b.x && y >= a.y && y < b.y) {
+            setSecondImage(paths[0]);
+            return;
+        }
+    }
+    onDrop(paths);
+}
+
+void App::dropOn(const std::string& target, const std::vector<std::string>& paths) {
+    // A target on a tab not on screen: that tab comes forward and takes the file (a user would switch to it first).
+    if (target == "second" && m_tab != Tab::Chunks && !paths.empty()) {
+        setSecondImage(paths[0]);
+        return;
+    }
+    if ((target == "a" || target == "b" || target == "c") && m_tab != Tab::Analogy && !paths.empty()) {
+        setAnalogySlot(target[0] - 'a', paths[0]);
+        return;
+    }
+    ImVec2 lo, hi;
+    if (target == "second") {
+        lo = m_latent.secondMin;
+        hi = m_latent.secondMax;
+    } else if (target == "a" || target == "b" || target == "c") {
+        const int i = target[0] - 'a';
+        lo = m_latent.analogy.slotMin[i];
+        hi = m_latent.analogy.slotMax[i];
+    } else {
+        throw Error("drop target must be a, b, c or second, got '" + target + "'");
+    }
+    onDrop(paths, 0.5f * (lo.x + hi.x), 0.5f * (lo.y + hi.y));
+}
+
+void App::startDream(const std::string& unit) {
+    if (!m_s.model) return;
+    m_s.startDream(unit, m_dream.prior);
+    selectTab("preferred");
+}
+
+void App::showPanel(const std::string& name) {
+    if (name == "image_picker") m_pickers.image.open = true;
+    if (name == "model_picker") m_pickers.model.open = true;
+}
+
+}  // namespace preimage::app

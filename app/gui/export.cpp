@@ -1,0 +1,58 @@
+// App: the view report that scripts and tests read (what each panel shows). UI thread. The exports themselves
+// are the Session's (session.cpp), written on its file thread.
+#include "app/gui/app.h"
+#include "inference/json_text.h"
+
+#include "inference/data/convert.h"
+#include "app/cli/report.h"
+#include "render/grid.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+namespace fs = std::filesystem;
+
+namespace preimage::app {
+
+nlohmann::json App::viewReport() const {
+    nlohmann::json path = nlohmann::json::array();
+    for (int n : m_tree.ancestors(m_s.layer)) path.push_back(m_tree.nodes[size_t(n)].path);
+    nlohmann::json panels = nlohmann::json::object();
+    for (const auto& [name, r] : m_panelRects) panels[name] = {r[0], r[1], r[2], r[3]};
+    auto top = [&](const std::vector<std::pair<int, float>>& t) {
+        nlohmann::json a = nlohmann::json::array();
+        for (const auto& [c, p] : t)
+            a.push_back({{"class", c}, {"name", m_s.model && c < int(m_s.model->classes.size()) ? m_s.model->classes[size_t(c)] : std::to_string(c)},
+                         {"p", p}});
+        return a;
+    };
+    const auto& s = m_s.settings.inversion;
+    static const char* kinds[] = {"maps", "tokens", "vector"};
+    nlohmann::json tabs = {"run", "channels", "preferred"};  // as drawn by drawTools
+    if (m_s.model && m_s.model->hasMixer) tabs.push_back("chunks"), tabs.push_back("analogy");
+    nlohmann::json samples = nlohmann::json::array();
+    for (const auto& p : m_s.samples) samples.push_back(fs::path(p).filename().string());
+    return {{"tree", {{"nodes", m_tree.nodes.size()}, {"visible_rows", m_treeState.visibleRows}, {"path", path},
+                      {"siblings", m_tree.siblings(m_s.layer).size()}, {"filter", m_treeState.filter}}},
+            {"tab", int(m_tab)},  // Run 0, Channels 1, Preferred 2, Chunks 3, Analogy 4
+            {"tabs", tabs},
+            {"shown_layer", m_s.layerName(m_s.frame.layer)},  // the layer of the pre-image and loss plot shown
+            {"samples", samples},
+            {"input", m_s.model ? nlohmann::json{m_s.model->input.channels, m_s.model->input.height, m_s.model->input.width}
+                              : nlohmann::json()},
+            {"class_count", m_s.model ? m_s.model->classCount : 0},
+            {"channel_grid", {{"layer", m_s.layerName(m_s.featureLayer)}, {"kind", kinds[m_s.grid.kind]}, {"channels", m_s.grid.channels},
+                              {"shown", m_s.grid.shown}, {"cols", m_s.grid.cols}, {"width", m_s.grid.image.width},
+                              {"height", m_s.grid.image.height}}},
+            {"image_top5", top(m_s.imageTop5)},
+            {"preimage_top5", top(m_s.layer >= 0 && m_s.layer < int(m_s.slots.size()) ? m_s.slots[size_t(m_s.layer)].preimageTop5
+                                                                                 : std::vector<std::pair<int, float>>{})},
+            {"mask", {s.maskX, s.maskY, s.maskW, s.maskH, s.maskFirst, s.maskLast}},
+            {"panels", panels},
+            {"dream_unit", m_s.dreamUnit},
+            {"dream_activation", m_s.dreamResult ? m_s.dreamResult->activation : 0.f},
+            {"dream_start_activation", m_s.dreamResult ? m_s.dreamResult->startActivation : 0.f}};
+}
+
+}  // namespace preimage::app

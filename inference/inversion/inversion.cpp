@@ -1,0 +1,444 @@
+// Optimisation pre-images: Mahendran & Vedaldi, "Understanding deep image representations by
+// inverting them" (CVPR 2015). See shared/design.md, point 1, for the protocol implemented here.
+//
+// Units. The optimised variable is y, the image in units of sigma (the average norm of the model's
+// normalised input images, or the target's own norm when the training set is unknown): x = sigma * y.
+// Momentum SGD on y makes the paper's learning rate independent of image size and scaling (the
+// paper's code scales the feature gradient by sigma^2 for the same reason). The regularisers are
+// evaluated on x and normalised by the area H*W and the typical pixel norm B = sigma / sqrt(H*W); the
+// TV term's differences are measured in the paper's 227-pixel frame, V = B * 227 / sqrt(H*W), so that
+// lambda_tv means the same at any input resolution (the squared gradient of the same content grows
+// with the square of the pixel density: a 28x28 input would otherwise need a 66x smaller lambda).
+#include "inference/model/model_impl.h"
+#include "inference/inversion/params.h"
+#include "inference/inversion/regularizers.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/autograd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cmath>
+#include <random>
+
+namespace preimage {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr double kPaperSide = 227.0;  // AlexNet's input side, for which the paper set lambda_tv
+
+std::string fmtNumber(double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", v);
+    return b;
+}
+
+// Which loss term blew up, for the divergence message: the largest of the weighted terms (non-finite first).
+std::string dominantTerm(double feature, double alphaTerm, double tvTerm, float lambdaTv, float lambdaAlpha) {
+    auto size = [](double v) { return std::isfinite(v) ? std::abs(v) : 1e300; };
+    if (size(tvTerm) >= size(feature) && size(tvTerm) >= size(alphaTerm))
+        return "the TV term dominates: lower --tv (now " + fmtNumber(lambdaTv) + ") or --lr";
+    if (size(alphaTerm) >= size(feature))
+        return "the alpha-norm term dominates: lower --lambda-alpha (now " + fmtNumber(lambdaAlpha) + ") or --lr";
+    return "the feature term dominates: lower --lr";
+}
+
+// v = momentum v - eta (g1 + g2); x += v. One pass on the CPU (the hot loop of small models is overhead).
+// The same, each group of `rowsPerGroup` rows (one image's restarts) with its own step eta[g].
+void momentumStep(torch::Tensor& x, torch::Tensor& v, torch::Tensor& g1, const torch::Tensor& g2, double momentum,
+                  const std::vector<double>& eta, int64_t rowsPerGroup) {
+    const int64_t groups = int64_t(eta.size());
+    if (x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.is_contiguous() && v.is_contiguous() &&
+        g1.is_contiguous() && g2.is_contiguous() && g1.sizes() == x.sizes() && g2.sizes() == x.sizes()) {
+        float* xp = x.data_ptr<float>();
+        float* vp = v.data_ptr<float>();
+        const float* a = g1.data_ptr<float>();
+        const float* b = g2.data_ptr<float>();
+        const float m = float(momentum);
+        const int64_t per = x.numel() / groups;
+        for (int64_t g = 0; g < groups; ++g) {
+            const float e = float(eta[size_t(g)]);
+            for (int64_t i = g * per, n = (g + 1) * per; i < n; ++i) {
+                vp[i] = m * vp[i] - e * (a[i] + b[i]);
+                xp[i] += vp[i];
+            }
+        }
+        return;
+    }
+    for (int64_t g = 0; g < groups; ++g) {
+        auto xg = x.slice(0, g * rowsPerGroup, (g + 1) * rowsPerGroup), vg = v.slice(0, g * rowsPerGroup, (g + 1) * rowsPerGroup);
+        auto g1g = g1.slice(0, g * rowsPerGroup, (g + 1) * rowsPerGroup);
+        g1g.add_(g2.slice(0, g * rowsPerGroup, (g + 1) * rowsPerGroup));
+        vg.mul_(momentum).sub_(g1g, eta[size_t(g)]);
+        xg.add_(vg);
+    }
+}
+
+// The paper's schedule, 100 / 200 / 100 of 400 iterations, scaled to any iteration count.
+float scheduledRate(float base, int it, int iterations) {
+    double f = double(it) / double(std::max(1, iterations));
+    return f < 0.25 ? base : (f < 0.75 ? base * 0.1f : base * 0.01f);
+}
+
+std::string shapeText(const torch::Tensor& t) {
+    std::string s;
+    for (int d = 1; d < t.dim(); ++d) s += (d > 1 ? "x" : "") + std::to_string(t.size(d));
+    return s;
+}
+
+// Masks by the tap's layout: [N,C,H,W] maps take channel groups and windows; vectors [N,F] take feature
+// ranges; tokens [N,T,D] take channel ranges of D. Other layouts have no known channel or spatial axis.
+torch::Tensor buildMask(const torch::Tensor& phi0, const FeatureMask& m, const std::string& layer) {
+    auto mask = torch::ones_like(phi0);
+    if (!m.active()) return mask;
+    const int rank = int(phi0.dim()) - 1;
+    if (rank < 1 || rank > 3)
+        throw Error("layer '" + layer + "' has shape " + shapeText(phi0) +
+                    ": masks need a feature map [C,H,W], tokens [N,D] or a vector");
+    const int channelDim = rank == 2 ? 2 : 1;
+    const int64_t channels = phi0.size(channelDim);
+    int64_t first = m.firstChannel, last = m.lastChannel < 0 ? channels - 1 : m.lastChannel;
+    if (first < 0 || first > last || last >= channels)
+        throw Error("channel group " + std::to_string(first) + "-" + std::to_string(last) + " is outside layer '" + layer +
+                    "' (channels 0-" + std::to_string(channels - 1) + ")");
+    mask.zero_();
+    if (m.w > 0) {
+        if (rank != 3)
+            throw Error("a spatial window needs a [C,H,W] feature map; layer '" + layer + "' has shape " + shapeText(phi0) +
+                        (rank == 2 ? " (tokens: no spatial layout)" : " (a vector)"));
+        const int64_t H = phi0.size(2), W = phi0.size(3);
+        if (m.x < 0 || m.y < 0 || m.h <= 0 || m.x + m.w > W || m.y + m.h > H)
+            throw Error("window " + std::to_string(m.x) + "," + std::to_string(m.y) + "," + std::to_string(m.w) + "," +
+                        std::to_string(m.h) + " is outside layer '" + layer + "' (" + std::to_string(W) + "x" +
+                        std::to_string(H) + " feature map)");
+        mask.slice(1, first, last + 1).slice(2, m.y, m.y + m.h).slice(3, m.x, m.x + m.w).fill_(1);
+    } else {
+        mask.slice(channelDim, first, last + 1).fill_(1);
+    }
+    return mask;
+}
+
+// The problem a batch poses, fixed before the first iteration: the targets' features and their norms, the mask,
+// each image's scale (sigma, B, V) and the TV term's curvature bound. Rows are image-major: image b's restarts
+// are rows b R ... b R + R - 1 (contiguous slices).
+struct Problem {
+    int N = 0, R = 0;
+    int64_t C = 0, H = 0, W = 0;
+    float lambdaTv = 0;
+    torch::Tensor x0, phi0, phi0Rows, mask, rowWeight;
+    std::vector<double> sigma, Bn, V, tvBound;
+    bool masked = false;
+    torch::Tensor rows(const torch::Tensor& t, int b) const { return t.slice(0, int64_t(b) * R, int64_t(b + 1) * R); }
+};
+
+Problem prepareProblem(Model& model, std::vector<InversionResult>& results, const InversionParams& params) {
+    auto& M = model.impl();
+    const std::string& layer = results[0].layer;
+    const int layerIndex = results[0].layerIndex;
+    Problem P;
+    P.N = int(results.size());
+    P.R = params.restarts;
+    P.lambdaTv = results[0].lambdaTv;
+    std::vector<ImageF> targets;
+    for (const auto& r : results) targets.push_back(r.target);
+    torch::Tensor norm0;
+    {
+        torch::NoGradGuard noGrad;
+        P.x0 = M.toInput(targets);
+        P.phi0 = M.forwardTo(P.x0, layerIndex).detach();
+        P.mask = buildMask(P.phi0.slice(0, 0, 1), params.mask, layer);
+        norm0 = (P.phi0 * P.mask).pow(2).flatten(1).sum(1).to(torch::kCPU, torch::kDouble);  // [N]
+    }
+    P.C = P.x0.size(1), P.H = P.x0.size(2), P.W = P.x0.size(3);
+    const auto n = static_cast<size_t>(P.N);
+    P.sigma.resize(n), P.Bn.resize(n), P.V.resize(n), P.tvBound.resize(n);
+    std::vector<double> invNorm0(n);
+    for (int b = 0; b < P.N; ++b) {
+        const double n0 = norm0[b].item<double>();
+        if (!(n0 > 0))
+            throw Error("layer '" + layer + "' is all zeros for " + (P.N > 1 ? "image " + std::to_string(b) + " of the batch" : "this image") +
+                        (params.mask.active() ? " inside the mask" : "") + ": there is nothing to invert");
+        invNorm0[size_t(b)] = 1.0 / n0;
+        P.sigma[size_t(b)] = M.input.imageNorm > 0 ? double(M.input.imageNorm) : std::max(1e-6, P.x0[b].norm().item<double>());
+        P.Bn[size_t(b)] = P.sigma[size_t(b)] / std::sqrt(double(P.H * P.W));
+        P.V[size_t(b)] = P.Bn[size_t(b)] * kPaperSide / std::sqrt(double(P.H * P.W));
+        P.tvBound[size_t(b)] = tvCurvatureBound(P.H, P.W, P.V[size_t(b)], P.lambdaTv);
+        results[size_t(b)].sigma = float(P.sigma[size_t(b)]);
+    }
+    // Per-row weights of the feature term: each image's loss is normalised by its own ||Phi0||^2.
+    P.rowWeight = torch::empty({int64_t(P.N) * P.R}, torch::kFloat);
+    for (int b = 0; b < P.N; ++b) P.rowWeight.slice(0, int64_t(b) * P.R, int64_t(b + 1) * P.R).fill_(invNorm0[size_t(b)]);
+    P.rowWeight = P.rowWeight.to(M.device);
+    P.phi0Rows = P.R == 1 ? P.phi0 : P.phi0.repeat_interleave(P.R, 0);
+    P.masked = params.mask.active();
+    return P;
+}
+
+// One attempt's optimisation state: the images, their velocity, the jitter generators and the loss terms seen.
+struct Run {
+    torch::Tensor x, velocity, regGrad;
+    std::vector<std::mt19937> rng;
+    float lastRate = -1.f;
+    std::vector<std::array<double, 3>> first, before;  // per image: the loss terms (feature, alpha, tv) first, last finite
+};
+
+// Small random noise: ||x|| = 0.1 sigma against the target's ~sigma (the paper starts from noise). Each image
+// draws from its own seed, so that its result does not depend on the batch it is in.
+Run startRun(const Problem& P, const std::vector<uint64_t>& seeds, const torch::Device& device) {
+    Run run;
+    std::vector<torch::Tensor> starts;
+    for (int b = 0; b < P.N; ++b) {
+        auto gen = at::make_generator<at::CPUGeneratorImpl>(seeds[size_t(b)]);
+        starts.push_back(at::randn({P.R, P.C, P.H, P.W}, gen, torch::kFloat) *
+                         (0.1 * P.sigma[size_t(b)] / std::sqrt(double(P.C * P.H * P.W))));
+    }
+    run.x = (P.N == 1 ? starts[0] : torch::cat(starts)).to(device);
+    run.x.set_requires_grad(true);
+    run.velocity = torch::zeros_like(run.x).set_requires_grad(false);
+    for (int b = 0; b < P.N; ++b) run.rng.emplace_back(uint32_t(seeds[size_t(b)] * 2654435761u + 17u));
+    run.first.resize(size_t(P.N));
+    run.before.resize(size_t(P.N));
+    return run;
+}
+
+// One iteration's evaluation: the feature term's gradient, the regularisers' gradient (the TV term left out for
+// images whose TV step is implicit), each image's loss terms, and the step sizes.
+struct Evaluation {
+    torch::Tensor grad;
+    std::vector<double> eta;
+    std::vector<char> implicitTv;
+    std::vector<std::array<double, 3>> terms;  // per image: feature, alpha, tv (weighted, summed over restarts)
+};
+
+Evaluation evaluate(Model::Impl& M, int layerIndex, const Problem& P, Run& run, const InversionParams& params, float rate,
+                    std::vector<InversionResult>& results) {
+    const int N = P.N, R = P.R;
+    torch::Tensor xin = run.x;
+    if (params.jitter > 0) {
+        std::uniform_int_distribution<int> d(-params.jitter, params.jitter);
+        std::vector<torch::Tensor> parts;
+        for (int b = 0; b < N; ++b) {
+            const int dy = d(run.rng[size_t(b)]), dx = d(run.rng[size_t(b)]);
+            parts.push_back(torch::roll(P.rows(run.x, b), {dy, dx}, {2, 3}));
+        }
+        xin = N == 1 ? parts[0] : torch::cat(parts);
+    }
+    auto phi = M.forwardTo(xin, layerIndex);
+    auto diff = P.masked ? (phi - P.phi0Rows) * P.mask : phi - P.phi0Rows;
+    auto featureRows = diff.square().flatten(1).sum(1) * P.rowWeight;  // [N R]
+    Evaluation e;
+    e.grad = torch::autograd::grad({featureRows.sum()}, {run.x})[0];
+    // Per image: whether its TV term is stepped implicitly (when an explicit step would be past momentum SGD's
+    // stability bound for it: eta L < 2 (1 + momentum); we switch at 1).
+    const auto n = static_cast<size_t>(N);
+    e.eta.resize(n), e.implicitTv.resize(n), e.terms.resize(n);
+    std::vector<double> tvWeight(n), alphaTerm, tvTerm;
+    for (int b = 0; b < N; ++b) {
+        e.eta[size_t(b)] = double(rate) * P.sigma[size_t(b)] * P.sigma[size_t(b)];
+        e.implicitTv[size_t(b)] = params.beta == 2.f && e.eta[size_t(b)] * P.tvBound[size_t(b)] > 1.0;
+        if (e.implicitTv[size_t(b)]) results[size_t(b)].implicitTvSteps++;
+        tvWeight[size_t(b)] = e.implicitTv[size_t(b)] ? 0.0 : double(P.lambdaTv);
+    }
+    regularizerGradientGroups(run.x.detach(), R, params.alpha, P.Bn, params.lambdaAlpha, params.beta, P.V, tvWeight, run.regGrad,
+                              alphaTerm, tvTerm);
+    // In double: a huge --lambda-alpha or --tv must read as divergence, not overflow a float.
+    auto featureHost = featureRows.detach().to(torch::kCPU, torch::kDouble).contiguous();
+    const double* fh = featureHost.data_ptr<double>();
+    for (int b = 0; b < N; ++b) {
+        double f = 0;
+        for (int r = 0; r < R; ++r) f += fh[b * R + r];
+        if (e.implicitTv[size_t(b)])
+            tvTerm[size_t(b)] = totalVariation(P.rows(run.x.detach(), b), params.beta, P.V[size_t(b)]).sum().item<double>() * P.lambdaTv;
+        e.terms[size_t(b)] = {f, alphaTerm[size_t(b)], tvTerm[size_t(b)]};
+    }
+    return e;
+}
+
+// Divergence: a non-finite loss, or one 1e4 times its start. Returns the blamed term's advice, "" when none.
+std::string divergence(const Problem& P, Run& run, const Evaluation& e, int iteration, const InversionParams& params) {
+    for (int b = 0; b < P.N; ++b) {
+        const auto& t = e.terms[size_t(b)];
+        const double total = t[0] + t[1] + t[2];
+        if (iteration == 0) run.first[size_t(b)] = t;
+        const auto& f = run.first[size_t(b)];
+        if (!std::isfinite(total) || total > 1e4 * std::max(double(P.R), f[0] + f[1] + f[2])) {
+            const auto& w = iteration > 0 ? run.before[size_t(b)] : t;  // the term that grew, not the one that overflowed
+            return dominantTerm(w[0], w[1], w[2], P.lambdaTv, params.lambdaAlpha);
+        }
+    }
+    run.before = e.terms;
+    return "";
+}
+
+// The paper's step: momentum SGD on the feature and regulariser gradients, then, for images whose TV term is
+// implicit, the TV step from there (joining the velocity, so that it is part of the whole step).
+void step(const Problem& P, Run& run, Evaluation& e, const InversionParams& params) {
+    torch::NoGradGuard noGrad;
+    momentumStep(run.x, run.velocity, e.grad, run.regGrad, params.momentum, e.eta, P.R);
+    for (int b = 0; b < P.N; ++b) {
+        if (!e.implicitTv[size_t(b)]) continue;
+        auto xb = P.rows(run.x, b), vb = P.rows(run.velocity, b);
+        auto next = implicitTvStep(xb.detach(), e.eta[size_t(b)], P.V[size_t(b)], P.lambdaTv);
+        vb.add_(next).sub_(xb.detach());
+        xb.copy_(next);
+    }
+}
+
+// Each image's history gains this iteration's terms; returns the batch's mean for the progress callback.
+ProgressEvent record(const Problem& P, const Evaluation& e, int iteration, int iterations, float rate, double elapsed,
+                     std::vector<InversionResult>& results) {
+    ProgressEvent all;
+    all.iteration = iteration + 1;
+    all.iterations = iterations;
+    all.learningRate = rate;
+    all.itersPerSecond = elapsed > 0 ? float((iteration + 1) / elapsed) : 0.f;
+    for (int b = 0; b < P.N; ++b) {
+        const auto& t = e.terms[size_t(b)];
+        ProgressEvent ev = all;
+        ev.featureLoss = float(t[0] / P.R);
+        ev.alphaLoss = float(t[1] / P.R);
+        ev.tvLoss = float(t[2] / P.R);
+        ev.loss = ev.featureLoss + ev.alphaLoss + ev.tvLoss;
+        results[size_t(b)].history.push_back(ev);
+        all.featureLoss += ev.featureLoss / float(P.N), all.alphaLoss += ev.alphaLoss / float(P.N);
+        all.tvLoss += ev.tvLoss / float(P.N), all.loss += ev.loss / float(P.N);
+    }
+    return all;
+}
+
+// The results of the last attempt: per restart the pre-image and its feature error, the best restart, the pixel
+// error against the target, the variance across restarts.
+void finish(Model::Impl& M, int layerIndex, const Problem& P, Run& run, std::vector<InversionResult>& results) {
+    torch::NoGradGuard noGrad;
+    auto x = run.x.detach();
+    auto errors = (((M.forwardTo(x, layerIndex) - P.phi0Rows) * P.mask).square().flatten(1).sum(1) * P.rowWeight)
+                      .sqrt()
+                      .to(torch::kCPU);
+    for (int b = 0; b < P.N; ++b) {
+        auto& result = results[size_t(b)];
+        for (int r = 0; r < P.R; ++r) {
+            result.featureErrorPerRestart.push_back(errors[int64_t(b) * P.R + r].item<float>());
+            result.preimages.push_back(M.fromInput(x[int64_t(b) * P.R + r]));
+        }
+        result.best = int(std::min_element(result.featureErrorPerRestart.begin(), result.featureErrorPerRestart.end()) -
+                          result.featureErrorPerRestart.begin());
+        result.featureError = result.featureErrorPerRestart[size_t(result.best)];
+        auto targetT = imageToTensor(result.target);
+        auto bestT = imageToTensor(result.preimages[size_t(result.best)]);
+        result.pixelRmse = (bestT - targetT).pow(2).mean().sqrt().item<float>();
+
+        std::vector<torch::Tensor> stackList;
+        for (const auto& p : result.preimages) stackList.push_back(imageToTensor(p));
+        auto stack = torch::stack(stackList);                           // [R,C,H,W] in [0,1]
+        auto var = stack.var(0, /*unbiased=*/false).mean(0, true);      // [1,H,W]
+        result.varianceMax = var.max().item<float>();
+        result.variance = tensorToImage(result.varianceMax > 0 ? var / result.varianceMax : var);
+    }
+}
+
+}  // namespace
+
+// The paper's algorithm: prepare the problem; from noise, iterate (evaluate, detect divergence, step) under the
+// 1 / 0.1 / 0.01 schedule; on divergence start again at a tenth of the rate (a batch falls back to one image at a
+// time, so every result is what a batch of one gives); finish with each restart's error and the best.
+std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>& images, int layerIndex,
+                                         const InversionParams& params, const std::vector<uint64_t>& seeds,
+                                         const ProgressFn& progress, const std::atomic<bool>* cancel) {
+    validate(params);
+    auto& M = model.impl();
+    if (layerIndex < 0 || layerIndex >= int(M.layers.size())) throw Error("layer index out of range");
+    if (images.empty()) return {};
+    if (seeds.size() != images.size()) throw Error("invertBatch: one seed per image");
+    const std::string& layer = M.layers[size_t(layerIndex)].name;
+    const int N = int(images.size());
+
+    std::vector<InversionResult> results(static_cast<size_t>(N));
+    for (int b = 0; b < N; ++b) {
+        auto& r = results[size_t(b)];
+        r.layer = layer;
+        r.layerIndex = layerIndex;
+        r.target = model.prepare(images[size_t(b)]);
+        r.lambdaTv = params.lambdaTv >= 0 ? params.lambdaTv : model.defaultLambdaTv(layerIndex);
+        r.lambdaAlpha = params.lambdaAlpha;
+    }
+    const Problem P = prepareProblem(model, results, params);
+
+    float lr = params.learningRate;
+    Run run;
+    const auto start = Clock::now();
+    auto lastPreview = start;
+    int done = 0;
+    ThreadTuner tuner;
+    for (int attempt = 0;; ++attempt) {
+        run = startRun(P, seeds, M.device);
+        for (auto& r : results) r.implicitTvSteps = 0, r.history.clear();
+        std::string diverged;
+        const auto attemptStart = Clock::now();
+        for (done = 0; done < params.iterations; ++done) {
+            if (cancel && cancel->load(std::memory_order_relaxed)) {
+                for (auto& r : results) r.cancelled = true;
+                break;
+            }
+            // Momentum SGD on y = x / sigma (see the top of this file), written on x: the step on x is
+            // sigma^2 times the rate times the gradient on x.
+            const float rate = scheduledRate(lr, done, params.iterations);
+            Evaluation e = evaluate(M, layerIndex, P, run, params, rate, results);
+            if (rate != run.lastRate) run.velocity.zero_();  // the authors' code resets momentum with the rate
+            run.lastRate = rate;
+            diverged = divergence(P, run, e, done, params);
+            if (!diverged.empty()) break;
+            step(P, run, e, params);
+            const double elapsed = std::chrono::duration<double>(Clock::now() - attemptStart).count();
+            ProgressEvent all = record(P, e, done, params.iterations, rate, elapsed, results);
+            tuner.step();
+            if (progress) {
+                auto now = Clock::now();
+                if (params.previewEveryMs > 0 &&
+                    (std::chrono::duration<double, std::milli>(now - lastPreview).count() >= params.previewEveryMs ||
+                     done + 1 == params.iterations)) {
+                    torch::NoGradGuard noGrad;
+                    for (int r = 0; r < P.R; ++r) all.previews.push_back(M.fromInput(run.x[r].detach()));
+                    lastPreview = now;
+                }
+                progress(all);
+            }
+        }
+        if (diverged.empty()) break;
+        if (N > 1) {
+            // One image of the batch diverged: each is run on its own, so that every result is what a batch of
+            // one gives (its restarts at lower rates included).
+            std::vector<InversionResult> single;
+            for (int b = 0; b < N; ++b)
+                single.push_back(std::move(
+                    invertBatch(model, {images[size_t(b)]}, layerIndex, params, {seeds[size_t(b)]}, {}, cancel)[0]));
+            return single;
+        }
+        std::string what = "diverged at iteration " + std::to_string(done + 1) + " with learning rate " + fmtNumber(lr) +
+                           " (" + diverged + ")";
+        if (attempt >= params.maxDivergenceRetries)
+            throw Error("inversion of layer '" + layer + "' " + what + "; giving up after " + std::to_string(attempt) +
+                        " restarts with lower rates");
+        lr *= 0.1f;
+        results[0].warnings.push_back(what + "; restarted with learning rate " + fmtNumber(lr));
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    for (auto& result : results) {
+        result.learningRate = lr;
+        result.iterations = done;
+        result.threads = tuner.mostUsed();
+        result.seconds = seconds / N;
+        result.itersPerSecond = result.history.empty() ? 0.0 : double(result.history.back().itersPerSecond);
+    }
+    finish(M, layerIndex, P, run, results);
+    return results;
+}
+
+InversionResult invert(Model& model, const ImageF& image, int layerIndex, const InversionParams& params,
+                       const ProgressFn& progress, const std::atomic<bool>* cancel) {
+    // Prepared first: the batch holds the model-sized image, not a copy of a 64 Mpx photograph.
+    return std::move(invertBatch(model, {model.prepare(image)}, layerIndex, params, {params.seed}, progress, cancel)[0]);
+}
+
+}  // namespace preimage

@@ -1,0 +1,135 @@
+// The app's Session without a window: requests, generations, cached layers, stale drops, exports, file jobs.
+#include "app/gui/session.h"
+
+#include "test_util.h"
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+using namespace preimage;
+using namespace preimage::app;
+
+namespace {
+
+// Polls as the frame loop does (every few ms) until the session is idle; the updates seen are merged.
+SessionUpdate pollUntilIdle(Session& s, double seconds = 120) {
+    SessionUpdate all;
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (std::chrono::steady_clock::now() < end) {
+        all.merge(s.poll());
+        if (s.idle()) {
+            all.merge(s.poll());
+            if (s.idle()) return all;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    FAIL("the session did not become idle in time");
+    return all;
+}
+
+Settings quickSettings() {
+    Settings st;
+    st.model = "fashion";
+    st.inversion.iterations = 20;
+    return st;
+}
+
+struct ConfigDir {  // the session saves its settings here, not in the user's folder
+    ConfigDir() {
+        const std::string dir = testutil::path("session_config");
+        std::filesystem::create_directories(dir);
+        ::setenv("PREIMAGE_CONFIG_DIR", dir.c_str(), 1);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("session: opens the model and the image off the UI thread, inverts the selected layer") {
+    ConfigDir config;
+    Session s(quickSettings(), "", testutil::sample("fashion_7"));
+    const SessionUpdate u = pollUntilIdle(s);
+    REQUIRE(s.model);
+    CHECK(u.model);
+    CHECK(u.image);
+    REQUIRE(s.image);
+    CHECK(s.image->width == 28);
+    const InversionResult* r = s.currentResult();
+    REQUIRE(r);
+    CHECK(r->layer == s.layerName(s.layer));
+    CHECK(r->iterations == 20);
+    CHECK(r->featureError < 1.f);
+    CHECK(s.status.find(r->layer + ": feature error") == 0);
+    CHECK(s.error.empty());
+}
+
+TEST_CASE("session: layers selected faster than jobs finish end on the last one; a computed layer is not recomputed") {
+    ConfigDir config;
+    Session s(quickSettings(), "", testutil::sample("fashion_7"));
+    pollUntilIdle(s);
+    REQUIRE(s.model);
+    const int layers = int(s.model->layers.size());
+    REQUIRE(layers > 4);
+    uint64_t stale = s.stats.staleFramesDropped;
+    for (int k = 0; k < 60; ++k) {  // a user holding the arrow key: some selections between two polls, some not
+        s.selectLayer((k * 7) % layers);
+        if (k % 3 == 0) s.poll();
+    }
+    const int last = (59 * 7) % layers;
+    pollUntilIdle(s);
+    CHECK(s.layer == last);
+    REQUIRE(s.currentResult());
+    CHECK(s.currentResult()->layerIndex == last);
+    CHECK(s.frame.layer == last);             // the plot and pre-image shown
+    CHECK(s.featureLayer == last);            // the channel grid
+    CHECK(s.status.find(s.layerName(last) + ":") == 0);  // the status line
+    CHECK(s.stats.staleFramesDropped >= stale);
+
+    // Back to a layer finished before: shown from the cache, no job.
+    const int before = last == 0 ? 1 : 0;
+    s.selectLayer(before);
+    pollUntilIdle(s);
+    const auto firstResult = s.slots[size_t(before)].result;
+    REQUIRE(firstResult);
+    s.selectLayer(last);
+    pollUntilIdle(s);
+    s.selectLayer(before);
+    CHECK_FALSE(s.jobRunning);
+    CHECK(s.slots[size_t(before)].result == firstResult);
+    CHECK(s.frame.result == firstResult);
+    CHECK(s.status.find(s.layerName(before) + ":") == 0);
+}
+
+TEST_CASE("session: a corrupt image changes nothing and says why; exports are written on the file thread") {
+    ConfigDir config;
+    Session s(quickSettings(), "", testutil::sample("fashion_7"));
+    pollUntilIdle(s);
+    REQUIRE(s.image);
+    const auto image = s.image;
+    const std::string bad = testutil::path("corrupt.png");
+    testutil::writeBytes(bad, "\x89PNG\r\n\x1a\n this is not an image");
+    s.openImage(bad);
+    pollUntilIdle(s);
+    CHECK(s.image == image);
+    CHECK(s.error.find("corrupt.png") != std::string::npos);
+
+    const std::string png = testutil::path("session_sweep.png");
+    s.exportSweep(png);
+    pollUntilIdle(s, 300);
+    REQUIRE(std::filesystem::exists(png));
+    const auto j = nlohmann::json::parse(testutil::readBytes(testutil::path("session_sweep.json")));
+    CHECK(j["layers"].size() == s.model->layers.size());
+    CHECK(j["parameters"]["iterations"] == 20);  // the one mapping (params.h)
+    for (const auto& l : j["layers"]) CHECK(l["feature_error"].get<double>() < 1.0);
+    CHECK(s.status == "exported " + png + " (+ .json)");
+
+    // Restarts of a layer with no result yet: refused with a word, nothing written.
+    s.stop();
+    s.resetResults();
+    CHECK_FALSE(s.exportRestarts(testutil::path("none.png")));
+    CHECK_FALSE(std::filesystem::exists(testutil::path("none.png")));
+}
