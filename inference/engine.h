@@ -150,6 +150,21 @@ struct InversionParams {
     FeatureMask mask;
     int maxDivergenceRetries = 3;  // on NaN/divergence: restart with learningRate / 10, up to this often
     int previewEveryMs = 0;        // > 0: attach current pre-images to progress events this often
+    // Previews as device RGBA8 images (DeviceRgba) instead of host images, when the model runs on a CUDA device
+    // (CUDA builds; the app's CUDA-GL interop path). Ignored on the CPU.
+    bool previewOnDevice = false;
+};
+
+// An RGBA8 image in device memory (rows of width * 4 bytes, `pitch` apart), ready once `readyEvent` (a
+// cudaEvent_t recorded on `stream`, a cudaStream_t) has completed. `owner` keeps the memory and the event alive:
+// the image may be used from any thread while a copy of this struct exists. Torch-free.
+struct DeviceRgba {
+    std::shared_ptr<const void> owner;
+    const void* pixels = nullptr;
+    int width = 0, height = 0;
+    size_t pitch = 0;
+    void* readyEvent = nullptr;
+    void* stream = nullptr;
 };
 
 struct ProgressEvent {
@@ -158,6 +173,7 @@ struct ProgressEvent {
     float itersPerSecond = 0;
     float learningRate = 0;
     std::vector<ImageF> previews;  // one per restart, when due (see previewEveryMs)
+    std::vector<DeviceRgba> devicePreviews;  // the same on the device, instead, with previewOnDevice on a GPU
 };
 using ProgressFn = std::function<void(const ProgressEvent&)>;
 

@@ -3,6 +3,9 @@
 #include "app/gui/app.h"
 
 #include "inference/data/convert.h"
+#ifdef PREIMAGE_CUDA_GL
+#include "render/gl/cuda_gl_uploader.h"
+#endif
 
 #include <nlohmann/json.hpp>
 
@@ -38,6 +41,17 @@ const char* tabName(Tab t) {
 
 App::App(Settings settings, const std::string& modelOverride, const std::string& imageOverride, const std::string& inverters)
     : m_s(std::move(settings), modelOverride, imageOverride, inverters), m_uploader(render::makeHostUploader()) {
+#ifdef PREIMAGE_CUDA_GL
+    // The interop path where a CUDA device is usable: the Worker then renders previews on the GPU.
+    std::string why;
+    if (auto interop = render::makeCudaGlUploader(&why)) {
+        m_interop = std::move(interop);
+        m_s.devicePreviews = true;
+        m_uploadPath = "CUDA-GL interop";
+    } else {
+        m_uploadPath = "host (" + why + ")";
+    }
+#endif
     auto& p = m_pickers;
     p.image.title = "Open image";
     p.image.extensions = render::imageExtensions();
@@ -83,7 +97,7 @@ void App::syncTextures(const SessionUpdate& u) {
         if (m_latent.show) encodeMainForLatent();
     }
     if (u.target) upload(m_targetTex, m_s.target);
-    if (u.previews) {
+    if (u.previews && !uploadDevicePreviews()) {
         m_restartTex.resize(m_s.frame.previews.size());
         for (size_t i = 0; i < m_s.frame.previews.size(); ++i) upload(m_restartTex[i], m_s.frame.previews[i]);
     }
@@ -110,6 +124,28 @@ void App::syncTextures(const SessionUpdate& u) {
         for (size_t i = 0; i < m_s.sampleImages.size(); ++i)
             if (!m_s.sampleImages[i].pixels.empty()) m_uploader->upload(m_sampleTex[i], m_s.sampleImages[i]);
     }
+}
+
+bool App::uploadDevicePreviews() {
+    const auto& device = m_s.frame.devicePreviews;
+    if (device.empty()) return false;
+#ifdef PREIMAGE_CUDA_GL
+    auto* interop = static_cast<render::CudaGlUploader*>(m_interop.get());
+    if (interop && interop->interopActive()) {
+        m_restartTex.resize(device.size());
+        bool ok = true;
+        for (size_t i = 0; i < device.size() && ok; ++i) {
+            const auto& d = device[i];
+            ok = interop->uploadDevice(m_restartTex[i], render::DeviceImage{d.pixels, d.width, d.height, d.pitch, d.readyEvent, d.stream});
+            if (ok) ++m_s.stats.uploads, ++m_s.stats.deviceUploads;
+        }
+        if (ok) return true;
+    }
+    // Registration or a copy failed (said once by the uploader): host previews from the next frame on.
+    m_s.devicePreviews = false;
+    m_uploadPath = "host (CUDA-GL interop failed)";
+#endif
+    return true;  // this frame's previews stay on the device; the next host frame replaces them
 }
 
 void App::stepLayer(int delta) {

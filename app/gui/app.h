@@ -144,6 +144,7 @@ public:
     Settings& settings() { return m_s.settings; }
     FrameStats& stats() { return m_s.stats; }
     const float* preimageRect() const { return m_preimageRect; }  // x0, y0, x1, y1 in window pixels
+    const std::string& uploadPath() const { return m_uploadPath; }  // "host", "CUDA-GL interop", or host with why
     std::string defaultExportPath(const std::string& what) const { return m_s.defaultExportPath(what); }
     struct LatentReport {
         int decodedClass = -1, analogyClass = -1;
@@ -173,7 +174,12 @@ private:
     void handleKeys();
 
     Session m_s;
-    std::unique_ptr<render::TextureUploader> m_uploader;
+    std::unique_ptr<render::TextureUploader> m_uploader;  // host uploads (every build)
+    // CUDA builds: device previews copied into textures through CUDA-GL interop (render/gl/cuda_gl_uploader.h);
+    // null where no CUDA device is usable or registration failed (then the host path, said once).
+    std::unique_ptr<render::TextureUploader> m_interop;
+    std::string m_uploadPath = "host";  // which path uploads the live pre-images (the status bar)
+    bool uploadDevicePreviews();        // false: not on the interop path (the host path takes the frame)
     render::Texture m_originalTex, m_targetTex, m_varianceTex, m_learnedTex, m_gridTex, m_dreamTex;
     std::vector<render::Texture> m_restartTex;  // the current frame's pre-image per restart
     std::vector<render::Texture> m_thumbs;      // per layer: its finished pre-image (the strip)

@@ -124,7 +124,8 @@ void App::drawMenu() {
         if (ImGui::MenuItem("Stop", "Esc", false, m_s.jobRunning)) stop();
         ImGui::EndMenu();
     }
-    const std::string right = m_s.model ? m_s.model->name + "  |  " + m_s.model->device : std::string("loading model...");
+    const std::string right = m_s.model ? m_s.model->name + "  |  " + m_s.model->device + "  |  upload: " + m_uploadPath
+                                        : std::string("loading model...");
     ImGui::SameLine(ImGui::GetWindowWidth() - ImGui::CalcTextSize(right.c_str()).x - 16.f);
     ImGui::TextDisabled("%s", right.c_str());
     ImGui::EndMainMenuBar();

@@ -254,6 +254,7 @@ Request Session::baseRequest(JobKind kind) const {
     r.layer = layer;
     r.params = params();
     r.learnedKind = learnedKind;
+    r.devicePreviews = devicePreviews;
     return r;
 }
 
@@ -419,7 +420,7 @@ void Session::applyFrame(Frame f) {
     }
     if (f.kind == JobKind::Invert || f.layer == layer) {
         const double sinceStart = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        if (!f.previews.empty() && stats.firstPreviewSeconds < 0) stats.firstPreviewSeconds = sinceStart;
+        if ((!f.previews.empty() || !f.devicePreviews.empty()) && stats.firstPreviewSeconds < 0) stats.firstPreviewSeconds = sinceStart;
         if (f.result && stats.firstResultSeconds < 0) stats.firstResultSeconds = sinceStart;
         m_update.previews = true;
         if (f.result) m_update.variance = true;

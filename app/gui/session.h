@@ -38,6 +38,7 @@ struct FrameStats {
     std::vector<float> frameMs;      // UI work per frame (input to draw submission), every frame
     std::vector<float> busyFrameMs;  // the same, only frames while a job ran
     uint64_t uploads = 0, staleFramesDropped = 0;
+    uint64_t deviceUploads = 0;  // of those, device images copied through CUDA-GL interop (CUDA builds)
     // Seconds from the app's start to the first pre-image shown (a live preview) and the first one finished.
     double firstPreviewSeconds = -1, firstResultSeconds = -1;
 };
@@ -47,7 +48,7 @@ struct SessionUpdate {
     bool model = false;      // another model was loaded (rebuild the tree, the sample thumbnails, the latent views)
     bool image = false;      // the opened image (Session::image)
     bool target = false;     // the model's view of it (Session::target)
-    bool previews = false;   // Session::frame.previews (per restart)
+    bool previews = false;   // Session::frame.previews (per restart), or frame.devicePreviews on the interop path
     bool variance = false;   // the current result's variance map
     bool learned = false;    // Session::learned
     bool grid = false;       // Session::grid (the channel grid)
@@ -127,6 +128,7 @@ public:
     int learnedLayer = -1;
     uint64_t learnedGeneration = 0;  // the job whose learned pre-image is shown
     std::string inverters;           // --inverters DIR
+    bool devicePreviews = false;     // ask for previews as device images (the window has a CUDA-GL interop path)
     int learnedKind = 0;
     std::shared_ptr<const std::vector<float>> features;
     std::vector<int64_t> featureShape;

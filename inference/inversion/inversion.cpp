@@ -12,6 +12,7 @@
 #include "inference/model/model_impl.h"
 #include "inference/inversion/params.h"
 #include "inference/inversion/regularizers.h"
+#include "inference/runtime/device_image.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/autograd.h>
@@ -399,7 +400,12 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
                     (std::chrono::duration<double, std::milli>(now - lastPreview).count() >= params.previewEveryMs ||
                      done + 1 == params.iterations)) {
                     torch::NoGradGuard noGrad;
-                    for (int r = 0; r < P.R; ++r) all.previews.push_back(M.fromInput(run.x[r].detach()));
+                    // On a GPU with the interop path: RGBA8 rendered on the device, never copied to the host.
+                    const bool onDevice = params.previewOnDevice && run.x.is_cuda() && deviceImagesSupported();
+                    for (int r = 0; r < P.R; ++r) {
+                        if (onDevice) all.devicePreviews.push_back(wrapDeviceRgba(M.toRgba8(run.x[r])));
+                        else all.previews.push_back(M.fromInput(run.x[r].detach()));
+                    }
                     lastPreview = now;
                 }
                 progress(all);

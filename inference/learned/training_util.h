@@ -63,14 +63,21 @@ void saveAtomically(const Saveable& what, const std::filesystem::path& path) {
 // Data-parallel training (a distributed job): the gradients of `params` (those of this rank's summed loss)
 // are added over the ranks in one all-reduce of a flat buffer, with `extra` (image counts, loss sums) appended
 // and summed too. Without a group nothing changes. The caller divides by the summed count.
+// On a GPU with device collectives (NCCL, CUDA builds) the buffer stays on the device; else it goes through
+// the host (Gloo).
 inline void allReduceGradients(const std::vector<torch::Tensor>& params, dist::Group* group, std::vector<float>& extra) {
     if (!group) return;
+    const bool onDevice = group->deviceCollectives() && !params.empty() && params[0].is_cuda() &&
+                          params[0].device().index() == group->cudaDevice();
+    const torch::Device where = onDevice ? params[0].device() : torch::Device(torch::kCPU);
     std::vector<torch::Tensor> parts;
     for (const auto& p : params)
-        parts.push_back(p.grad().defined() ? p.grad().detach().flatten().to(torch::kCPU) : torch::zeros({p.numel()}));
-    parts.push_back(torch::tensor(extra));
+        parts.push_back(p.grad().defined() ? p.grad().detach().flatten().to(where)
+                                           : torch::zeros({p.numel()}, torch::TensorOptions().device(where)));
+    parts.push_back(torch::tensor(extra).to(where));
     auto flat = torch::cat(parts).contiguous();
-    group->allReduceSum(flat.data_ptr<float>(), size_t(flat.numel()));
+    if (onDevice) group->allReduceSumOnDevice(flat.data_ptr<float>(), size_t(flat.numel()));
+    else group->allReduceSum(flat.data_ptr<float>(), size_t(flat.numel()));
     int64_t offset = 0;
     for (auto p : params) {
         auto g = flat.slice(0, offset, offset + p.numel()).view(p.sizes()).to(p.device());
@@ -78,7 +85,8 @@ inline void allReduceGradients(const std::vector<torch::Tensor>& params, dist::G
         else p.mutable_grad() = g.clone();
         offset += p.numel();
     }
-    for (size_t k = 0; k < extra.size(); ++k) extra[k] = flat[offset + int64_t(k)].item<float>();
+    auto sums = flat.slice(0, offset).to(torch::kCPU);  // the image counts and loss sums, read on the host
+    for (size_t k = 0; k < extra.size(); ++k) extra[k] = sums[int64_t(k)].item<float>();
 }
 
 // Divides every gradient of `params` by `count` (a summed loss's gradients into a mean's).

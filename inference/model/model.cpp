@@ -168,6 +168,17 @@ ImageF Model::Impl::fromInput(const torch::Tensor& x) const {
     return tensorToImage(x * std + mean);
 }
 
+torch::Tensor Model::Impl::toRgba8(const torch::Tensor& x) const {
+    torch::NoGradGuard noGrad;
+    auto mean = torch::tensor(input.mean).view({-1, 1, 1}).to(x.device());
+    auto std = torch::tensor(input.std).view({-1, 1, 1}).to(x.device());
+    auto rgb = (x.detach() * std + mean).clamp(0, 1).mul(255.f).round().to(torch::kUInt8);  // [C,H,W]
+    if (rgb.size(0) == 1) rgb = rgb.expand({3, rgb.size(1), rgb.size(2)});
+    else if (rgb.size(0) != 3) rgb = rgb.slice(0, 0, 1).expand({3, rgb.size(1), rgb.size(2)});  // many channels: the first, grey
+    auto alpha = torch::full({1, rgb.size(1), rgb.size(2)}, 255, rgb.options());
+    return torch::cat({rgb, alpha}).permute({1, 2, 0}).contiguous();  // [H,W,4]
+}
+
 void Model::Impl::describeLayers() {
     torch::InferenceMode guard;
     layers.clear();

@@ -48,6 +48,9 @@ struct Model::Impl {
     // [0,1] prepared images -> normalised input tensor on the device, and back.
     torch::Tensor toInput(const std::vector<ImageF>& prepared) const;
     ImageF fromInput(const torch::Tensor& x) const;  // one image [C,H,W], clamped to [0,1]
+    // One image [C,H,W] in the model's input space as RGBA8 [H,W,4] on its device (grey repeated, alpha 255),
+    // contiguous: what the CUDA-GL interop path copies into a texture without visiting the host.
+    torch::Tensor toRgba8(const torch::Tensor& x) const;
     void describeLayers();                           // fills layers from one forward pass
 };
 

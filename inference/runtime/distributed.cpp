@@ -6,6 +6,11 @@
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#ifdef PREIMAGE_CUDA
+#include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#include <torch/cuda.h>
+#endif
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
 
@@ -131,6 +136,10 @@ struct Group::Impl {
     c10::intrusive_ptr<c10d::TCPStore> tcp;           // the main thread's connection (and the server on rank 0)
     c10::intrusive_ptr<c10d::Store> store;            // under this job's prefix
     c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+#ifdef PREIMAGE_CUDA
+    c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;  // device sums, when every local rank has a GPU of its own
+#endif
+    int cudaDevice = -1;
     std::thread monitor;
     std::atomic<bool> stopMonitor{false}, failing{false};
     bool finished = false;
@@ -344,6 +353,19 @@ std::unique_ptr<Group> Group::join(const Launch& launch, std::chrono::millisecon
         options->threads = 2;
         g.gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(c10::make_intrusive<c10d::PrefixStore>("gloo", g.store),
                                                             launch.rank, launch.size, options);
+#ifdef PREIMAGE_CUDA
+        // NCCL beside Gloo where every local rank has a GPU of its own (NCCL refuses two ranks on one GPU). Every
+        // rank decides alike: the job's launch says how many ranks share a machine.
+        const int gpus = torch::cuda::is_available() ? int(torch::cuda::device_count()) : 0;
+        if (gpus > 0 && launch.localSize <= gpus && !env("PREIMAGE_DIST_NO_NCCL")) {
+            g.cudaDevice = launch.localRank % gpus;
+            c10::cuda::set_device(c10::DeviceIndex(g.cudaDevice));
+            auto ncclOptions = c10d::ProcessGroupNCCL::Options::create();
+            ncclOptions->timeout = timeout;
+            g.nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("nccl", g.store),
+                                                                launch.rank, launch.size, ncclOptions);
+        }
+#endif
     } catch (const Error&) {
         throw;
     } catch (const std::exception& e) {
@@ -368,6 +390,31 @@ void Group::allReduceSum(float* data, size_t count) {
     if (count == 0) return;
     std::vector<at::Tensor> t{torch::from_blob(data, {int64_t(count)}, torch::kFloat32)};
     m->collective("all-reduce", [&] { m->gloo->allreduce(t)->wait(); });
+}
+
+bool Group::deviceCollectives() const {
+#ifdef PREIMAGE_CUDA
+    return bool(m->nccl);
+#else
+    return false;
+#endif
+}
+
+int Group::cudaDevice() const { return deviceCollectives() ? m->cudaDevice : -1; }
+
+std::string Group::backend() const { return deviceCollectives() ? "nccl+gloo" : "gloo"; }
+
+void Group::allReduceSumOnDevice(float* deviceData, size_t count) {
+    if (count == 0) return;
+#ifdef PREIMAGE_CUDA
+    if (m->nccl) {
+        std::vector<at::Tensor> t{torch::from_blob(deviceData, {int64_t(count)},
+                                                   torch::TensorOptions().dtype(torch::kFloat32).device(torch::kCUDA, m->cudaDevice))};
+        m->collective("all-reduce (NCCL)", [&] { m->nccl->allreduce(t)->wait(); });
+        return;
+    }
+#endif
+    throw Error(m->where() + ": device collectives need a CUDA build with a GPU per local rank (use allReduceSum)");
 }
 
 void Group::allReduceSum(double* data, size_t count) {

@@ -55,10 +55,17 @@ public:
     int localSize() const;
     std::string name() const;  // "rank 1 of 2"
 
-    // Collectives: every rank calls them in the same order. Sums in place over the ranks.
+    // Collectives: every rank calls them in the same order. Sums in place over the ranks (host memory: Gloo).
     void allReduceSum(float* data, size_t count);
     void allReduceSum(double* data, size_t count);
     void broadcast(float* data, size_t count, int root);
+    // CUDA builds with a GPU per local rank: NCCL sums device memory in place (`deviceData` on this rank's GPU,
+    // cudaDevice()). Where that is not so (CPU builds, no GPU, more local ranks than GPUs: NCCL needs one GPU per
+    // rank) deviceCollectives() is false and callers use the host calls above. The choice is made at join().
+    bool deviceCollectives() const;
+    int cudaDevice() const;  // this rank's GPU (local rank modulo the GPUs), -1 without device collectives
+    std::string backend() const;  // "gloo" or "nccl+gloo" (NCCL for device sums, Gloo for the rest)
+    void allReduceSumOnDevice(float* deviceData, size_t count);
     // Every rank's bytes, in rank order, on `root` (the others get nothing).
     std::vector<std::string> gather(const std::string& bytes, int root = 0);
     // Waits however long the slowest rank takes to arrive (work of hours), bounded only by the heartbeats.

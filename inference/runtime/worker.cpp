@@ -1,4 +1,5 @@
 #include "inference/runtime/worker.h"
+#include "inference/runtime/device_image.h"
 
 #include <algorithm>
 #include <cmath>
@@ -323,6 +324,8 @@ void Worker::execute(const Request& r, uint64_t gen) {
         }
         InversionParams params = r.params;
         params.previewEveryMs = r.previewEveryMs;
+        // The interop path (the app asks for it when it has a CUDA-GL uploader): previews stay on the GPU.
+        params.previewOnDevice = r.devicePreviews && deviceImagesSupported() && m->deviceName().rfind("cuda", 0) == 0;
         std::vector<int> layers = r.kind == JobKind::Invert ? std::vector<int>{r.layer} : r.layers;
         if (r.kind == JobKind::Sweep && layers.empty())
             for (size_t i = 0; i < m->layers().size(); ++i) layers.push_back(int(i));
@@ -334,12 +337,14 @@ void Worker::execute(const Request& r, uint64_t gen) {
                 serveLatent();  // slider drags and analogy slots are answered between two iterations
                 ProgressEvent slim = e;
                 slim.previews.clear();
+                slim.devicePreviews.clear();
                 history.push_back(slim);
-                if (e.previews.empty()) return;  // publish only with fresh pre-images (every previewEveryMs)
+                if (e.previews.empty() && e.devicePreviews.empty()) return;  // only with fresh pre-images (every previewEveryMs)
                 Frame f = base;
                 f.layer = layer;
                 f.progress = slim;
                 f.previews = e.previews;
+                f.devicePreviews = e.devicePreviews;
                 f.history = history;
                 f.sweepDone = int(k);
                 f.sweepTotal = int(layers.size());

@@ -36,6 +36,7 @@ struct Request {
     DreamParams dream;           // Dream
     int learnedKind = 0;         // Invert: 0 the layer's learned inverter, 1 its HyperNet, 2 the HyperNet with z = 0
     int previewEveryMs = 100;    // live pre-images this often
+    bool devicePreviews = false; // live pre-images as device RGBA8 (Frame::devicePreviews) when the model is on a GPU
 };
 
 struct ModelSummary {
@@ -65,6 +66,7 @@ struct Frame {
     int layer = -1;
     ProgressEvent progress;                 // latest event, previews moved to `previews`
     std::vector<ImageF> previews;           // current pre-image per restart
+    std::vector<DeviceRgba> devicePreviews; // the same on the GPU instead (Request::devicePreviews, CUDA builds)
     std::vector<ProgressEvent> history;     // every iteration so far (for the loss plot)
     std::shared_ptr<const InversionResult> result;  // Invert, when done
     int sweepDone = 0, sweepTotal = 0;               // Sweep progress in layers

@@ -78,6 +78,10 @@ check(len(top) == 5 and top[0]["name"] in ("Egyptian cat", "tabby", "tiger cat")
       f"first run: the cat photograph's top-5 ({[(t['name'], round(t['p'], 3)) for t in top]})")
 check(len(v.get("preimage_top5", [])) == 5, "first run: top-5 on the pre-image")
 check(0 < r.get("feature_error", -1) < 0.9, f"first run: a pre-image formed at {r.get('layer')} ({r.get('feature_error')})")
+# The upload path is said: host on a CPU LibTorch (the model is on the CPU), interop frames only with a GPU.
+gpu = r.get("device", "cpu").startswith("cuda")
+check(r.get("upload_path", "").startswith("CUDA-GL interop" if gpu else "host") and (gpu or r.get("device_uploads") == 0),
+      f"first run: the upload path ({r.get('upload_path')}, {r.get('device_uploads')} device uploads, {r.get('device')})")
 first = img(shot("first_run.png"))
 region = crop(first, r["preimage_rect"])  # after 40 iterations a low-contrast image: blank would be below 2
 check(region.std() > 8, f"first run: the pre-image region shows an image (std {region.std():.1f})")
