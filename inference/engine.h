@@ -149,6 +149,7 @@ struct InversionParams {
     int jitter = 0;                // random shift of up to this many pixels each iteration
     FeatureMask mask;
     int maxDivergenceRetries = 3;  // on NaN/divergence: restart with learningRate / 10, up to this often
+    std::string optimizer = "paper";  // "paper": the authors' momentum SGD under the 1 / 0.1 / 0.01 schedule
     int previewEveryMs = 0;        // > 0: attach current pre-images to progress events this often
     // Previews as device RGBA8 images (DeviceRgba) instead of host images, when the model runs on a CUDA device
     // (CUDA builds; the app's CUDA-GL interop path). Ignored on the CPU.
@@ -171,6 +172,8 @@ struct ProgressEvent {
     int iteration = 0, iterations = 0;
     float loss = 0, featureLoss = 0, alphaLoss = 0, tvLoss = 0;  // means over restarts, weighted terms
     float itersPerSecond = 0;
+    int64_t evaluations = 0;  // forward + backward passes of the network so far (per image), divergence restarts included
+    double seconds = 0;       // since the inversion began
     float learningRate = 0;
     std::vector<ImageF> previews;  // one per restart, when due (see previewEveryMs)
     std::vector<DeviceRgba> devicePreviews;  // the same on the device, instead, with previewOnDevice on a GPU
@@ -195,6 +198,13 @@ struct InversionResult {
     int implicitTvSteps = 0;                 // iterations whose TV term was stepped implicitly (inversion.cpp)
     std::vector<std::string> warnings;       // e.g. divergence restarts
     std::vector<ProgressEvent> history;      // loss terms per iteration (previews stripped)
+    // The objective as minimised, at the best restart's final image, term by term: the feature term normalised by
+    // ||Phi0||^2, the weighted alpha-norm and TV terms (the 227-px frame), and their sum.
+    struct Objective {
+        double total = 0, feature = 0, alpha = 0, tv = 0;
+    } objective;
+    int64_t evaluations = 0;                 // forward + backward passes of the network (per image), all attempts
+    std::string optimizer;                   // which optimiser ran ("paper")
 };
 
 // Runs the optimisation on `image` (any size; prepared to the model's input). `cancel` is polled

@@ -236,6 +236,25 @@ TEST_CASE("--threads N is a fixed count; the default is automatic") {
     setThreads(usableCores());
 }
 
+TEST_CASE("the objective is reported as minimised: its terms at the final image, and the evaluations it took") {
+    auto m = fashion();
+    InversionParams p;
+    p.iterations = 60;
+    p.restarts = 2;
+    auto r = invert(*m, testSet().image(0), m->layerIndex("relu2"), p);
+    CHECK(r.optimizer == "paper");
+    CHECK(r.evaluations == 60);
+    REQUIRE(r.history.size() == 60);
+    CHECK(r.history.back().evaluations == 60);
+    CHECK(r.history.back().seconds > 0);
+    CHECK(r.history.back().seconds <= r.seconds * 1.5 + 0.1);
+    CHECK(r.objective.feature == doctest::Approx(double(r.featureError) * r.featureError).epsilon(1e-4));
+    CHECK(r.objective.total == doctest::Approx(r.objective.feature + r.objective.alpha + r.objective.tv));
+    // The last iteration's terms (one step before the end, per restart on average) are close to the final ones.
+    CHECK(r.objective.tv == doctest::Approx(r.history.back().tvLoss).epsilon(0.25));
+    CHECK(r.objective.total < r.history.front().loss);
+}
+
 TEST_CASE("inversion parameters: one JSON mapping, round trip, unknown keys and out-of-range values refused") {
     InversionParams p;
     p.iterations = 123, p.restarts = 3, p.seed = 9, p.learningRate = 0.01f, p.momentum = 0.5f, p.alpha = 3, p.beta = 1.5f;

@@ -6,7 +6,7 @@
 
 namespace preimage::widgets {
 
-void lossPlot(const char* id, const std::vector<PlotSeries>& series, int totalIterations, ImVec2 size) {
+void lossPlot(const char* id, const std::vector<PlotSeries>& series, int totalIterations, ImVec2 size, const PlotAxis& axis) {
     ImGui::PushID(id);
     const ImVec2 avail = ImGui::GetContentRegionAvail();
     if (size.x <= 0) size.x = std::max(50.f, avail.x + size.x + (size.x < 0 ? 1.f : 0.f));
@@ -34,7 +34,11 @@ void lossPlot(const char* id, const std::vector<PlotSeries>& series, int totalIt
     float l0 = std::floor(std::log10(lo)), l1 = std::ceil(std::log10(hi));
     if (l1 - l0 < 1) l1 = l0 + 1;
     l0 = std::max(l0, l1 - 6);  // six decades: tiny terms (the alpha-norm) sit on the floor
-    auto X = [&](float i) { return a.x + (b.x - a.x) * i / float(iters - 1); };
+    // x of point i: its index, or the axis' value for it (evaluations, seconds) on [0, xEnd].
+    const std::vector<float>* xs = axis.x && !axis.x->empty() ? axis.x : nullptr;
+    const float xEnd = xs ? std::max({axis.max, xs->back(), 1e-6f}) : float(iters - 1);
+    auto xOf = [&](size_t i) { return xs ? (i < xs->size() ? (*xs)[i] : xs->back()) : float(i); };
+    auto X = [&](float i) { return a.x + (b.x - a.x) * xOf(size_t(i)) / xEnd; };
     auto Y = [&](float v) { return b.y - (b.y - a.y) * (std::log10(v) - l0) / (l1 - l0); };
     char buf[32];
     for (float d = l0; d <= l1; d += 1) {  // decade grid lines
@@ -43,9 +47,10 @@ void lossPlot(const char* id, const std::vector<PlotSeries>& series, int totalIt
         std::snprintf(buf, sizeof buf, "1e%d", int(d));
         dl->AddText(ImVec2(p.x + 6.f, y - 7.f), IM_COL32(150, 150, 160, 255), buf);
     }
-    std::snprintf(buf, sizeof buf, "%d", iters);
+    if (xs) std::snprintf(buf, sizeof buf, xEnd < 100 ? "%.3g" : "%.0f", double(xEnd));
+    else std::snprintf(buf, sizeof buf, "%d", iters);
     dl->AddText(ImVec2(b.x - ImGui::CalcTextSize(buf).x, b.y + 4.f), IM_COL32(150, 150, 160, 255), buf);
-    dl->AddText(ImVec2(a.x, b.y + 4.f), IM_COL32(150, 150, 160, 255), "iteration");
+    dl->AddText(ImVec2(a.x, b.y + 4.f), IM_COL32(150, 150, 160, 255), axis.label);
     dl->PushClipRect(a, b, true);
     for (const auto& s : series) {
         std::vector<ImVec2> pts;
@@ -65,11 +70,17 @@ void lossPlot(const char* id, const std::vector<PlotSeries>& series, int totalIt
     }
     if (hovered) {
         const float mx = ImGui::GetIO().MousePos.x;
-        const int i = int(std::lround((mx - a.x) / (b.x - a.x) * float(iters - 1)));
+        int i = int(std::lround((mx - a.x) / (b.x - a.x) * float(iters - 1)));
+        if (xs) {  // the point nearest the mouse on the axis' scale
+            const float want = (mx - a.x) / (b.x - a.x) * xEnd;
+            i = int(std::lower_bound(xs->begin(), xs->end(), want) - xs->begin());
+            if (i >= int(xs->size())) i = int(xs->size()) - 1;
+        }
         if (i >= 0 && i < int(n)) {
             dl->AddLine(ImVec2(X(float(i)), a.y), ImVec2(X(float(i)), b.y), IM_COL32(200, 200, 200, 90));
             ImGui::BeginTooltip();
             ImGui::Text("iteration %d", i + 1);
+            if (xs && i < int(xs->size())) ImGui::Text("%s %.4g", axis.label, double((*xs)[size_t(i)]));
             for (const auto& s : series)
                 if (i < int(s.values.size())) ImGui::Text("%s  %.4g", s.label.c_str(), s.values[size_t(i)]);
             ImGui::EndTooltip();

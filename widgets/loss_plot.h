@@ -15,6 +15,14 @@ struct PlotSeries {
     std::vector<float> values;  // one per iteration; non-positive values are skipped
 };
 
-void lossPlot(const char* id, const std::vector<PlotSeries>& series, int totalIterations, ImVec2 size);
+// The x axis: the iteration (null `x`), or a value per point (evaluations of the network, seconds) up to `xMax`,
+// labelled `xLabel`.
+struct PlotAxis {
+    const char* label = "iteration";
+    const std::vector<float>* x = nullptr;  // one per point, increasing; null: the point's index
+    float max = 0;                          // the axis' end (0: the largest x)
+};
+
+void lossPlot(const char* id, const std::vector<PlotSeries>& series, int totalIterations, ImVec2 size, const PlotAxis& axis = {});
 
 }  // namespace preimage::widgets

@@ -19,7 +19,7 @@ namespace preimage::app {
 
 const std::set<std::string> kModelOptions = {"model", "size", "mean", "std", "device", "threads"};
 const std::set<std::string> kInversionOptions = {"iters",  "restarts", "seed",    "lr",     "momentum", "tv",
-                                                 "lambda-alpha", "alpha", "beta", "jitter", "window",   "channels"};
+                                                 "lambda-alpha", "alpha", "beta", "jitter", "window",   "channels", "optimizer"};
 
 std::set<std::string> unite(std::initializer_list<std::set<std::string>> sets) {
     std::set<std::string> out;
@@ -77,6 +77,7 @@ InversionParams inversionParams(const Args& a) {
     p.alpha = a.number("alpha", p.alpha);
     p.beta = a.number("beta", p.beta);
     p.jitter = a.integer("jitter", p.jitter);
+    p.optimizer = a.str("optimizer", p.optimizer);
     if (a.has("window")) {
         auto w = a.integers("window");
         if (w.size() != 4 || w[2] <= 0 || w[3] <= 0) throw Error("--window expects x,y,w,h with w, h > 0");

@@ -170,6 +170,13 @@ void App::selectTab(const std::string& name) {
     throw Error("no tab '" + name + "' (run, channels, preferred, chunks, analogy)");
 }
 
+void App::setPlotX(const std::string& axis) {
+    if (axis == "iterations") m_plot.x = PlotPanel::X::Iterations;
+    else if (axis == "evaluations") m_plot.x = PlotPanel::X::Evaluations;
+    else if (axis == "seconds") m_plot.x = PlotPanel::X::Seconds;
+    else throw Error("the plot's x axis is iterations, evaluations or seconds, not '" + axis + "'");
+}
+
 void App::setFilter(const std::string& text) {
     std::snprintf(m_treeState.filter, sizeof m_treeState.filter, "%s", text.c_str());
 }

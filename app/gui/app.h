@@ -74,6 +74,9 @@ struct LatentPanel {  // latent chunks and analogies (latent.cpp)
     ImageF& view(LatentView v) { return shown[int(v)]; }
     uint64_t lastPosted = 0, staleBefore = 0;  // request ids: the newest, and the first of the open model's
 };
+struct PlotPanel {  // the loss plot: what its x axis counts
+    enum class X { Iterations, Evaluations, Seconds } x = X::Iterations;
+};
 struct Pickers {
     widgets::FilePickerState image, model, second, slot;
     int slotTarget = 0;
@@ -102,6 +105,7 @@ public:
         m_s.setMask(x, y, w, h, firstChannel, lastChannel, rerunSame);
     }
     void setFilter(const std::string& text);  // the layer tree's filter box
+    void setPlotX(const std::string& axis);   // the loss plot's x axis: "iterations", "evaluations", "seconds"
     void rerun() { m_s.rerun(); }
     void stop() { m_s.stop(); }
     void exportSweep(const std::string& pngPath) { m_s.exportSweep(pngPath); }
@@ -193,6 +197,7 @@ private:
     DreamPanel m_dream;
     LatentPanel m_latent;
     Pickers m_pickers;
+    PlotPanel m_plot;
     std::map<std::string, std::array<float, 4>> m_panelRects;  // name -> x0, y0, x1, y1 (the layout test)
     void pollLatent();
     bool latentAvailable();  // says what the latent tabs need when the model is not the default one

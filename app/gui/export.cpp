@@ -36,6 +36,9 @@ nlohmann::json App::viewReport() const {
     return {{"tree", {{"nodes", m_tree.nodes.size()}, {"visible_rows", m_treeState.visibleRows}, {"path", path},
                       {"siblings", m_tree.siblings(m_s.layer).size()}, {"filter", m_treeState.filter}}},
             {"tab", int(m_tab)},  // Run 0, Channels 1, Preferred 2, Chunks 3, Analogy 4
+            {"plot_x", m_plot.x == PlotPanel::X::Iterations ? "iterations" : m_plot.x == PlotPanel::X::Evaluations ? "evaluations" : "seconds"},
+            {"evaluations", currentResult() ? currentResult()->evaluations : 0},
+            {"objective", currentResult() ? currentResult()->objective.total : 0.0},
             {"tabs", tabs},
             {"shown_layer", m_s.layerName(m_s.frame.layer)},  // the layer of the pre-image and loss plot shown
             {"samples", samples},

@@ -303,13 +303,26 @@ void App::drawMain(float x, float y, float w, float h) {
                                             {"TV loss", IM_COL32(250, 170, 70, 255), {}},
                                             {"alpha loss", IM_COL32(150, 220, 120, 255), {}}};
     const auto& hist = live || (result && m_s.frame.layer == m_s.layer) ? m_s.frame.history : (result ? result->history : m_s.frame.history);
+    std::vector<float> xs;  // evaluations of the network, or seconds: the cost of the quality reached
     for (const auto& e : hist) {
         series[0].values.push_back(e.loss);
         series[1].values.push_back(e.featureLoss);
         series[2].values.push_back(e.tvLoss);
         series[3].values.push_back(e.alphaLoss);
+        if (m_plot.x == PlotPanel::X::Evaluations) xs.push_back(float(e.evaluations));
+        if (m_plot.x == PlotPanel::X::Seconds) xs.push_back(float(e.seconds));
     }
-    widgets::lossPlot("loss", series, m_s.settings.inversion.iterations, ImVec2(-1.f, std::max(100.f, ImGui::GetContentRegionAvail().y)));
+    int axis = int(m_plot.x);
+    ImGui::SetNextItemWidth(130.f);
+    if (ImGui::Combo("##plotx", &axis, "iterations\0evaluations\0seconds\0")) m_plot.x = PlotPanel::X(axis);
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("The loss plot's x axis: iterations, evaluations of the network (forward + backward), or seconds");
+    widgets::PlotAxis plotAxis;
+    if (m_plot.x != PlotPanel::X::Iterations) {
+        plotAxis.label = m_plot.x == PlotPanel::X::Evaluations ? "evaluations" : "seconds";
+        plotAxis.x = &xs;
+    }
+    widgets::lossPlot("loss", series, m_s.settings.inversion.iterations, ImVec2(-1.f, std::max(100.f, ImGui::GetContentRegionAvail().y)),
+                      plotAxis);
     ImGui::End();
 }
 

@@ -118,6 +118,8 @@ bool Script::update(App& app) {
             app.startDream(step["dream"].get<std::string>());
         } else if (step.contains("tab")) {
             app.selectTab(step["tab"].get<std::string>());
+        } else if (step.contains("plot_x")) {
+            app.setPlotX(step["plot_x"].get<std::string>());
         } else if (step.contains("filter")) {
             app.setFilter(step["filter"].get<std::string>());
         } else if (step.contains("mask")) {

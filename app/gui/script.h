@@ -16,7 +16,8 @@
 //   {"key": "Up"|"Down"}   the selected tap's siblings   {"tab": "run"|"channels"|"preferred"|"chunks"|"analogy"}
 //   {"filter": TEXT}         the layer tree's filter     {"dream": UNIT, "prior": false}  (pixel space)
 //   {"mask": {"x", "y", "w", "h", "first", "last"}}   the mask, as drawn on the channel grid
-//   {"set": {"alpha": A, "beta": B, "lambda_alpha": X, "jitter": J}}
+//   {"set": {PARAMETER: VALUE, ...}}  any key of inference/inversion/params.h (iterations, learning_rate, lambda_tv...)
+//   {"plot_x": "iterations"|"evaluations"|"seconds"}  the loss plot's x axis
 //   {"mouse": [X, Y], "down": true|false, "wheel": W}  the mouse as ImGui sees it (held until {"mouse_free": true}):
 //                            real clicks and drags through every widget
 //   {"quit": true}

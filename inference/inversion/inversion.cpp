@@ -289,12 +289,14 @@ void step(const Problem& P, Run& run, Evaluation& e, const InversionParams& para
 
 // Each image's history gains this iteration's terms; returns the batch's mean for the progress callback.
 ProgressEvent record(const Problem& P, const Evaluation& e, int iteration, int iterations, float rate, double elapsed,
-                     std::vector<InversionResult>& results) {
+                     int64_t evaluations, double seconds, std::vector<InversionResult>& results) {
     ProgressEvent all;
     all.iteration = iteration + 1;
     all.iterations = iterations;
     all.learningRate = rate;
     all.itersPerSecond = elapsed > 0 ? float((iteration + 1) / elapsed) : 0.f;
+    all.evaluations = evaluations;
+    all.seconds = seconds;
     for (int b = 0; b < P.N; ++b) {
         const auto& t = e.terms[size_t(b)];
         ProgressEvent ev = all;
@@ -311,7 +313,8 @@ ProgressEvent record(const Problem& P, const Evaluation& e, int iteration, int i
 
 // The results of the last attempt: per restart the pre-image and its feature error, the best restart, the pixel
 // error against the target, the variance across restarts.
-void finish(Model::Impl& M, int layerIndex, const Problem& P, Run& run, std::vector<InversionResult>& results) {
+void finish(Model::Impl& M, int layerIndex, const Problem& P, Run& run, const InversionParams& params,
+            std::vector<InversionResult>& results) {
     torch::NoGradGuard noGrad;
     auto x = run.x.detach();
     auto errors = (((M.forwardTo(x, layerIndex) - P.phi0Rows) * P.mask).square().flatten(1).sum(1) * P.rowWeight)
@@ -326,6 +329,15 @@ void finish(Model::Impl& M, int layerIndex, const Problem& P, Run& run, std::vec
         result.best = int(std::min_element(result.featureErrorPerRestart.begin(), result.featureErrorPerRestart.end()) -
                           result.featureErrorPerRestart.begin());
         result.featureError = result.featureErrorPerRestart[size_t(result.best)];
+        // The objective at the best restart's final image, as minimised (the TV term's beta and frame included).
+        {
+            auto xb = x.slice(0, int64_t(b) * P.R + result.best, int64_t(b) * P.R + result.best + 1);
+            auto& o = result.objective;
+            o.feature = double(result.featureError) * double(result.featureError);
+            o.alpha = params.lambdaAlpha * alphaNorm(xb, params.alpha, P.Bn[size_t(b)]).sum().item<double>();
+            o.tv = P.lambdaTv * totalVariation(xb, params.beta, P.V[size_t(b)]).sum().item<double>();
+            o.total = o.feature + o.alpha + o.tv;
+        }
         auto targetT = imageToTensor(result.target);
         auto bestT = imageToTensor(result.preimages[size_t(result.best)]);
         result.pixelRmse = (bestT - targetT).pow(2).mean().sqrt().item<float>();
@@ -372,6 +384,7 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
     auto lastPreview = start;
     int done = 0;
     ThreadTuner tuner;
+    int64_t evaluations = 0;  // forward + backward passes, every attempt
     for (int attempt = 0;; ++attempt) {
         run = startRun(P, seeds, M.device);
         for (auto& r : results) r.implicitTvSteps = 0, r.history.clear();
@@ -386,13 +399,15 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
             // sigma^2 times the rate times the gradient on x.
             const float rate = scheduledRate(lr, done, params.iterations);
             Evaluation e = evaluate(M, layerIndex, P, run, params, rate, results);
+            ++evaluations;
             if (rate != run.lastRate) run.velocity.zero_();  // the authors' code resets momentum with the rate
             run.lastRate = rate;
             diverged = divergence(P, run, e, done, params);
             if (!diverged.empty()) break;
             step(P, run, e, params);
             const double elapsed = std::chrono::duration<double>(Clock::now() - attemptStart).count();
-            ProgressEvent all = record(P, e, done, params.iterations, rate, elapsed, results);
+            ProgressEvent all = record(P, e, done, params.iterations, rate, elapsed, evaluations,
+                                       std::chrono::duration<double>(Clock::now() - start).count(), results);
             tuner.step();
             if (progress) {
                 auto now = Clock::now();
@@ -436,8 +451,10 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
         result.threads = tuner.mostUsed();
         result.seconds = seconds / N;
         result.itersPerSecond = result.history.empty() ? 0.0 : double(result.history.back().itersPerSecond);
+        result.evaluations = evaluations;
+        result.optimizer = params.optimizer;
     }
-    finish(M, layerIndex, P, run, results);
+    finish(M, layerIndex, P, run, params, results);
     return results;
 }
 

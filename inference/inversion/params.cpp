@@ -37,6 +37,7 @@ void validate(const InversionParams& p) {
         bad("lambda_tv (--tv) must be a finite number of at least 0 (or by depth)");
     if (p.jitter < 0 || p.jitter > L::kMaxJitter) bad("jitter (--jitter) must be between " + range(0, L::kMaxJitter));
     if (p.maxDivergenceRetries < 0) bad("divergence retries must be non-negative");
+    if (p.optimizer != "paper") bad("optimizer (--optimizer) must be paper (got '" + p.optimizer + "')");
 }
 
 nlohmann::json paramsToJson(const InversionParams& p) {
@@ -50,6 +51,7 @@ nlohmann::json paramsToJson(const InversionParams& p) {
             {"lambda_alpha", p.lambdaAlpha},
             {"lambda_tv", p.lambdaTv < 0 ? nlohmann::json() : nlohmann::json(p.lambdaTv)},
             {"jitter", p.jitter},
+            {"optimizer", p.optimizer},
             {"mask",
              {{"x", p.mask.x},
               {"y", p.mask.y},
@@ -83,6 +85,10 @@ InversionParams paramsFromJson(const nlohmann::json& j, InversionParams p, bool 
         else if (key == "lambda_alpha") p.lambdaAlpha = float(number());
         else if (key == "lambda_tv") p.lambdaTv = v.is_null() ? -1.f : float(number());
         else if (key == "jitter") p.jitter = int(integer());
+        else if (key == "optimizer") {
+            if (!v.is_string()) throw Error("inversion parameter 'optimizer' must be a name");
+            p.optimizer = v.get<std::string>();
+        }
         else if (key == "mask") {
             if (!v.is_object()) throw Error("inversion parameter 'mask' must be an object {x, y, w, h, first, last}");
             for (auto& [k, m] : v.items()) {
@@ -99,7 +105,7 @@ InversionParams paramsFromJson(const nlohmann::json& j, InversionParams p, bool 
         } else {
             throw Error("unknown inversion parameter '" + key +
                         "' (iterations, restarts, seed, learning_rate, momentum, alpha, beta, lambda_alpha, lambda_tv, "
-                        "jitter, mask)");
+                        "jitter, optimizer, mask)");
         }
     }
     if (validated) validate(p);
@@ -124,7 +130,11 @@ nlohmann::json inversionResultJson(const InversionResult& r) {
             {"restart_variance_max", r.varianceMax},
             {"cancelled", r.cancelled},
             {"warnings", r.warnings},
-            {"threads", r.threads}};
+            {"threads", r.threads},
+            {"optimizer", r.optimizer},
+            {"evaluations", r.evaluations},
+            {"objective", {{"total", r.objective.total}, {"feature", r.objective.feature}, {"alpha", r.objective.alpha},
+                           {"tv", r.objective.tv}}}};
 }
 
 }  // namespace preimage

@@ -64,7 +64,7 @@ open(corrupt, "wb").write(b"\x89PNG\r\n\x1a\nnot really a png")
 # photographs as samples and no latent tabs (it has no mixer), shows the top-5, and a pre-image forms.
 env["PREIMAGE_CONFIG_DIR"] = os.path.join(work, "config_first")
 shutil.rmtree(env["PREIMAGE_CONFIG_DIR"], ignore_errors=True)
-r = run("first_run", [{"set": {"iterations": 40}}, {"wait_idle": 300}, {"tab": "channels"}, {"frames": 3},
+r = run("first_run", [{"set": {"iterations": 40}}, {"wait_idle": 300}, {"tab": "channels"}, {"plot_x": "evaluations"}, {"frames": 3},
                       {"screenshot": shot("first_run.png")}], first_run=True)
 v = r.get("view", {})
 check(r.get("errors") == [], f"first run: no error ({r.get('errors')})")
@@ -78,6 +78,9 @@ check(len(top) == 5 and top[0]["name"] in ("Egyptian cat", "tabby", "tiger cat")
       f"first run: the cat photograph's top-5 ({[(t['name'], round(t['p'], 3)) for t in top]})")
 check(len(v.get("preimage_top5", [])) == 5, "first run: top-5 on the pre-image")
 check(0 < r.get("feature_error", -1) < 0.9, f"first run: a pre-image formed at {r.get('layer')} ({r.get('feature_error')})")
+check(v.get("plot_x") == "evaluations" and v.get("evaluations") == 40 and v.get("objective", 0) > 0,
+      f"first run: the loss plot against evaluations, the objective reported ({v.get('plot_x')}, {v.get('evaluations')}, "
+      f"{v.get('objective')})")
 # The upload path is said: host on a CPU LibTorch (the model is on the CPU), interop frames only with a GPU.
 gpu = r.get("device", "cpu").startswith("cuda")
 check(r.get("upload_path", "").startswith("CUDA-GL interop" if gpu else "host") and (gpu or r.get("device_uploads") == 0),
