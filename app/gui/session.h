@@ -5,7 +5,8 @@
 // Threading contract. Every method is called from one thread, the UI thread, and none waits: model work runs on
 // the Worker's thread, file work (decoding an opened image, encoding and writing exports, saving settings) on
 // the Session's file thread (FileThread). poll() takes what both have finished and applies it. State members are
-// public for the panels to read; only the Session's own methods write them.
+// public for the panels to read; only the Session's own methods write them, except `settings`, which the parameters
+// panel edits in place (then saveSettings() and resetResults()/requestInversion()).
 #pragma once
 
 #include "app/gui/file_thread.h"
