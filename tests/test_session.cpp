@@ -1,6 +1,7 @@
 // The app's Session without a window: requests, generations, cached layers, stale drops, exports, file jobs.
 #include "app/gui/session.h"
 
+#include "cli_util.h"
 #include "test_util.h"
 
 #include <doctest/doctest.h>
@@ -9,6 +10,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 using namespace preimage;
@@ -126,6 +128,21 @@ TEST_CASE("session: a corrupt image changes nothing and says why; exports are wr
     CHECK(j["parameters"]["iterations"] == 20);  // the one mapping (params.h)
     for (const auto& l : j["layers"]) CHECK(l["feature_error"].get<double>() < 1.0);
     CHECK(s.status == "exported " + png + " (+ .json)");
+    // One schema: `sweep --json` writes the same keys, at the top and per layer.
+    const std::string cliJson = testutil::path("cli_sweep.json");
+    auto r = testutil::cli({"sweep", "--model", "fashion", "--image", testutil::sample("fashion_7"), "--layers", "conv1", "--iters", "20",
+                  "--out", testutil::path("cli_sweep.png"), "--json", cliJson});
+    REQUIRE(r.code == 0);
+    const auto c = nlohmann::json::parse(testutil::readBytes(cliJson));
+    auto keys = [](const nlohmann::json& o) {
+        std::set<std::string> k;
+        for (auto& [key, value] : o.items()) k.insert(key);
+        return k;
+    };
+    CHECK(keys(c) == keys(j));
+    CHECK(keys(c["layers"][0]) == keys(j["layers"][0]));
+    CHECK(keys(c["parameters"]) == keys(j["parameters"]));
+    CHECK(c["parameters"]["iterations"] == 20);
 
     // Restarts of a layer with no result yet: refused with a word, nothing written.
     s.stop();

@@ -122,7 +122,7 @@ int cmdSweep(const std::vector<std::string>& argv, size_t first, std::ostream& o
                fmt("%.6f", r.featureError) + "," + fmt("%.6f", r.pixelRmse) + "," + std::to_string(r.iterations) + "," +
                std::to_string(r.preimages.size()) + "," + fmt("%.3f", r.seconds) + "," + fmt("%.1f", r.itersPerSecond) +
                "\n";
-        rows.push_back(resultJson(r, *model, imagePath));
+        rows.push_back(inversionResultJson(r));
         finished++;
         out << std::left << info.name << ": feature error " << fmt("%.4f", r.featureError) << ", pixel RMSE "
             << fmt("%.4f", r.pixelRmse) << ", " << fmt("%.2f", r.seconds) << " s\n";
@@ -135,7 +135,9 @@ int cmdSweep(const std::vector<std::string>& argv, size_t first, std::ostream& o
         wrote += ", " + a.str("csv") + " (CSV)";
     }
     if (a.has("json")) {
-        nlohmann::json j{{"model", model->name()}, {"image", imagePath}, {"grid", gridPath}, {"layers", rows}};
+        // The schema of the app's layer-grid export (app/gui/session.cpp): the same keys, the same mapping (params.h).
+        nlohmann::json j{{"model", model->name()}, {"image", imagePath},          {"grid", gridPath},
+                         {"device", model->deviceName()}, {"parameters", paramsToJson(params)}, {"layers", rows}};
         render::writeFileAtomically(a.str("json"), jsonText(j));
         wrote += ", " + a.str("json") + " (JSON)";
     }

@@ -493,7 +493,9 @@ void Session::finishExport() {
         results.push_back(r);
         layers.push_back(inversionResultJson(*r));
     }
-    nlohmann::json j{{"model", model->name}, {"image", imagePath}, {"parameters", paramsToJson(params())}, {"layers", layers}};
+    // The schema of `sweep --json` (app/cli/invert.cpp): the same keys, the same mapping (params.h).
+    nlohmann::json j{{"model", model->name}, {"image", imagePath}, {"grid", path},
+                     {"device", model->device}, {"parameters", paramsToJson(params())}, {"layers", layers}};
     // The grid is composed and encoded on the file thread from results that no one changes (shared, const).
     const std::shared_ptr<const ImageF> original = target.empty() ? image : std::make_shared<const ImageF>(target);
     writeExport(
