@@ -184,7 +184,7 @@ std::vector<uint8_t> encodePng(const Image& image) {
     return out;
 }
 
-void writeFileAtomically(const std::string& path, const void* data, size_t size) {
+void writeFileAtomically(const std::string& path, const void* data, size_t size, bool durable) {
     // A temporary name of its own (process, thread and a counter: two writers never share one).
     static std::atomic<unsigned> counter{0};
     const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." +
@@ -199,7 +199,7 @@ void writeFileAtomically(const std::string& path, const void* data, size_t size)
     errno = 0;
     check(std::fwrite(data, 1, size, f) == size);
     check(std::fflush(f) == 0);
-    check(::fsync(fileno(f)) == 0);
+    if (durable) check(::fsync(fileno(f)) == 0);
     check(std::fclose(f) == 0);
     if (err == 0) check(std::rename(tmp.c_str(), path.c_str()) == 0);
     if (err == 0) return;

@@ -44,8 +44,9 @@ bool isImageFile(const std::string& path);  // by extension, case-insensitive
 // The one atomic writer: bytes go to a temporary file of a name of its own in the same directory (process,
 // thread and a counter: two writers never share one), fsynced and renamed, so a reader never sees a half-written
 // file; on any failure (a full disk, no permission) the temporary file is removed and IoError names the path and
-// the first failing call's cause. Any thread (it blocks on the disk: not the UI thread).
-void writeFileAtomically(const std::string& path, const void* data, size_t size);
+// the first failing call's cause. Any thread (it blocks on the disk: not the UI thread). `durable` false skips the
+// fsync (the rename stays atomic): for many small files whose folder is marked complete by one durable write last.
+void writeFileAtomically(const std::string& path, const void* data, size_t size, bool durable = true);
 void writeFileAtomically(const std::string& path, const std::string& text);
 void savePng(const Image& image, const std::string& path);
 

@@ -21,17 +21,11 @@ namespace fs = std::filesystem;
 namespace preimage::app {
 namespace {
 
-// One image: a plain write and a rename (no fsync per file: 100,000 of them would take minutes); the folder counts
-// as complete once factors.csv, written last and fsynced, is there.
+// One image through the one writer without an fsync per file (100,000 of them would take minutes); the folder
+// counts as complete once factors.csv, written last and fsynced, is there.
 void writeImage(const render::Image& image, const fs::path& path) {
     const auto png = render::encodePng(image);
-    const fs::path tmp = path.string() + ".tmp";
-    {
-        std::ofstream f(tmp, std::ios::binary);
-        f.write(reinterpret_cast<const char*>(png.data()), std::streamsize(png.size()));
-        if (!f) throw render::IoError("cannot write '" + tmp.string() + "' (disk full or not writable)");
-    }
-    fs::rename(tmp, path);
+    render::writeFileAtomically(path.string(), png.data(), png.size(), /*durable=*/false);
 }
 
 int cmdDataShapes(const std::vector<std::string>& argv, size_t first, std::ostream& out) {

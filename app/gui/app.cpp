@@ -18,10 +18,13 @@ namespace fs = std::filesystem;
 namespace preimage::app {
 namespace {
 
+// TorchScript files as the model picker and drops know them (lower case, with the dot).
+const std::vector<std::string> kModelExtensions = {".pt", ".pth", ".ts", ".torchscript"};
+
 bool isModelFile(const std::string& path) {
     std::string e = fs::path(path).extension().string();
     std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-    return e == ".pt" || e == ".pth" || e == ".ts" || e == ".torchscript";
+    return std::find(kModelExtensions.begin(), kModelExtensions.end(), e) != kModelExtensions.end();
 }
 
 constexpr Tab kTabs[] = {Tab::Run, Tab::Channels, Tab::Preferred, Tab::Chunks, Tab::Analogy};
@@ -61,7 +64,7 @@ App::App(Settings settings, const std::string& modelOverride, const std::string&
     p.slot = p.image;
     p.slot.title = "Analogy slot image";
     p.model.title = "Open model (TorchScript)";
-    p.model.extensions = {".pt", ".pth", ".ts", ".torchscript"};
+    p.model.extensions = kModelExtensions;
 }
 
 App::~App() {
@@ -90,8 +93,8 @@ void App::syncTextures(const SessionUpdate& u) {
         m_thumbs.clear();
         m_thumbs.resize(m_s.slots.size());
     }
-    for (auto& t : m_thumbs)  // results reset: thumbnails go with them
-        if (t.valid() && !m_s.slots[size_t(&t - m_thumbs.data())].result) t.reset();
+    for (size_t i = 0; i < m_thumbs.size(); ++i)  // results reset: thumbnails go with them
+        if (m_thumbs[i].valid() && !m_s.slots[i].result) m_thumbs[i].reset();
     if (u.image) {
         upload(m_originalTex, *m_s.image);
         if (m_latent.show) encodeMainForLatent();

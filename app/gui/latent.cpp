@@ -276,20 +276,18 @@ void App::pollLatent() {
                 for (size_t j = i; j < i + cols && j < f.predicted.size(); ++j) r.push_back(className(m_latent.info.get(), f.predicted[j]));
                 classes.push_back(r);
             }
-            {
-                nlohmann::json j{{"image", m_s.imagePath},
-                                 {"values_sd", m_latent.traversalValues},
-                                 {"direction", 0},
-                                 {"class_chunk", m_latent.info->classChunk},
-                                 {"code", m_latent.edited.empty() ? m_latent.base : m_latent.edited},
-                                 {"predicted_class", classes}};
-                // Composed, encoded and written on the file thread.
-                m_s.writeExport([rows, values = m_latent.traversalValues,
-                                 titles = chunkTitles(m_latent.info->layout.chunks, m_latent.info->classChunk, m_latent.info->chunkFactors)] {
-                    return traversalGrid(rows, values, titles);
-                }, path, jsonText(j));
-                m_latent.traversalWritten = path;
-            }
+            nlohmann::json j{{"image", m_s.imagePath},
+                             {"values_sd", m_latent.traversalValues},
+                             {"direction", 0},
+                             {"class_chunk", m_latent.info->classChunk},
+                             {"code", m_latent.edited.empty() ? m_latent.base : m_latent.edited},
+                             {"predicted_class", classes}};
+            // Composed, encoded and written on the file thread.
+            m_s.writeExport([rows, values = m_latent.traversalValues,
+                             titles = chunkTitles(m_latent.info->layout.chunks, m_latent.info->classChunk, m_latent.info->chunkFactors)] {
+                return traversalGrid(rows, values, titles);
+            }, path, jsonText(j));
+            m_latent.traversalWritten = path;
         }
     }
 }

@@ -112,20 +112,18 @@ void Session::loadSampleImages() {
 void Session::openImage(const std::string& path) {
     const uint64_t id = ++m_imageRequest;
     decodeImage(path, [this, id, path](std::shared_ptr<const ImageF> decoded) {  // the current image stays on failure
-        {
-            if (id != m_imageRequest) return;  // another image was opened meanwhile
-            image = decoded;
-            imagePath = fs::absolute(path).string();
-            m_update.image = true;
-            target = {};
-            m_update.target = true;
-            settings.image = imagePath;
-            Settings::remember(settings.recentImages, imagePath);
-            saveSettings();
-            error.clear();
-            resetResults();
-            requestInversion();
-        }
+        if (id != m_imageRequest) return;  // another image was opened meanwhile
+        image = decoded;
+        imagePath = fs::absolute(path).string();
+        m_update.image = true;
+        target = {};
+        m_update.target = true;
+        settings.image = imagePath;
+        Settings::remember(settings.recentImages, imagePath);
+        saveSettings();
+        error.clear();
+        resetResults();
+        requestInversion();
     });
 }
 

@@ -1,6 +1,7 @@
 #include "inference/data/npy.h"
 
 #include "inference/engine.h"
+#include "render/image.h"
 
 #include <cstdio>
 #include <cstring>
@@ -18,24 +19,16 @@ void writeNpy(const std::string& path, const std::vector<int64_t>& shape, const 
     size_t total = 10 + header.size() + 1;
     header.append((64 - total % 64) % 64, ' ');
     header += '\n';
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) throw Error("cannot write '" + path + "' (is the folder there and writable?)");
-        const char magic[] = "\x93NUMPY\x01\x00";
-        out.write(magic, 8);
-        const uint16_t len = uint16_t(header.size());
-        const char lenBytes[2] = {char(len & 0xff), char(len >> 8)};
-        out.write(lenBytes, 2);
-        out.write(header.data(), std::streamsize(header.size()));
-        out.write(reinterpret_cast<const char*>(data.data()), std::streamsize(data.size() * sizeof(float)));
-        if (!out.flush()) throw Error("cannot write '" + path + "': disk full?");
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-        std::filesystem::remove(tmp, ec);
-        throw Error("cannot write '" + path + "': rename failed");
+    std::string bytes("\x93NUMPY\x01\x00", 8);
+    const uint16_t len = uint16_t(header.size());
+    bytes += char(len & 0xff);
+    bytes += char(len >> 8);
+    bytes += header;
+    bytes.append(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(float));
+    try {
+        render::writeFileAtomically(path, bytes);  // the one writer
+    } catch (const render::IoError& e) {
+        throw Error(e.what());
     }
 }
 

@@ -142,8 +142,7 @@ struct Checkpoint {
         {
             torch::serialize::OutputArchive a;
             a.write("generator", gen.get_state());
-            a.save_to(random.string() + ".tmp");
-            fs::rename(random.string() + ".tmp", random);
+            saveAtomically(a, random);
         }
         writeTextAtomically(state, jsonText(st));
     }

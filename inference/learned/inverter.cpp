@@ -399,8 +399,7 @@ StreamInverterMetrics trainInverter(Model& model, const TrainInverterOptions& o,
             saveAtomically(optim, ckptOpt);
             torch::serialize::OutputArchive a;
             a.write("mean", meanImage);
-            a.save_to(ckptNet.string() + ".mean.tmp");
-            fs::rename(ckptNet.string() + ".mean.tmp", ckptNet.string() + ".mean");
+            saveAtomically(a, ckptNet.string() + ".mean");
         }
         writeTextAtomically(ckptState, jsonText({{"epoch", epoch}, {"step", globalStep}, {"first_loss", metrics.firstLoss},
                                                  {"seed", o.seed}, {"batch", o.batch}, {"feature_weight", o.featureWeight},

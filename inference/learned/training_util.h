@@ -60,6 +60,13 @@ void saveAtomically(const Saveable& what, const std::filesystem::path& path) {
     writeTextAtomically(path, bytes.str());
 }
 
+// A torch archive (a generator's state, a tensor), serialised in memory and written as above.
+inline void saveAtomically(torch::serialize::OutputArchive& archive, const std::filesystem::path& path) {
+    std::ostringstream bytes(std::ios::binary);
+    archive.save_to(bytes);
+    writeTextAtomically(path, bytes.str());
+}
+
 // Data-parallel training (a distributed job): the gradients of `params` (those of this rank's summed loss)
 // are added over the ranks in one all-reduce of a flat buffer, with `extra` (image counts, loss sums) appended
 // and summed too. Without a group nothing changes. The caller divides by the summed count.
