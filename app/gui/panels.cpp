@@ -183,7 +183,10 @@ void App::drawMain(float x, float y, float w, float h) {
     }
     const std::string layer = m_s.layerName(m_s.layer);
     const LayerInfo* info = m_s.model && m_s.layer < int(m_s.model->layers.size()) ? &m_s.model->layers[size_t(m_s.layer)] : nullptr;
-    ImGui::Text("Layer %d/%zu  %s", m_s.layer + 1, m_s.model ? m_s.model->layers.size() : size_t(0), layer.c_str());
+    if (m_s.model)
+        ImGui::Text("Layer %d/%zu  %s", m_s.layer + 1, m_s.model->layers.size(), layer.c_str());
+    else
+        ImGui::TextDisabled("no model yet");  // not "Layer 1/0" while the first model loads
     if (info) {
         ImGui::SameLine();
         ImGui::TextDisabled("%s, output %s", info->kind.c_str(), shapeText(info->shape).c_str());

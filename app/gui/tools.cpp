@@ -299,7 +299,8 @@ void App::drawDreamTab() {
     if (!m_s.model) return;
     sectionHeader("Preferred input");
     ImGui::TextWrapped("The input that most excites a unit: a class score, or a channel of the selected tap.");
-    const bool classifier = !m_s.model->layers.empty() && m_s.model->layers.back().shape.size() == 1;
+    // Class scores in any layout the top-5 knows ([K], [K,1,1], [1,K]: ModelSummary::classCount).
+    const bool classifier = m_s.model->classCount > 0;
     if (!classifier) m_dream.mode = 1;
     ImGui::BeginDisabled(!classifier);
     ImGui::RadioButton("class", &m_dream.mode, 0);
@@ -308,7 +309,7 @@ void App::drawDreamTab() {
     ImGui::RadioButton("channel of the selected tap", &m_dream.mode, 1);
     std::string unit;
     if (m_dream.mode == 0) {
-        const int classes = int(m_s.model->layers.back().shape[0]);
+        const int classes = m_s.model->classCount;
         m_dream.cls = std::clamp(m_dream.cls, 0, classes - 1);
         ImGui::SetNextItemWidth(-60.f);
         if (!m_s.model->classes.empty()) {
