@@ -46,8 +46,8 @@ TEST_CASE("inverting conv1 on held-out test images reaches feature error < 0.1")
         INFO("test image " << i << ": feature error " << r.featureError << ", pixel RMSE " << r.pixelRmse);
         CHECK(r.featureError < 0.1f);
         CHECK(r.pixelRmse < 0.1f);
-        CHECK(r.iterations == 400);
-        CHECK(r.history.size() == 400);
+        CHECK(r.iterations == 130);  // the default optimiser's own count
+        CHECK(r.history.size() == 130);
         CHECK(r.history.back().featureLoss < 0.05f * r.history.front().featureLoss);
     }
 }
@@ -110,6 +110,7 @@ TEST_CASE("channel-group and spatial masks restrict the target") {
 TEST_CASE("divergence is detected, reported, and the run restarted with a lower rate") {
     auto m = fashion();
     InversionParams p;
+    p.optimizer = "paper";
     p.iterations = 100;
     p.learningRate = 4.f;  // diverges; 0.4 still does on conv2; 0.04 converges
     auto r = invert(*m, testSet().image(2), m->layerIndex("conv2"), p);
@@ -162,8 +163,11 @@ TEST_CASE("progress events carry each loss term and can cancel between iteration
 TEST_CASE("bad parameters are refused with a clear message") {
     auto m = fashion();
     InversionParams p;
-    p.iterations = 0;
+    p.iterations = -1;
     CHECK_THROWS_WITH_AS(invert(*m, testSet().image(0), 0, p), doctest::Contains("--iters"), Error);
+    p = {};
+    p.optimizer = "lbfgs";
+    CHECK_THROWS_WITH_AS(invert(*m, testSet().image(0), 0, p), doctest::Contains("sobolev (the default) or paper"), Error);
     p = {};
     p.restarts = 0;
     CHECK_THROWS_WITH_AS(invert(*m, testSet().image(0), 0, p), doctest::Contains("--restarts"), Error);
@@ -242,7 +246,7 @@ TEST_CASE("the objective is reported as minimised: its terms at the final image,
     p.iterations = 60;
     p.restarts = 2;
     auto r = invert(*m, testSet().image(0), m->layerIndex("relu2"), p);
-    CHECK(r.optimizer == "paper");
+    CHECK(r.optimizer == "sobolev");
     CHECK(r.evaluations == 60);
     REQUIRE(r.history.size() == 60);
     CHECK(r.history.back().evaluations == 60);
@@ -267,6 +271,10 @@ TEST_CASE("inversion parameters: one JSON mapping, round trip, unknown keys and 
     CHECK(q.mask.lastChannel == 6);
     InversionParams byDepth;
     CHECK(paramsToJson(byDepth)["lambda_tv"].is_null());  // the paper's value for the depth
+    CHECK(paramsToJson(byDepth)["iterations"].is_null());  // the optimiser's own
+    CHECK(paramsToJson(byDepth)["optimizer"] == "sobolev");
+    CHECK(iterationsFor(paramsFromJson(paramsToJson(byDepth))) == 130);
+    CHECK(iterationsFor(paramsFromJson(nlohmann::json{{"optimizer", "paper"}})) == 400);
     CHECK(paramsFromJson(paramsToJson(byDepth)).lambdaTv < 0);
     CHECK(paramsFromJson(nlohmann::json{{"iterations", 7}}, p).restarts == 3);  // keys not given keep the base's
     CHECK_THROWS_WITH_AS(paramsFromJson(nlohmann::json{{"iters", 7}}), doctest::Contains("unknown inversion parameter 'iters'"), Error);
@@ -275,4 +283,74 @@ TEST_CASE("inversion parameters: one JSON mapping, round trip, unknown keys and 
     CHECK_THROWS_WITH_AS(paramsFromJson(nlohmann::json{{"jitter", 33}}), doctest::Contains("jitter (--jitter)"), Error);
     CHECK_THROWS_WITH_AS(paramsFromJson(nlohmann::json{{"mask", {{"z", 1}}}}), doctest::Contains("unknown mask key 'z'"), Error);
     CHECK(paramsFromJson(nlohmann::json{{"jitter", 33}}, {}, /*validated=*/false).jitter == 33);  // a settings file: clamped by its reader
+}
+
+// Issue "Time to quality": the default optimiser reaches the protocol's 400-iteration objective in a third of the
+// network evaluations, on the default model (an assertion on evaluations, not on time: speed is in
+// `preimage bench --quality`).
+TEST_CASE("the Sobolev optimiser (the default) reaches the paper protocol's objective in a third of its evaluations") {
+    auto m = fashion();
+    InversionParams paper;
+    paper.optimizer = "paper";
+    // The taps where it holds; on relu3, fc4, relu4 and fc5 it stays above the protocol (README, "Time to quality").
+    for (const char* layer : {"conv1", "pool1", "conv2", "pool2", "conv3"}) {
+        for (int image : {3}) {
+            const int l = m->layerIndex(layer);
+            const InversionResult protocol = invert(*m, testSet().image(image), l, paper);
+            const InversionResult fast = invert(*m, testSet().image(image), l, InversionParams{});
+            INFO(std::string(layer) << ", test image " << image << ": paper " << protocol.objective.total << " in " << protocol.evaluations
+                       << " evaluations, sobolev " << fast.objective.total << " in " << fast.evaluations);
+            CHECK(protocol.optimizer == "paper");
+            CHECK(protocol.evaluations == 400);
+            CHECK(fast.optimizer == "sobolev");
+            CHECK(3 * fast.evaluations <= protocol.evaluations);
+            CHECK(fast.warnings.empty());  // never diverging
+            CHECK(fast.implicitTvSteps == 0);  // the smoothing keeps the TV term's step stable
+            // At or below the protocol's value; on conv1, whose 28x28 input leaves the smoothing almost nothing to do
+            // (tau 0.03 px^2), the last digits differ either way: 0.5% is allowed.
+            CHECK(fast.objective.total <= protocol.objective.total * 1.005);
+        }
+    }
+}
+
+TEST_CASE("--optimizer paper is the protocol as before: the same numbers, the implicit TV step where it is stiff") {
+    auto m = fashion();
+    setThreads(1);  // a fixed count: runs repeat bitwise
+    InversionParams p;
+    p.optimizer = "paper";
+    p.iterations = 60;
+    p.restarts = 2;
+    auto r = invert(*m, testSet().image(0), m->layerIndex("relu2"), p);
+    // The protocol's numbers before the Sobolev optimiser existed (its path is bitwise unchanged: checked on the
+    // shipped SqueezeNet against 09fe612's binary), one thread.
+    CHECK(r.objective.total == doctest::Approx(0.38670246).epsilon(1e-3));
+    CHECK(r.featureError == doctest::Approx(0.58768165).epsilon(1e-3));
+    p.iterations = 0;  // the optimiser's own: 400
+    p.restarts = 1;
+    p.lambdaTv = 1e4f;  // past the explicit step's stability bound at 28x28
+    auto stiff = invert(*m, testSet().image(0), m->layerIndex("conv3"), p);
+    CHECK(stiff.iterations == 400);
+    CHECK(stiff.implicitTvSteps > 0);
+    p.optimizer = "sobolev";
+    CHECK(invert(*m, testSet().image(0), m->layerIndex("conv3"), p).implicitTvSteps == 0);
+    setThreads(0);
+}
+
+TEST_CASE("the Sobolev optimiser batches images and restarts: each row is the problem a batch of one poses") {
+    auto m = fashion();
+    InversionParams p;
+    p.restarts = 2;
+    const int l = m->layerIndex("conv2");
+    const std::vector<ImageF> images{testSet().image(5), testSet().image(6)};
+    auto batch = invertBatch(*m, images, l, p, {7, 8});
+    REQUIRE(batch.size() == 2);
+    for (int b = 0; b < 2; ++b) {
+        auto single = invertBatch(*m, {images[size_t(b)]}, l, p, {uint64_t(7 + b)})[0];
+        CHECK(batch[size_t(b)].optimizer == "sobolev");
+        CHECK(batch[size_t(b)].evaluations == single.evaluations);
+        CHECK(batch[size_t(b)].objective.total == doctest::Approx(single.objective.total).epsilon(1e-3));
+        for (int r = 0; r < 2; ++r)
+            CHECK(batch[size_t(b)].featureErrorPerRestart[size_t(r)] ==
+                  doctest::Approx(single.featureErrorPerRestart[size_t(r)]).epsilon(1e-3));
+    }
 }

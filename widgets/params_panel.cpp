@@ -7,7 +7,7 @@
 namespace preimage::widgets {
 
 bool InversionSettings::operator==(const InversionSettings& o) const {
-    return iterations == o.iterations && restarts == o.restarts && seed == o.seed && learningRate == o.learningRate &&
+    return paperProtocol == o.paperProtocol && iterations == o.iterations && restarts == o.restarts && seed == o.seed && learningRate == o.learningRate &&
            tvByDepth == o.tvByDepth && lambdaTv == o.lambdaTv && lambdaAlpha == o.lambdaAlpha && jitter == o.jitter &&
            alpha == o.alpha && beta == o.beta && maskX == o.maskX && maskY == o.maskY && maskW == o.maskW &&
            maskH == o.maskH && maskFirst == o.maskFirst && maskLast == o.maskLast;
@@ -23,12 +23,28 @@ void tip(const char* text) {
 
 }  // namespace
 
-bool inversionSettingsPanel(InversionSettings& s, float paperTv) {
+bool inversionSettingsPanel(InversionSettings& s, float paperTv, const int (&defaultIterations)[2]) {
     bool changed = false;
     ImGui::PushItemWidth(-90.f);
-    ImGui::SliderInt("iterations", &s.iterations, 20, 2000, "%d", ImGuiSliderFlags_Logarithmic);
+    int optimizer = s.paperProtocol ? 1 : 0;
+    if (ImGui::Combo("optimizer", &optimizer, "sobolev (fast)\0paper (exact)\0")) {
+        s.paperProtocol = optimizer == 1;
+        changed = true;
+    }
+    tip("sobolev: momentum SGD on the gradient smoothed by (I + tau L)^-1, at 10x the rate: the paper's final objective\n"
+        "in a third of the evaluations. paper: the authors' protocol exactly (400 iterations, rates lr, lr/10, lr/100).");
+    int shown = s.iterations > 0 ? s.iterations : defaultIterations[optimizer];
+    if (ImGui::SliderInt("iterations", &shown, 20, 2000, "%d", ImGuiSliderFlags_Logarithmic)) s.iterations = shown;
     changed |= committed();
-    tip("SGD iterations. The paper runs 400: the rate is lr for the first 25%, lr/10 for the next 50%, lr/100 for the rest.");
+    tip("Iterations (each one forward and backward pass). The rate is lr for the first 25%, lr/10 for the next 50%,\n"
+        "lr/100 for the rest. The paper runs 400; the Sobolev optimiser 130.");
+    if (s.iterations > 0 && s.iterations != defaultIterations[optimizer]) {
+        ImGui::SameLine();
+        if (ImGui::SmallButton("default")) {
+            s.iterations = 0;
+            changed = true;
+        }
+    }
     ImGui::SliderInt("restarts", &s.restarts, 1, 16);
     changed |= committed();
     tip("Random restarts, optimised together as one batch. Their spread (the variance map) shows what the layer is "

@@ -5,7 +5,8 @@
 namespace preimage::widgets {
 
 struct InversionSettings {
-    int iterations = 400;
+    bool paperProtocol = false; // the paper's optimiser exactly; else the Sobolev optimiser (a third of the work)
+    int iterations = 0;         // 0: the optimiser's own
     int restarts = 1;
     int seed = 0;
     float learningRate = 0.004f;
@@ -24,7 +25,8 @@ struct InversionSettings {
 
 // paperTv: the layer's by-depth lambda_tv, shown next to the switch. Returns true when a value changed
 // (after the edit is committed, so dragging a slider does not restart the job every pixel).
-bool inversionSettingsPanel(InversionSettings& s, float paperTv);
+// defaultIterations: what iterations = 0 means for each optimiser ({sobolev, paper}).
+bool inversionSettingsPanel(InversionSettings& s, float paperTv, const int (&defaultIterations)[2]);
 
 // The mask's channel range and window as numbers, with a Clear button. channels: the tap's channel count (0 unknown).
 bool maskPanel(InversionSettings& s, int channels);

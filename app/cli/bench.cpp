@@ -1,6 +1,7 @@
 // `preimage bench` (inversion throughput: batch 1, restarts batched vs one after another) and
 // `preimage samples` (sample images from the Fashion-MNIST test set).
 #include "app/cli/cli.h"
+#include "app/cli/bench_quality.h"
 #include "inference/json_text.h"
 #include "inference/data/convert.h"
 #include "app/cli/report.h"
@@ -34,9 +35,14 @@ std::string defaultSample() {
 }  // namespace
 
 int cmdBench(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
-    Args a(argv, first, unite({kModelOptions, {"layer", "iters", "restarts", "image", "json", "repeat"}}), {"gray"}, "bench");
+    Args a(argv, first, unite({kModelOptions, {"layer", "layers", "optimizers", "seed", "iters", "restarts", "image", "json", "repeat"}}),
+           {"gray", "quality"}, "bench");
     checkOutputs(a, {{"json", ".json"}});
     auto model = Model::load(a.str("model", "fashion"), modelOptions(a));
+    if (a.has("quality")) {
+        const std::string path = a.has("image") ? a.str("image") : defaultSample();
+        return benchQuality(a, *model, loadImageF(path), path, out);
+    }
     const int layer = a.has("layer") ? model->layerIndex(a.str("layer")) : int(model->layers().size() / 2);
     const std::string imagePath = a.has("image") ? a.str("image") : defaultSample();
     const ImageF image = loadImageF(imagePath);

@@ -156,6 +156,8 @@ usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
        preimage train classifier --data fashion-mnist --out DIR [--epochs E] [--seed S]
        preimage eval classifier --model M [--limit N]
        preimage bench [--model M] [--layer L] [--iters N] [--restarts R] [--json J]
+       preimage bench --quality [--model M] [--image I] [--layers L1,L2|all] [--optimizers sobolev]
+                       [--json J]   evaluations and seconds to the paper protocol's objective, per tap
        preimage train inverter --model fashion --layer L|all [--epochs E] [--seed S]
        preimage eval inverter --model fashion                per-layer pixel RMSE of the learned inverters
        preimage train inverter --model M --data D --layer L|all [--epochs E] [--batch 64] [--out DIR] [--resume]
@@ -179,7 +181,8 @@ models:    a default model name (fashion, shapes, squeezenet) or a TorchScript f
            layers are the outputs of its modules by path (layer3.1, features.denseblock2, blocks.0#2, m[0])
            TorchScript input: preimage.json in the file, else --size S (224) --gray --mean a,b,c --std a,b,c
            --device cpu|cuda|auto, --threads N (default: chosen by measuring; N fixes it, runs repeat bitwise)
-inversion: --iters 400 --restarts 1 --seed 0 --lr 0.004 --momentum 0.9 --tv (by depth: 1/10/100)
+inversion: --optimizer sobolev (the default: smoothed gradients, 130 iterations) | paper (the authors' protocol,
+           400 iterations) --iters N --restarts 1 --seed 0 --lr 0.004 --momentum 0.9 --tv (by depth: 1/10/100)
            --lambda-alpha 1e-5 --alpha 6 --beta 2 --jitter 0
            --window x,y,w,h (feature-map neighbourhood) --channels FIRST-LAST (channel group)
 )";

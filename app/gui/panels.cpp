@@ -4,6 +4,7 @@
 #include "app/gui/app.h"
 #include "app/gui/util.h"
 #include "app/cli/report.h"
+#include "inference/inversion/params.h"
 
 #include "widgets/image_view.h"
 #include "widgets/layer_strip.h"
@@ -289,7 +290,8 @@ void App::drawMain(float x, float y, float w, float h) {
     if (m_s.jobRunning && m_s.jobKind == JobKind::Sweep)
         std::snprintf(status, sizeof status, "export: layer %d of %d", m_s.frame.sweepDone + 1, std::max(1, m_s.frame.sweepTotal));
     else if (m_s.jobRunning && p.iterations > 0)
-        std::snprintf(status, sizeof status, "iteration %d / %d   %.0f it/s   loss %.3e", p.iteration, p.iterations,
+        std::snprintf(status, sizeof status, "%s: iteration %d / %d   %.0f it/s   loss %.3e",
+                      m_s.settings.inversion.paperProtocol ? "paper" : "sobolev", p.iteration, p.iterations,
                       double(p.itersPerSecond), double(p.loss));
     else
         std::snprintf(status, sizeof status, "%s", m_s.status.empty() ? "idle" : m_s.status.c_str());
@@ -324,7 +326,7 @@ void App::drawMain(float x, float y, float w, float h) {
         plotAxis.label = m_plot.x == PlotPanel::X::Evaluations ? "evaluations" : "seconds";
         plotAxis.x = &xs;
     }
-    widgets::lossPlot("loss", series, m_s.settings.inversion.iterations, ImVec2(-1.f, std::max(100.f, ImGui::GetContentRegionAvail().y)),
+    widgets::lossPlot("loss", series, iterationsFor(toParams(m_s.settings.inversion)), ImVec2(-1.f, std::max(100.f, ImGui::GetContentRegionAvail().y)),
                       plotAxis);
     ImGui::End();
 }

@@ -21,7 +21,8 @@ namespace {
 
 // The status line of a finished inversion.
 std::string resultStatus(const InversionResult& r) {
-    return r.layer + ": feature error " + fmt("%.4f", r.featureError) + ", " + fmt("%.0f it/s", r.itersPerSecond);
+    return r.layer + ": objective " + fmt("%.4f", r.objective.total) + ", feature error " + fmt("%.4f", r.featureError) + " (" +
+           r.optimizer + ", " + std::to_string(r.evaluations) + " evaluations, " + fmt("%.1f s", r.seconds) + ")";
 }
 
 }  // namespace
@@ -419,7 +420,16 @@ void Session::applyFrame(Frame f) {
     if (f.kind == JobKind::Invert || f.layer == layer) {
         const double sinceStart = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         if ((!f.previews.empty() || !f.devicePreviews.empty()) && stats.firstPreviewSeconds < 0) stats.firstPreviewSeconds = sinceStart;
-        if (f.result && stats.firstResultSeconds < 0) stats.firstResultSeconds = sinceStart;
+        if (f.result && stats.firstResultSeconds < 0) {
+            stats.firstResultSeconds = sinceStart;
+            stats.firstOptimizer = f.result->optimizer;
+            stats.firstObjective = f.result->objective.total;
+            for (const auto& h : f.result->history)
+                if (double(h.loss) <= 1.1 * f.result->objective.total) {
+                    stats.firstWithin10PercentSeconds = h.seconds;
+                    break;
+                }
+        }
         m_update.previews = true;
         if (f.result) m_update.variance = true;
         const bool done = f.done;

@@ -42,6 +42,10 @@ struct FrameStats {
     uint64_t deviceUploads = 0;  // of those, device images copied through CUDA-GL interop (CUDA builds)
     // Seconds from the app's start to the first pre-image shown (a live preview) and the first one finished.
     double firstPreviewSeconds = -1, firstResultSeconds = -1;
+    // The first finished inversion: its optimiser, final objective, and the seconds into it at which its objective
+    // first came within 10% of that final value (a recognisable pre-image).
+    std::string firstOptimizer;
+    double firstObjective = -1, firstWithin10PercentSeconds = -1;
 };
 
 // What changed since the last poll(), for the window to mirror into textures and widgets.

@@ -75,7 +75,7 @@ Settings Settings::load() {
     };
     using L = InversionLimits;
     auto& p = s.inversion;
-    clampTo(p.iterations, 1, L::kMaxIterations, "iterations");
+    clampTo(p.iterations, 0, L::kMaxIterations, "iterations");  // 0: the optimiser's own
     clampTo(p.restarts, 1, L::kMaxRestarts, "restarts");
     constexpr float kBig = std::numeric_limits<float>::max();  // no upper limit (params.h); infinity is not a number
     if (!(p.learningRate > 0)) p.learningRate = widgets::InversionSettings{}.learningRate;  // NaN or not positive
@@ -119,6 +119,7 @@ void Settings::save() const {
 
 InversionParams toParams(const widgets::InversionSettings& s) {
     InversionParams p;
+    p.optimizer = s.paperProtocol ? "paper" : "sobolev";
     p.iterations = s.iterations;
     p.restarts = s.restarts;
     p.seed = uint64_t(std::max(0, s.seed));
@@ -134,6 +135,7 @@ InversionParams toParams(const widgets::InversionSettings& s) {
 
 widgets::InversionSettings toSettings(const InversionParams& p, const widgets::InversionSettings& base) {
     widgets::InversionSettings s = base;
+    s.paperProtocol = p.optimizer == "paper";
     s.iterations = p.iterations;
     s.restarts = p.restarts;
     s.seed = int(std::min<uint64_t>(p.seed, uint64_t(INT32_MAX)));

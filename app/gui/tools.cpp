@@ -4,6 +4,7 @@
 #include "app/gui/app.h"
 #include "app/gui/util.h"
 #include "app/cli/report.h"
+#include "inference/inversion/params.h"
 
 #include "widgets/image_view.h"
 #include "widgets/loss_plot.h"
@@ -134,7 +135,8 @@ void App::drawRunTab() {
     sectionHeader("Inversion (Mahendran & Vedaldi)");
     const float paperTv = m_s.model && m_s.layer < int(m_s.model->lambdaTv.size()) ? m_s.model->lambdaTv[size_t(m_s.layer)] : 1.f;
     const widgets::InversionSettings before = m_s.settings.inversion;
-    if (widgets::inversionSettingsPanel(m_s.settings.inversion, paperTv) && m_s.settings.inversion != before) {
+    const int defaultIterations[2] = {preimage::defaultIterations("sobolev"), preimage::defaultIterations("paper")};
+    if (widgets::inversionSettingsPanel(m_s.settings.inversion, paperTv, defaultIterations) && m_s.settings.inversion != before) {
         m_s.saveSettings();
         m_s.resetResults();
         m_s.requestInversion();  // newest request wins: the running job is cancelled

@@ -9,6 +9,14 @@
 // TV term's differences are measured in the paper's 227-pixel frame, V = B * 227 / sqrt(H*W), so that
 // lambda_tv means the same at any input resolution (the squared gradient of the same content grows
 // with the square of the pixel density: a 28x28 input would otherwise need a 66x smaller lambda).
+//
+// Two optimisers share the loop (InversionParams::optimizer). "paper": the authors' momentum SGD, exactly. Its
+// first phase spends its iterations oscillating along the stiff, high-frequency directions of the feature and TV
+// terms (the objective hovers far above its final value until the rate drops). "sobolev": the same momentum SGD
+// and schedule on the gradient smoothed by (I + tau L)^-1 (the H1 or Sobolev gradient: regularizers.h,
+// SobolevPreconditioner), which divides the high frequencies' curvature by up to 1 + 8 tau and so allows a 10x rate on the
+// low frequencies that make the picture. The minimiser is the same; the path to it is shorter. tau is set in the
+// paper's 227-pixel frame (as lambda_tv is), and raised where the TV term would still be stiff after smoothing.
 #include "inference/model/model_impl.h"
 #include "inference/inversion/params.h"
 #include "inference/inversion/regularizers.h"
@@ -29,6 +37,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr double kPaperSide = 227.0;  // AlexNet's input side, for which the paper set lambda_tv
+// The preconditioner's tau in the 227-px frame (squared pixels): 2 lambda_tv^0.75, measured on the shipped
+// SqueezeNet (lambda_tv 1: tau 2 beats 4 and 16; 10: 11 beats 16; 100: 64 beats 16 and 32). A stiffer TV term wants
+// more smoothing; a light one leaves the fine detail that shallow taps keep.
+double sobolevTau(double lambdaTv) { return 2.0 * std::pow(std::max(lambdaTv, 1.0), 0.75); }
+constexpr float kSobolevRateScale = 10.f;   // its rates, relative to the paper's
 
 std::string fmtNumber(double v) {
     char b[32];
@@ -51,18 +64,19 @@ std::string dominantTerm(double feature, double alphaTerm, double tvTerm, float 
 void momentumStep(torch::Tensor& x, torch::Tensor& v, torch::Tensor& g1, const torch::Tensor& g2, double momentum,
                   const std::vector<double>& eta, int64_t rowsPerGroup) {
     const int64_t groups = int64_t(eta.size());
+    const bool two = g2.defined();  // undefined: g1 is the whole gradient (the Sobolev step's smoothed sum)
     if (x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.is_contiguous() && v.is_contiguous() &&
-        g1.is_contiguous() && g2.is_contiguous() && g1.sizes() == x.sizes() && g2.sizes() == x.sizes()) {
+        g1.is_contiguous() && g1.sizes() == x.sizes() && (!two || (g2.is_contiguous() && g2.sizes() == x.sizes()))) {
         float* xp = x.data_ptr<float>();
         float* vp = v.data_ptr<float>();
         const float* a = g1.data_ptr<float>();
-        const float* b = g2.data_ptr<float>();
+        const float* b = two ? g2.data_ptr<float>() : nullptr;
         const float m = float(momentum);
         const int64_t per = x.numel() / groups;
         for (int64_t g = 0; g < groups; ++g) {
             const float e = float(eta[size_t(g)]);
             for (int64_t i = g * per, n = (g + 1) * per; i < n; ++i) {
-                vp[i] = m * vp[i] - e * (a[i] + b[i]);
+                vp[i] = m * vp[i] - e * (b ? a[i] + b[i] : a[i]);
                 xp[i] += vp[i];
             }
         }
@@ -71,7 +85,7 @@ void momentumStep(torch::Tensor& x, torch::Tensor& v, torch::Tensor& g1, const t
     for (int64_t g = 0; g < groups; ++g) {
         auto xg = x.slice(0, g * rowsPerGroup, (g + 1) * rowsPerGroup), vg = v.slice(0, g * rowsPerGroup, (g + 1) * rowsPerGroup);
         auto g1g = g1.slice(0, g * rowsPerGroup, (g + 1) * rowsPerGroup);
-        g1g.add_(g2.slice(0, g * rowsPerGroup, (g + 1) * rowsPerGroup));
+        if (two) g1g.add_(g2.slice(0, g * rowsPerGroup, (g + 1) * rowsPerGroup));
         vg.mul_(momentum).sub_(g1g, eta[size_t(g)]);
         xg.add_(vg);
     }
@@ -131,6 +145,8 @@ struct Problem {
     torch::Tensor x0, phi0, phi0Rows, mask, rowWeight;
     std::vector<double> sigma, Bn, V, tvBound;
     bool masked = false;
+    bool sobolev = false;  // the Sobolev optimiser: smoothed gradients, TV explicit
+    SobolevPreconditioner smooth;  // its preconditioner (tau in pixels of this input)
     torch::Tensor rows(const torch::Tensor& t, int b) const { return t.slice(0, int64_t(b) * R, int64_t(b + 1) * R); }
 };
 
@@ -174,6 +190,16 @@ Problem prepareProblem(Model& model, std::vector<InversionResult>& results, cons
     P.rowWeight = P.rowWeight.to(M.device);
     P.phi0Rows = P.R == 1 ? P.phi0 : P.phi0.repeat_interleave(P.R, 0);
     P.masked = params.mask.active();
+    P.sobolev = params.optimizer == "sobolev";
+    if (P.sobolev) {
+        // tau in the 227-px frame, in this input's pixels; then at least eta k, where k = tvBound / 8 is the TV
+        // term's curvature per unit of the Laplacian (the same for every image: V scales with sigma), so that the
+        // smoothed TV step eta k lambda / (1 + tau lambda) < eta k / tau stays below 1 at the highest rate.
+        const double frame = double(P.H * P.W) / (kPaperSide * kPaperSide);
+        const double etaMax = double(params.learningRate) * kSobolevRateScale * P.sigma[0] * P.sigma[0];
+        const double tau = std::max(sobolevTau(P.lambdaTv) * frame, etaMax * P.tvBound[0] / 8.0);
+        P.smooth = SobolevPreconditioner(P.H, P.W, tau, P.x0.options());
+    }
     return P;
 }
 
@@ -238,7 +264,7 @@ Evaluation evaluate(Model::Impl& M, int layerIndex, const Problem& P, Run& run, 
     std::vector<double> tvWeight(n), alphaTerm, tvTerm;
     for (int b = 0; b < N; ++b) {
         e.eta[size_t(b)] = double(rate) * P.sigma[size_t(b)] * P.sigma[size_t(b)];
-        e.implicitTv[size_t(b)] = params.beta == 2.f && e.eta[size_t(b)] * P.tvBound[size_t(b)] > 1.0;
+        e.implicitTv[size_t(b)] = !P.sobolev && params.beta == 2.f && e.eta[size_t(b)] * P.tvBound[size_t(b)] > 1.0;
         if (e.implicitTv[size_t(b)]) results[size_t(b)].implicitTvSteps++;
         tvWeight[size_t(b)] = e.implicitTv[size_t(b)] ? 0.0 : double(P.lambdaTv);
     }
@@ -274,9 +300,15 @@ std::string divergence(const Problem& P, Run& run, const Evaluation& e, int iter
 }
 
 // The paper's step: momentum SGD on the feature and regulariser gradients, then, for images whose TV term is
-// implicit, the TV step from there (joining the velocity, so that it is part of the whole step).
+// implicit, the TV step from there (joining the velocity, so that it is part of the whole step). The Sobolev step:
+// the same momentum SGD on the smoothed sum of the gradients.
 void step(const Problem& P, Run& run, Evaluation& e, const InversionParams& params) {
     torch::NoGradGuard noGrad;
+    if (P.sobolev) {
+        auto smooth = P.smooth.apply(e.grad.add_(run.regGrad));
+        momentumStep(run.x, run.velocity, smooth, {}, params.momentum, e.eta, P.R);
+        return;  // no implicit TV step: the smoothing keeps the explicit one stable
+    }
     momentumStep(run.x, run.velocity, e.grad, run.regGrad, params.momentum, e.eta, P.R);
     for (int b = 0; b < P.N; ++b) {
         if (!e.implicitTv[size_t(b)]) continue;
@@ -378,7 +410,9 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
     }
     const Problem P = prepareProblem(model, results, params);
 
+    const int iterations = iterationsFor(params);
     float lr = params.learningRate;
+    const float rateScale = P.sobolev ? kSobolevRateScale : 1.f;
     Run run;
     const auto start = Clock::now();
     auto lastPreview = start;
@@ -390,14 +424,14 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
         for (auto& r : results) r.implicitTvSteps = 0, r.history.clear();
         std::string diverged;
         const auto attemptStart = Clock::now();
-        for (done = 0; done < params.iterations; ++done) {
+        for (done = 0; done < iterations; ++done) {
             if (cancel && cancel->load(std::memory_order_relaxed)) {
                 for (auto& r : results) r.cancelled = true;
                 break;
             }
             // Momentum SGD on y = x / sigma (see the top of this file), written on x: the step on x is
             // sigma^2 times the rate times the gradient on x.
-            const float rate = scheduledRate(lr, done, params.iterations);
+            const float rate = scheduledRate(lr * rateScale, done, iterations);
             Evaluation e = evaluate(M, layerIndex, P, run, params, rate, results);
             ++evaluations;
             if (rate != run.lastRate) run.velocity.zero_();  // the authors' code resets momentum with the rate
@@ -406,14 +440,14 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
             if (!diverged.empty()) break;
             step(P, run, e, params);
             const double elapsed = std::chrono::duration<double>(Clock::now() - attemptStart).count();
-            ProgressEvent all = record(P, e, done, params.iterations, rate, elapsed, evaluations,
+            ProgressEvent all = record(P, e, done, iterations, rate, elapsed, evaluations,
                                        std::chrono::duration<double>(Clock::now() - start).count(), results);
             tuner.step();
             if (progress) {
                 auto now = Clock::now();
                 if (params.previewEveryMs > 0 &&
                     (std::chrono::duration<double, std::milli>(now - lastPreview).count() >= params.previewEveryMs ||
-                     done + 1 == params.iterations)) {
+                     done + 1 == iterations)) {
                     torch::NoGradGuard noGrad;
                     // On a GPU with the interop path: RGBA8 rendered on the device, never copied to the host.
                     const bool onDevice = params.previewOnDevice && run.x.is_cuda() && deviceImagesSupported();

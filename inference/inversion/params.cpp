@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -20,10 +21,17 @@ std::string range(double lo, double hi) {
 
 }  // namespace
 
+const std::vector<std::string>& optimizerNames() {
+    static const std::vector<std::string> names{"sobolev", "paper"};
+    return names;
+}
+
+int defaultIterations(const std::string& optimizer) { return optimizer == "paper" ? 400 : 130; }
+
 void validate(const InversionParams& p) {
     using L = InversionLimits;
     auto bad = [](const std::string& s) { throw Error(s); };
-    if (p.iterations < 1 || p.iterations > L::kMaxIterations)
+    if (p.iterations < 0 || p.iterations > L::kMaxIterations)
         bad("iterations (--iters) must be between " + range(1, L::kMaxIterations) + " (got " + std::to_string(p.iterations) + ")");
     if (p.restarts < 1 || p.restarts > L::kMaxRestarts)
         bad("restarts (--restarts) must be between " + range(1, L::kMaxRestarts) + " (got " + std::to_string(p.restarts) + ")");
@@ -37,11 +45,13 @@ void validate(const InversionParams& p) {
         bad("lambda_tv (--tv) must be a finite number of at least 0 (or by depth)");
     if (p.jitter < 0 || p.jitter > L::kMaxJitter) bad("jitter (--jitter) must be between " + range(0, L::kMaxJitter));
     if (p.maxDivergenceRetries < 0) bad("divergence retries must be non-negative");
-    if (p.optimizer != "paper") bad("optimizer (--optimizer) must be paper (got '" + p.optimizer + "')");
+    const auto& names = optimizerNames();
+    if (std::find(names.begin(), names.end(), p.optimizer) == names.end())
+        bad("optimizer (--optimizer) must be sobolev (the default) or paper (the authors' protocol), not '" + p.optimizer + "'");
 }
 
 nlohmann::json paramsToJson(const InversionParams& p) {
-    return {{"iterations", p.iterations},
+    return {{"iterations", p.iterations > 0 ? nlohmann::json(p.iterations) : nlohmann::json()},
             {"restarts", p.restarts},
             {"seed", p.seed},
             {"learning_rate", p.learningRate},
@@ -72,7 +82,7 @@ InversionParams paramsFromJson(const nlohmann::json& j, InversionParams p, bool 
             if (!v.is_number_integer()) throw Error("inversion parameter '" + key + "' must be a whole number");
             return v.get<int64_t>();
         };
-        if (key == "iterations") p.iterations = int(integer());
+        if (key == "iterations") p.iterations = v.is_null() ? 0 : int(integer());
         else if (key == "restarts") p.restarts = int(integer());
         else if (key == "seed") {
             const int64_t s = integer();

@@ -19,10 +19,15 @@ struct InversionLimits {
     static constexpr float kMinAlpha = 1.f, kMinBeta = 1.f;  // the norms' exponents
 };
 
+// The optimisers invertBatch knows, and the iterations each runs when InversionParams::iterations is 0.
+const std::vector<std::string>& optimizerNames();  // {"sobolev", "paper"}
+int defaultIterations(const std::string& optimizer);
+inline int iterationsFor(const InversionParams& p) { return p.iterations > 0 ? p.iterations : defaultIterations(p.optimizer); }
+
 // Throws Error naming the JSON key (as paramsToJson writes it), the command line's flag and the range.
 void validate(const InversionParams& p);
 
-// {"iterations", "restarts", "seed", "learning_rate", "momentum", "alpha", "beta", "lambda_alpha",
+// {"iterations" (null: the optimiser's own), "restarts", "seed", "learning_rate", "momentum", "alpha", "beta", "lambda_alpha",
 //  "lambda_tv" (null: the paper's value for the layer's depth), "jitter", "mask": {"x", "y", "w", "h", "first", "last"}}
 nlohmann::json paramsToJson(const InversionParams& p);
 // Keys not given keep `base`'s values; an unknown key or a value of the wrong type is refused (Error naming it);

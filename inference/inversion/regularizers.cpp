@@ -2,6 +2,9 @@
 // step of the quadratic TV term that keeps large lambda_tv stable (inversion.cpp uses it).
 #include "inference/inversion/regularizers.h"
 
+#include <ATen/ops/fft_irfft2.h>
+#include <ATen/ops/fft_rfft2.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -195,6 +198,38 @@ at::Tensor implicitTvStep(const at::Tensor& z, double eta, double V, double lamb
     }
     if (iterations) *iterations = it;
     return x;
+}
+
+namespace {
+
+// The smallest n' >= n whose only prime factors are 2, 3 and 5.
+int64_t fastFftSize(int64_t n) {
+    for (int64_t m = std::max<int64_t>(n, 1);; ++m) {
+        int64_t r = m;
+        for (int64_t p : {2, 3, 5})
+            while (r % p == 0) r /= p;
+        if (r == 1) return m;
+    }
+}
+
+}  // namespace
+
+SobolevPreconditioner::SobolevPreconditioner(int64_t height, int64_t width, double tau, const at::TensorOptions& options)
+    : m_h(height), m_w(width), m_tau(tau) {
+    const int64_t margin = int64_t(std::ceil(3.0 * std::sqrt(std::max(0.0, tau))));
+    m_ph = fastFftSize(height + margin), m_pw = fastFftSize(width + margin);
+    auto ky = at::arange(m_ph, options).mul_(M_PI / double(m_ph)).sin_().square_().mul_(4.0);
+    auto kx = at::arange(m_pw / 2 + 1, options).mul_(M_PI / double(m_pw)).sin_().square_().mul_(4.0);
+    m_filter = (ky.unsqueeze(1) + kx.unsqueeze(0)).mul_(tau).add_(1.0).reciprocal_();
+}
+
+at::Tensor SobolevPreconditioner::apply(const at::Tensor& g) const {
+    at::NoGradGuard noGrad;
+    if (!(m_tau > 0)) return g.clone();
+    auto padded = at::constant_pad_nd(g, {0, m_pw - m_w, 0, m_ph - m_h});
+    auto spectrum = at::fft_rfft2(padded);
+    spectrum.mul_(m_filter);
+    return at::fft_irfft2(spectrum, c10::IntArrayRef{m_ph, m_pw}).slice(-2, 0, m_h).slice(-1, 0, m_w).contiguous();
 }
 
 }  // namespace preimage

@@ -49,4 +49,21 @@ double tvCurvatureBound(int64_t height, int64_t width, double V, double lambdaTv
 at::Tensor implicitTvStep(const at::Tensor& z, double eta, double V, double lambdaTv, double tolerance = 1e-5,
                           int* iterations = nullptr);
 
+// The Sobolev (H1) preconditioner: g -> (I + tau L)^-1 g on each [H, W] plane, L the Laplacian: a low-pass filter
+// (frequencies well below 1 / sqrt(tau) pass, the highest are divided by about 1 + 8 tau). Applied as P' F P: the
+// plane zero-padded by about 3 sqrt(tau) to a size whose FFT is fast (2^a 3^b 5^c; 227 is prime), the periodic
+// filter F = 1 / (1 + tau (4 sin^2(pi k / H') + 4 sin^2(pi l / W'))) in the Fourier domain, the plane cropped back:
+// symmetric and positive definite, so minus the smoothed gradient is a descent direction. Build once per size.
+class SobolevPreconditioner {
+public:
+    SobolevPreconditioner() = default;
+    SobolevPreconditioner(int64_t height, int64_t width, double tau, const at::TensorOptions& options);
+    at::Tensor apply(const at::Tensor& g) const;  // [..., H, W] -> the same shape
+    double tau() const { return m_tau; }
+private:
+    int64_t m_h = 0, m_w = 0, m_ph = 0, m_pw = 0;
+    double m_tau = 0;
+    at::Tensor m_filter;  // [H', W' / 2 + 1]
+};
+
 }  // namespace preimage
