@@ -29,7 +29,8 @@ const char* parametrisationName(DreamParametrisation p);  // "generator", "pixel
 DreamParametrisation parseParametrisation(const std::string& name);
 
 // The transformations applied to the image every step before the network sees it (transformation robustness).
-// Each is one affine resampling to the network's input size; a batch of images shares the step's draws.
+// Each is one affine resampling to the network's input size; a batch of images shares the step's draws. Amounts in
+// pixels (pad, jitter) are for a 224-px image, scaled to the image's side (lucid's values, whatever the input size).
 struct DreamTransforms {
     int pad = 0;                // border added around the image (constant 0.5, lucid's) before the others
     int jitter = 0;             // random translation of up to this many pixels (integer steps)

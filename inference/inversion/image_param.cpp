@@ -291,11 +291,15 @@ torch::Tensor transformBatch(const torch::Tensor& images, const DreamTransforms&
     const int H = int(images.size(2)), W = int(images.size(3));
     if (!t.any() && H == outH && W == outW) return images;
     const int K = std::max(1, t.crops);
+    // Pixel amounts are lucid's, for a 224-px image: scaled to this one's side (at least 1 where not 0).
+    const float unit = float(std::min(H, W)) / 224.f;
+    auto px = [&](int v) { return v > 0 ? std::max(1, int(std::lround(float(v) * unit))) : 0; };
+    const int jitter = px(t.jitter), jitter2 = px(t.jitter2), pad = px(t.pad);
     std::vector<Affine> maps;
     for (int k = 0; k < K; ++k) {
         Affine a;
-        a.tx = float(integer(gen, -t.jitter, t.jitter) + integer(gen, -t.jitter2, t.jitter2));
-        a.ty = float(integer(gen, -t.jitter, t.jitter) + integer(gen, -t.jitter2, t.jitter2));
+        a.tx = float(integer(gen, -jitter, jitter) + integer(gen, -jitter2, jitter2));
+        a.ty = float(integer(gen, -jitter, jitter) + integer(gen, -jitter2, jitter2));
         const float scale = t.scales.empty() ? 1.f : t.scales[size_t(integer(gen, 0, int(t.scales.size()) - 1))];
         a.degrees = t.rotate >= 1.f ? float(integer(gen, -int(t.rotate), int(t.rotate))) : uniform(gen, -t.rotate, t.rotate);
         const float frac = t.cropMax > t.cropMin ? uniform(gen, t.cropMin, t.cropMax) : t.cropMin;
@@ -305,9 +309,8 @@ torch::Tensor transformBatch(const torch::Tensor& images, const DreamTransforms&
         a.zoom = scale / std::max(0.05f, frac);
         maps.push_back(a);
     }
-    auto padded = t.pad > 0 ? F::pad(images, F::PadFuncOptions({t.pad, t.pad, t.pad, t.pad}).mode(torch::kConstant).value(0.5))
-                            : images;
-    auto out = resample(padded, maps, H, W, outH, outW, t.pad == 0);
+    auto padded = pad > 0 ? F::pad(images, F::PadFuncOptions({pad, pad, pad, pad}).mode(torch::kConstant).value(0.5)) : images;
+    auto out = resample(padded, maps, H, W, outH, outW, pad == 0);
     if (t.noise > 0) {  // one draw per sample, shared by the batch's images
         auto n = t.noise * at::randn({K, images.size(1), outH, outW}, gen) + t.noise * (at::rand({K, images.size(1), outH, outW}, gen) - 0.5);
         out = out + n.to(out.device()).repeat({images.size(0), 1, 1, 1});
