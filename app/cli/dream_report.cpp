@@ -119,7 +119,7 @@ DreamTransforms parseTransforms(const std::string& text) {
         const std::string key = item.substr(0, eq), value = eq == std::string::npos ? "" : item.substr(eq + 1);
         auto bad = [&] {
             return Error("--transforms: '" + item + "' is not one of pad=N, jitter=N, scale=LO-HI, rotate=DEG, jitter2=N, crops=N, "
-                         "crop=LO-HI, noise=X (or standard, maco, none)");
+                         "crop=LO-HI, noise=X, blur=SIGMA (or standard, maco, none)");
         };
         auto num = [&](const std::string& v) {
             try {
@@ -145,6 +145,7 @@ DreamTransforms parseTransforms(const std::string& text) {
         else if (key == "jitter2") t.jitter2 = int(num(value));
         else if (key == "rotate") t.rotate = num(value);
         else if (key == "noise") t.noise = num(value);
+        else if (key == "blur") t.blur = num(value);
         else if (key == "crops") t.crops = std::max(1, int(num(value)));
         else if (key == "crop") {
             pair(t.cropMin, t.cropMax);
@@ -172,6 +173,7 @@ std::string transformsText(const DreamTransforms& t) {
     if (t.crops > 1) items.push_back("crops=" + std::to_string(t.crops));
     if (t.cropMin < 1.f) items.push_back("crop=" + fmt("%g", t.cropMin) + "-" + fmt("%g", t.cropMax));
     if (t.noise > 0) items.push_back("noise=" + fmt("%g", t.noise));
+    if (t.blur > 0) items.push_back("blur=" + fmt("%g", t.blur));
     std::string s;
     for (const auto& i : items) s += (s.empty() ? "" : ",") + i;
     return s;

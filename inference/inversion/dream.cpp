@@ -60,7 +60,7 @@ DreamDefaults dreamDefaults(DreamParametrisation p) {
         case DreamParametrisation::Generator: return {200, 0.05f, DreamTransforms::none()};
         case DreamParametrisation::Pixels: return {200, 0.05f, DreamTransforms::none()};
         case DreamParametrisation::Fourier: return {256, 0.05f, DreamTransforms::standard()};
-        case DreamParametrisation::Maco: return {256, 0.1f, DreamTransforms::macoCrops()};
+        case DreamParametrisation::Maco: return {128, 0.3f, DreamTransforms::macoCrops()};
     }
     return {200, 0.05f, {}};
 }

@@ -40,8 +40,9 @@ struct DreamTransforms {
     int crops = 1;              // samples per step (MACO's crops), each with its own draws; their activations averaged
     float cropMin = 1.f, cropMax = 1.f;  // each sample is a crop of this fraction of the side, zoomed to the input
     float noise = 0;            // Gaussian + uniform noise of this size added to each sample (Horama's)
+    float blur = 0;             // a Gaussian blur of a standard deviation drawn from [0, blur] pixels each step
     bool any() const { return pad > 0 || jitter > 0 || !scales.empty() || rotate > 0 || jitter2 > 0 || crops > 1 ||
-                              cropMin < 1.f || noise > 0; }
+                              cropMin < 1.f || noise > 0 || blur > 0; }
     // lucid's standard_transforms (pad 12, jitter 8, scale 0.95-1.05, rotation +-5 degrees, jitter 4), MACO's crops.
     static DreamTransforms standard();
     static DreamTransforms macoCrops();

@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/fft.h>
 #include <torch/nn/functional/padding.h>
+#include <torch/nn/functional/conv.h>
 #include <torch/nn/functional/vision.h>
 
 #include <nlohmann/json.hpp>
@@ -311,6 +312,20 @@ torch::Tensor transformBatch(const torch::Tensor& images, const DreamTransforms&
     }
     auto padded = pad > 0 ? F::pad(images, F::PadFuncOptions({pad, pad, pad, pad}).mode(torch::kConstant).value(0.5)) : images;
     auto out = resample(padded, maps, H, W, outH, outW, pad == 0);
+    if (t.blur > 0) {  // one sigma per step (in 224-px pixels), separable, reflected at the border
+        const float sigma = uniform(gen, 0.f, t.blur) * unit;
+        if (sigma > 0.2f) {
+            const int r = std::max(1, int(std::ceil(2.5f * sigma)));
+            auto k = torch::arange(-r, r + 1, torch::kFloat);
+            k = torch::exp(-k.square() / (2.f * sigma * sigma));
+            k = (k / k.sum()).to(out.device());
+            const int64_t ch = out.size(1);
+            auto kx = k.view({1, 1, 1, -1}).repeat({ch, 1, 1, 1}), ky = k.view({1, 1, -1, 1}).repeat({ch, 1, 1, 1});
+            out = F::pad(out, F::PadFuncOptions({r, r, r, r}).mode(torch::kReflect));
+            out = F::conv2d(out, kx, F::Conv2dFuncOptions().groups(ch));
+            out = F::conv2d(out, ky, F::Conv2dFuncOptions().groups(ch));
+        }
+    }
     if (t.noise > 0) {  // one draw per sample, shared by the batch's images
         auto n = t.noise * at::randn({K, images.size(1), outH, outW}, gen) + t.noise * (at::rand({K, images.size(1), outH, outW}, gen) - 0.5);
         out = out + n.to(out.device()).repeat({images.size(0), 1, 1, 1});
