@@ -100,7 +100,7 @@ TEST_CASE("preferred inputs in pixel space work on any network: a channel of a T
     DreamParams p;
     p.generator.clear();
     p.learningRate = 0.05f;
-    p.iterations = 60;
+    p.iterations = 100;
     p.unit = "layer2.0.relu#2:5";
     auto r = dream(*m, p);
     INFO("channel: activation " << r.activation << " from " << r.startActivation);

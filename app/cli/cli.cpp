@@ -163,9 +163,16 @@ usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
        preimage train inverter --model M --data D --layer L|all [--epochs E] [--batch 64] [--out DIR] [--resume]
                        [--feature-weight W]             any network, streamed data, checkpointed every epoch
        preimage eval inverter --model M --inverters DIR --data D [--json J]
-       preimage dream --unit U [--generator relu4|none] [--tv 0.05 --jitter J] --out u.png [--json J]
-                       preferred input of a unit (class index or name, or LAYER:CHANNEL): through a learned
-                       inverter (default model), or in pixel space with TV and jitter (any model, --generator none)
+       preimage dream --unit U [--param generator|pixels|fourier|maco] --out u.png [--json J] [--judge FILE.pt]
+                       [--transparency T.png] [--accentuate IMAGE [--lambda L] [--difference D.png]]
+                       [--transforms standard|maco|none|pad=12,jitter=8,scale=0.95-1.05,rotate=5,jitter2=4,crops=4,
+                       crop=0.5-0.9,noise=0.05,blur=1] [--iters N] [--lr R] [--seed S] [--side S] [--generator relu4|none]
+                       preferred input of a unit: a class (index or name), LAYER:CHANNEL, LAYER:C@X,Y (one neuron),
+                       LAYER:dir=v0,v1,...|FILE.npy (a direction); through the learned generator where the model has
+                       one (the default model), else a decorrelated Fourier image with transformation robustness;
+                       --accentuate: start from an image and stay near it; --judge: a second classifier's rank
+       preimage atlas --model M --layer L|--classes A,B,... --out atlas.png [--json J] [--batch 8] [--limit N]
+                       [--compare K] [--judge FILE.pt] + dream's options   every unit of a tap (or the classes) at once
        preimage train hypernet --model fashion --layer relu4  /  eval hypernet --layer relu4
        preimage train mixer --model fashion [--chunks 8 --dims 8] [--epochs E] [--seed S]
                        or --data DIR [--baseline ae] [--decoder deconv|broadcast] [--resume] [--stop-after E]
@@ -319,12 +326,13 @@ int runCommand(const std::vector<std::string>& argv, std::ostream& out, std::ost
     if (cmd == "train") return cmdTrain(argv, 2, out);
     if (cmd == "eval") return cmdEval(argv, 2, out);
     if (cmd == "dream") return cmdDream(argv, 2, out);
+    if (cmd == "atlas") return cmdAtlas(argv, 2, out);
     if (cmd == "samples") return cmdSamples(argv, 2, out);
     if (cmd == "bench") return cmdBench(argv, 2, out);
     if (cmd == "analogy") return cmdAnalogy(argv, 2, out);
     if (cmd == "traverse") return cmdTraverse(argv, 2, out);
     if (cmd == "data") return cmdData(argv, 2, out);
-    const std::string guess = closest(cmd, {"layers", "features", "invert", "sweep", "train", "eval", "dream", "samples",
+    const std::string guess = closest(cmd, {"layers", "features", "invert", "sweep", "train", "eval", "dream", "atlas", "samples",
                                              "bench", "analogy", "traverse", "data", "gui", "help"});
     err << "preimage: unknown command '" << cmd << "'" << (guess.empty() ? "" : "; did you mean '" + guess + "'?")
         << " (see `preimage help`)\n";

@@ -53,6 +53,7 @@ int cmdSweepData(const std::vector<std::string>& argv, size_t first, std::ostrea
 int cmdTrain(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 int cmdEval(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 int cmdDream(const std::vector<std::string>& argv, size_t first, std::ostream& out);
+int cmdAtlas(const std::vector<std::string>& argv, size_t first, std::ostream& out);  // dream.cpp
 int cmdSamples(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 int cmdTrainMixer(const std::vector<std::string>& argv, size_t first, std::ostream& out);
 int cmdEvalMixer(const std::vector<std::string>& argv, size_t first, std::ostream& out);

@@ -169,7 +169,7 @@ void checkOutputs(const Args& args, std::initializer_list<OutputOption> outputs)
         if (scale < 0 || scale > 32) throw Error("--scale must be between 0 (automatic) and 32, got " + std::to_string(scale));
     }
     std::vector<std::string> inputs;
-    for (const char* in : {"image", "model", "a", "b", "c", "data"})
+    for (const char* in : {"image", "model", "a", "b", "c", "data", "accentuate", "judge"})
         if (args.has(in)) inputs.push_back(args.str(in));
     for (const auto& o : outputs) {
         if (!args.has(o.option)) continue;

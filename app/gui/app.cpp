@@ -116,7 +116,14 @@ void App::syncTextures(const SessionUpdate& u) {
         if (m_s.grid.image.pixels.empty()) m_gridTex.reset();
         else m_uploader->upload(m_gridTex, m_s.grid.image);
     }
-    if (u.dream) upload(m_dreamTex, m_s.dreamPreview);
+    if (u.dream) {
+        upload(m_dreamTex, m_s.dreamPreview);
+        const DreamResult* r = m_s.dreamResult.get();
+        upload(m_transparencyTex, r ? r->transparency : ImageF{});
+        upload(m_differenceTex, r ? r->difference : ImageF{});
+        upload(m_accentStartTex, r ? r->start : ImageF{});
+    }
+    if (u.atlas) upload(m_atlasTex, m_s.atlasMosaic);
     for (int l : u.thumbnails) {
         const auto& r = m_s.slots.at(size_t(l)).result;
         if (r) upload(m_thumbs.at(size_t(l)), r->preimages[size_t(r->best)]);
@@ -242,6 +249,56 @@ void App::startDream(const std::string& unit) {
     if (!m_s.model) return;
     m_s.startDream(unit, m_dream.prior);
     selectTab("preferred");
+}
+
+void App::startAtlas() {
+    if (!m_s.model) return;
+    m_s.startAtlas();
+    selectTab("preferred");
+}
+
+void App::openAtlasCell(int cell) {
+    const std::string unit = m_s.atlasUnit(cell);
+    if (unit.empty()) return;
+    if (unit.find(':') == std::string::npos) {
+        m_dream.mode = 0;
+        m_dream.cls = cell;
+    } else {
+        m_dream.mode = 1;
+        m_dream.channel = cell;
+    }
+    startDream(unit);
+}
+
+void App::setDreamSettings(const nlohmann::json& j) {
+    auto& d = m_s.dreamSettings;
+    for (const auto& [key, v] : j.items()) {
+        if (key == "param") {
+            const std::string name = v.get<std::string>();
+            if (name == "default") d.param = -1;
+            else d.setParam(parseParametrisation(name));
+        } else if (key == "iters") d.iterations = v.get<int>();
+        else if (key == "accentuate") d.accentuate = v.get<bool>();
+        else if (key == "lambda") d.lambda = v.get<float>();
+        else if (key == "judge") {
+            d.judge = v.get<std::string>();
+            std::snprintf(m_dream.judge, sizeof m_dream.judge, "%s", d.judge.c_str());
+        } else if (key == "atlas_limit") d.atlasLimit = v.get<int>();
+        else if (key == "atlas_side") d.atlasSide = v.get<int>();
+        else if (key == "atlas_iters") d.atlasIterations = v.get<int>();
+        else if (key == "atlas_batch") d.atlasBatch = v.get<int>();
+        else if (key == "mode") m_dream.mode = v.get<int>();
+        else if (key == "transforms") {
+            for (const auto& [t, on] : v.items()) {
+                bool* flag = t == "pad" ? &d.pad : t == "jitter" ? &d.jitter : t == "scale" ? &d.scale : t == "rotate" ? &d.rotate
+                             : t == "crops" ? &d.crops : nullptr;
+                if (!flag) throw Error("dream_settings: no transform '" + t + "' (pad, jitter, scale, rotate, crops)");
+                *flag = on.get<bool>();
+            }
+        } else {
+            throw Error("dream_settings: unknown key '" + key + "'");
+        }
+    }
 }
 
 void App::showPanel(const std::string& name) {

@@ -37,10 +37,12 @@ struct ChannelsPanel {  // the channel grid: the channel under the cursor and a 
     int dragChannel = -1, dragX0 = 0, dragY0 = 0, dragX1 = 0, dragY1 = 0;
 };
 struct DreamPanel {  // the preferred input: what is asked for
-    int mode = 0;  // 0 a class, 1 a channel of the selected tap
+    int mode = 0;  // 0 a class, 1 a channel of the selected tap, 2 its centre neuron
     int channel = 0;
     int cls = 7;
     bool prior = true;  // the learned generator, when the model has one
+    char judge[512] = "";  // the judge's path as typed
+    int atlasHover = -1;   // the atlas cell under the cursor
 };
 // The latent views, as the pixel readouts and the report name them.
 enum class LatentView { Input, Decoded, Second, A, B, C, D, Count };
@@ -115,6 +117,11 @@ public:
     // Preferred input of a unit (a class, or "LAYER:CHANNEL"), shown live on the Preferred tab.
     void startDream(const std::string& unit);
     void setDreamPrior(bool on) { m_dream.prior = on; }
+    // The Dream tab's settings from a script step ({"param": "fourier", "iters": 64, "accentuate": true, "lambda": 50,
+    // "judge": FILE, "transforms": {"pad": true, ...}, "atlas_limit": 16, "atlas_side": 64, "atlas_iters": 32}).
+    void setDreamSettings(const nlohmann::json& settings);
+    void startAtlas();              // the selected tap's atlas (Dream tab)
+    void openAtlasCell(int cell);   // that cell's unit: its preferred input at full settings
     void onDrop(const std::vector<std::string>& paths, float x, float y);  // routed to the analogy slot under (x, y)
     void dropOn(const std::string& target, const std::vector<std::string>& paths);  // "a" "b" "c" "second": drop at its centre
     void screenshot(render::Image image, const std::string& path) { m_s.writeScreenshot(std::move(image), path); }
@@ -162,6 +169,7 @@ public:
     LatentReport latentReport() const;
     // What the views show, for scripts and tests: the tree, the channel grid, top-5, the mask, the panels' rectangles.
     nlohmann::json viewReport() const;
+    nlohmann::json dreamReport() const;  // the finished preferred input's numbers (dreamResultJson), null before one
 
 private:
     void syncTextures(const SessionUpdate& u);  // the Session's images into textures
@@ -173,6 +181,8 @@ private:
     void drawRunTab();
     void drawChannelsTab();
     void drawDreamTab();
+    void drawDreamResult();
+    void drawAtlas();
     void drawMain(float x, float y, float w, float h);
     void drawStrip(float x, float y, float w, float h);
     void handleKeys();
@@ -185,6 +195,7 @@ private:
     std::string m_uploadPath = "host";  // which path uploads the live pre-images (the status bar)
     bool uploadDevicePreviews();        // false: not on the interop path (the host path takes the frame)
     render::Texture m_originalTex, m_targetTex, m_varianceTex, m_learnedTex, m_gridTex, m_dreamTex;
+    render::Texture m_transparencyTex, m_differenceTex, m_accentStartTex, m_atlasTex;  // the Dream tab's
     std::vector<render::Texture> m_restartTex;  // the current frame's pre-image per restart
     std::vector<render::Texture> m_thumbs;      // per layer: its finished pre-image (the strip)
     std::vector<render::Texture> m_sampleTex;

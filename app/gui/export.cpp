@@ -1,6 +1,7 @@
 // App: the view report that scripts and tests read (what each panel shows). UI thread. The exports themselves
 // are the Session's (session.cpp), written on its file thread.
 #include "app/gui/app.h"
+#include "app/cli/dream_report.h"
 #include "inference/json_text.h"
 
 #include "inference/data/convert.h"
@@ -55,7 +56,20 @@ nlohmann::json App::viewReport() const {
             {"panels", panels},
             {"dream_unit", m_s.dreamUnit},
             {"dream_activation", m_s.dreamResult ? m_s.dreamResult->activation : 0.f},
-            {"dream_start_activation", m_s.dreamResult ? m_s.dreamResult->startActivation : 0.f}};
+            {"dream_start_activation", m_s.dreamResult ? m_s.dreamResult->startActivation : 0.f},
+            {"dream", dreamReport()},
+            {"atlas", {{"layer", m_s.layerName(m_s.atlasLayer)}, {"units", m_s.atlas.size()}, {"total", m_s.atlasTotal},
+                       {"param", m_s.atlasParam}, {"units_per_second", m_s.atlasUnitsPerSecond},
+                       {"mosaic", {m_s.atlasMosaic.width, m_s.atlasMosaic.height}}, {"texture", m_atlasTex.valid()}}}};
+}
+
+nlohmann::json App::dreamReport() const {
+    if (!m_s.dreamResult) return nullptr;
+    nlohmann::json j = dreamResultJson(*m_s.dreamResult, m_s.model ? m_s.model->classes : std::vector<std::string>{});
+    j["transparency"] = {m_s.dreamResult->transparency.width, m_s.dreamResult->transparency.height};
+    j["difference"] = {m_s.dreamResult->difference.width, m_s.dreamResult->difference.height};
+    j["textures"] = {{"image", m_dreamTex.valid()}, {"transparency", m_transparencyTex.valid()}, {"difference", m_differenceTex.valid()}};
+    return j;
 }
 
 }  // namespace preimage::app

@@ -66,7 +66,8 @@ bool Script::update(App& app) {
         // Steps about layers wait for the (asynchronous) model load, as a user would.
         const bool needsModel = step.contains("select_layer") || step.contains("key") || step.contains("keys") || step.contains("set") ||
                                 step.contains("mask") || step.contains("filter") ||
-                                step.contains("export_sweep") || step.contains("export_restarts") || step.contains("dream");
+                                step.contains("export_sweep") || step.contains("export_restarts") || step.contains("dream") ||
+                                step.contains("atlas") || step.contains("atlas_click");
         if (needsModel && !app.model()) {
             if (!m_waiting) {
                 m_waiting = true;
@@ -113,9 +114,15 @@ bool Script::update(App& app) {
             auto& s = app.settings().inversion;
             s = toSettings(paramsFromJson(step["set"], toParams(s)), s);
             app.rerun();
+        } else if (step.contains("dream_settings")) {
+            app.setDreamSettings(step["dream_settings"]);
         } else if (step.contains("dream")) {
             if (step.contains("prior")) app.setDreamPrior(step["prior"].get<bool>());
             app.startDream(step["dream"].get<std::string>());
+        } else if (step.contains("atlas")) {
+            app.startAtlas();
+        } else if (step.contains("atlas_click")) {
+            app.openAtlasCell(step["atlas_click"].get<int>());
         } else if (step.contains("tab")) {
             app.selectTab(step["tab"].get<std::string>());
         } else if (step.contains("plot_x")) {

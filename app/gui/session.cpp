@@ -29,7 +29,7 @@ std::string resultStatus(const InversionResult& r) {
 
 void SessionUpdate::merge(const SessionUpdate& o) {
     model |= o.model, image |= o.image, target |= o.target, previews |= o.previews, variance |= o.variance;
-    learned |= o.learned, grid |= o.grid, dream |= o.dream, samples |= o.samples;
+    learned |= o.learned, grid |= o.grid, dream |= o.dream, atlas |= o.atlas, samples |= o.samples;
     thumbnails.insert(thumbnails.end(), o.thumbnails.begin(), o.thumbnails.end());
 }
 
@@ -281,29 +281,6 @@ int Session::dreamGenerator() const {
     return m_dreamGenerator;
 }
 
-void Session::startDream(const std::string& unit, bool prior) {
-    if (!model) return;
-    Request r = baseRequest(JobKind::Dream);
-    r.dream.unit = unit;
-    if (prior && dreamGenerator() >= 0) {
-        r.dream.generator = layerName(dreamGenerator());
-    } else {  // pixel space: any model
-        r.dream.generator.clear();
-        r.dream.learningRate = 0.05f;
-    }
-    dreamUnit = unit;
-    dreamActivations.clear();
-    dreamResult.reset();
-    dreamPreview = {};
-    m_update.dream = true;
-    jobGeneration = worker->post(std::move(r));
-    dreamGeneration = jobGeneration;
-    jobKind = JobKind::Dream;
-    jobRunning = true;
-    cancelExport("a preferred input was started");
-    status = "dreaming " + unit + "...";
-}
-
 bool Session::idle() const { return !jobRunning && pendingExport.empty() && !worker->busy() && m_files.idle(); }
 
 const InversionResult* Session::currentResult() const {
@@ -332,6 +309,10 @@ void Session::onModelLoaded() {
     saveSettings();
     resetResults();
     m_dreamGenerator = -2;
+    atlas.clear();
+    atlasLayer = -1;
+    atlasMosaic = {};
+    m_update.atlas = true;
     imageTop5.clear();
     features.reset();
     featureLayer = -1;
@@ -367,19 +348,8 @@ void Session::applyFrame(Frame f) {
         }
         return;
     }
-    if (f.kind == JobKind::Dream) {
-        if (!f.previews.empty()) {
-            dreamPreview = f.previews[0];
-            m_update.dream = true;
-        }
-        dreamActivations = f.activations;
-        if (f.done) {
-            dreamResult = f.dream;
-            jobRunning = false;
-            status = "preferred input of " + dreamUnit + ": activation " + fmt("%.2f", f.dream->activation) +
-                     (std::isnan(f.dream->trainMax) ? " (from " + fmt("%.2f", f.dream->startActivation) + ", pixel space)"
-                                                    : " (training max " + fmt("%.2f", f.dream->trainMax) + ")");
-        }
+    if (f.kind == JobKind::Dream || f.kind == JobKind::Atlas) {
+        applyDreamFrame(f);
         return;
     }
     if (f.kind == JobKind::LoadModel) {

@@ -35,6 +35,23 @@ struct LayerSlot {
     std::vector<std::pair<int, float>> preimageTop5;  // the network's classes on the pre-image
 };
 
+// The Dream tab's settings (what the next preferred input or atlas asks for).
+struct DreamSettings {
+    int param = -1;                 // a DreamParametrisation; -1: the model's default (the generator prior where there is one)
+    bool pad = true, jitter = true, scale = true, rotate = true, crops = false;  // transformation robustness, each step
+    int iterations = 0;             // 0: the parametrisation's default
+    bool accentuate = false;        // start from the open image and stay near it (pixels, Fourier)
+    float lambda = 0;               // accentuation's penalty weight; 0: 100 x the unit's activation on the image
+    std::string judge;              // a second classifier (TorchScript file) that ranks class images; "" none
+    int atlasLimit = 64;            // the atlas: the tap's first channels
+    int atlasSide = 112;            // its images' side where the network takes any size (else the model's)
+    int atlasIterations = 96;
+    int atlasBatch = 8;
+    // Sets the parametrisation and its default transforms (DreamDefaults).
+    void setParam(DreamParametrisation p);
+    DreamTransforms transforms() const;  // the toggles as transforms (lucid's values; MACO's crops)
+};
+
 struct FrameStats {
     std::vector<float> frameMs;      // UI work per frame (input to draw submission), every frame
     std::vector<float> busyFrameMs;  // the same, only frames while a job ran
@@ -57,7 +74,8 @@ struct SessionUpdate {
     bool variance = false;   // the current result's variance map
     bool learned = false;    // Session::learned
     bool grid = false;       // Session::grid (the channel grid)
-    bool dream = false;      // Session::dreamPreview
+    bool dream = false;      // Session::dreamPreview (and, when done, dreamResult's transparency and difference maps)
+    bool atlas = false;      // Session::atlasMosaic
     bool samples = false;    // Session::sampleImages
     std::vector<int> thumbnails;  // layers whose result is new (the strip)
     void merge(const SessionUpdate& o);
@@ -89,8 +107,17 @@ public:
     void requestInversion();
     // Preferred input of a unit (a class, or "LAYER:CHANNEL"): through the learned generator when the model has
     // one and `prior` is on (DGN-AM), else in pixel space (any model).
+    // With `dreamSettings`: the parametrisation, transforms, accentuation of the open image, the judge.
     void startDream(const std::string& unit, bool prior);
     int dreamGenerator() const;     // the layer whose learned inverter is the preferred input's generator, -1 none
+    // The parametrisation the next dream runs (dreamSettings.param, or the model's default given `prior`).
+    DreamParametrisation dreamParam(bool prior) const;
+    DreamParams dreamParams(bool prior) const;
+    // The selected tap's atlas: its first dreamSettings.atlasLimit channels (classes, for the class scores) as one
+    // job, a batch at a time; atlasMosaic fills as batches finish.
+    void startAtlas();
+    // The unit of atlas cell c ("LAYER:C", or the class index), "" when there is none.
+    std::string atlasUnit(int cell) const;
     void exportSweep(const std::string& pngPath);    // computes missing layers first, then writes (file thread)
     bool exportRestarts(const std::string& pngPath); // false (and an error) when nothing is finished to export
     // Composes, encodes and writes a PNG (and, when `json` is not empty, its numbers beside it as .json) on the
@@ -146,6 +173,13 @@ public:
     std::vector<float> dreamActivations;
     std::shared_ptr<const DreamResult> dreamResult;
     ImageF dreamPreview;
+    DreamSettings dreamSettings;
+    std::vector<std::shared_ptr<const DreamResult>> atlas;  // finished cells, in channel order
+    int atlasLayer = -1, atlasTotal = 0, atlasColumns = 1, atlasTile = 0;
+    uint64_t atlasGeneration = 0;
+    double atlasSeconds = 0, atlasUnitsPerSecond = 0;
+    std::string atlasParam;
+    ImageF atlasMosaic;  // the cells as tiles, atlasColumns a row (render::FeatureGrid's columns when it shows the same tap)
     std::vector<LayerSlot> slots;
     std::string pendingExport;
     std::string error, status;
@@ -159,6 +193,8 @@ public:
 
 private:
     void applyFrame(Frame f);
+    void applyDreamFrame(const Frame& f);  // Dream and Atlas frames (session_dream.cpp)
+    ImageF atlasMosaicImage(const std::vector<std::shared_ptr<const DreamResult>>& cells) const;
     void onModelLoaded();
     void setFeatures(std::shared_ptr<const std::vector<float>> values, const std::vector<int64_t>& shape, int layer);
     void finishExport();

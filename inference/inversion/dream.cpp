@@ -1,158 +1,265 @@
 #include "inference/inversion/dream.h"
 
 #include "inference/data/dataset.h"
-#include "inference/model/model_impl.h"
+#include "inference/data/splitmix.h"
+#include "inference/inversion/dream_unit.h"
+#include "inference/inversion/image_param.h"
 #include "inference/learned/training_util.h"
+#include "inference/model/model_impl.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/nn.h>
 #include <torch/optim/adam.h>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <limits>
 #include <tuple>
 
 namespace preimage {
+
+const char* parametrisationName(DreamParametrisation p) {
+    switch (p) {
+        case DreamParametrisation::Generator: return "generator";
+        case DreamParametrisation::Pixels: return "pixels";
+        case DreamParametrisation::Fourier: return "fourier";
+        case DreamParametrisation::Maco: return "maco";
+    }
+    return "?";
+}
+
+DreamParametrisation parseParametrisation(const std::string& name) {
+    for (auto p : {DreamParametrisation::Generator, DreamParametrisation::Pixels, DreamParametrisation::Fourier,
+                   DreamParametrisation::Maco})
+        if (name == parametrisationName(p)) return p;
+    throw Error("unknown parametrisation '" + name + "' (expected generator, pixels, fourier or maco)");
+}
+
+DreamTransforms DreamTransforms::standard() {
+    DreamTransforms t;
+    t.pad = 12;
+    t.jitter = 8;
+    t.scales = {1.f, 0.975f, 1.025f, 0.95f, 1.05f};
+    t.rotate = 5.f;
+    t.jitter2 = 4;
+    return t;
+}
+
+DreamTransforms DreamTransforms::macoCrops() {
+    DreamTransforms t;
+    t.crops = 4;
+    t.cropMin = 0.5f;
+    t.cropMax = 0.9f;
+    t.noise = 0.05f;
+    return t;
+}
+
+DreamDefaults dreamDefaults(DreamParametrisation p) {
+    switch (p) {
+        case DreamParametrisation::Generator: return {200, 0.05f, DreamTransforms::none()};
+        case DreamParametrisation::Pixels: return {200, 0.05f, DreamTransforms::none()};
+        case DreamParametrisation::Fourier: return {256, 0.05f, DreamTransforms::standard()};
+        case DreamParametrisation::Maco: return {128, 0.3f, DreamTransforms::macoCrops()};
+    }
+    return {200, 0.05f, {}};
+}
+
+DreamParametrisation defaultParametrisation(const Model& model, const std::string& generator) {
+    if (!model.directory().empty() && !generator.empty())
+        for (size_t i = 0; i < model.layers().size(); ++i)
+            if (model.layers()[i].name == generator && model.hasLearnedInverter(int(i))) return DreamParametrisation::Generator;
+    return kDefaultImageParametrisation;
+}
+
+bool takesSide(Model& model, int layerIndex, int side) {
+    auto& M = model.impl();
+    if (side == M.input.width && side == M.input.height) return true;
+    try {
+        torch::NoGradGuard noGrad;
+        M.forwardTo(torch::zeros({1, M.input.channels, side, side}, torch::TensorOptions().device(M.device)), layerIndex);
+        return true;
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
 namespace {
 
-struct Unit {
-    int layer = -1, channel = 0;
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// The same unit starts from the same noise whatever else is in its batch: the seed mixes in the unit's name.
+uint64_t unitSeed(uint64_t seed, const std::string& unit) {
+    uint64_t h = 1469598103934665603ull;  // FNV-1a
+    for (unsigned char c : unit) h = (h ^ c) * 1099511628211ull;
+    return splitmix64(seed ^ h);
+}
+
+// Sums the per-image total variation (mean squared differences), so that each image's penalty is its own.
+torch::Tensor tvPerImage(const torch::Tensor& x) {
+    auto dx = (x.slice(3, 1) - x.slice(3, 0, -1)).square().flatten(1).mean(1);
+    auto dy = (x.slice(2, 1) - x.slice(2, 0, -1)).square().flatten(1).mean(1);
+    return dx + dy;  // [B]
+}
+
+// [H, W] >= 0 -> [1, H, W] in [0,1]: divided by its 99th percentile (a few bright pixels do not darken the rest),
+// clipped. maxOut: the largest value.
+ImageF normalisedMap(const torch::Tensor& map, float* maxOut = nullptr) {
+    if (maxOut) *maxOut = map.max().item<float>();
+    auto sorted = std::get<0>(map.flatten().sort());
+    const float top = sorted[int64_t(double(sorted.numel() - 1) * 0.99)].item<float>();
+    return tensorToImage((map / std::max(top, 1e-12f)).clamp(0, 1).unsqueeze(0));
+}
+
+struct Resolved {
+    DreamParametrisation param;
+    int iterations;
+    float learningRate;
+    DreamTransforms transforms;
 };
 
-Unit parseUnit(Model& model, const std::string& spec) {
-    const auto& layers = model.layers();
-    Unit u;
-    std::string channel = spec;
-    if (auto colon = spec.rfind(':'); colon != std::string::npos) {
-        u.layer = model.layerIndex(spec.substr(0, colon));
-        channel = spec.substr(colon + 1);
-    } else {
-        u.layer = int(layers.size()) - 1;  // the class scores
-    }
-    const auto& shape = layers[size_t(u.layer)].shape;
-    try {
-        size_t used = 0;
-        u.channel = std::stoi(channel, &used);
-        if (used != channel.size()) throw std::invalid_argument(channel);
-    } catch (const std::exception&) {
-        // A class name from the manifest ("sneaker", "Ankle boot"), case-insensitive.
-        auto lower = [](std::string s) {
-            std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-            return s;
-        };
-        u.channel = -1;
-        if (u.layer == int(layers.size()) - 1) {
-            const auto& classes = model.classNames();
-            for (size_t i = 0; i < classes.size(); ++i)
-                if (lower(classes[i]) == lower(channel)) u.channel = int(i);
-        }
-        if (u.channel < 0) throw Error("--unit '" + spec + "': expected a class index or name, or LAYER:CHANNEL");
-    }
-    if (u.channel < 0 || u.channel >= shape[0])
-        throw Error("--unit '" + spec + "': layer '" + layers[size_t(u.layer)].name + "' has channels 0-" +
-                    std::to_string(shape[0] - 1));
-    return u;
-}
-
-// The unit's activation for a batch of network inputs: a class score, a vector element, or the mean of a
-// feature map's channel.
-torch::Tensor activation(Model::Impl& M, const torch::Tensor& x, const Unit& u) {
-    auto f = M.forwardTo(x, u.layer).select(1, u.channel);
-    return f.dim() > 1 ? f.flatten(1).mean(1) : f;
-}
-
-// The loop both parametrisations share: `step` computes the image, the activation to raise and the loss to
-// minimise (with its penalties); `afterStep` projects the parameters (or does nothing). Fills r.history and
-// r.cancelled, publishes progress with a preview every 10th iteration.
-void maximise(DreamResult& r, const DreamParams& p, torch::optim::Optimizer& optim,
-              const std::function<std::tuple<torch::Tensor, torch::Tensor, torch::Tensor>()>& step,
-              const std::function<void()>& afterStep, const std::function<void(const DreamProgress&)>& progress,
-              const std::atomic<bool>* cancel) {
-    ThreadTuner tuner;
-    for (int it = 0; it < p.iterations; ++it) {
-        if (cancel && cancel->load()) {
-            r.cancelled = true;
-            break;
-        }
-        optim.zero_grad();
-        auto [img, a, loss] = step();
-        loss.backward();
-        optim.step();
-        afterStep();
-        const float value = a.item<float>();
-        if (!std::isfinite(value)) throw Error("preferred input of '" + p.unit + "': the activation became NaN");
-        r.history.push_back(value);
-        tuner.step();
-        if (progress) {
-            DreamProgress ev{it + 1, p.iterations, value, {}};
-            if ((it + 1) % 10 == 0 || it + 1 == p.iterations) ev.preview = tensorToImage(img.detach()[0].cpu());
-            progress(ev);
-        }
-    }
-}
-
-// Activation maximisation in pixel space (any network): x = sigmoid(u), Adam on u; the objective is the unit's
-// activation less a total-variation penalty scaled by the activation's own size at the start, on a randomly
-// shifted copy of the image each step (the shift makes the picture robust to where the network looks).
-DreamResult dreamPixels(Model& model, const DreamParams& p, const std::function<void(const DreamProgress&)>& progress,
-                        const std::atomic<bool>* cancel) {
-    auto& M = model.impl();
-    const Unit unit = parseUnit(model, p.unit);
-    DreamResult r;
-    r.layer = M.layers[size_t(unit.layer)].name;
-    r.channel = unit.channel;
-    r.trainMax = r.trainMean = std::numeric_limits<float>::quiet_NaN();
-    const auto start = std::chrono::steady_clock::now();
-    auto gen = at::detail::createCPUGenerator(p.seed);  // its own: the result is a function of the seed alone
-    const auto& in = M.input;
-    auto mean = torch::tensor(in.mean).view({1, -1, 1, 1}).to(M.device);
-    auto std = torch::tensor(in.std).view({1, -1, 1, 1}).to(M.device);
-    auto u = (0.1 * at::randn({1, in.channels, in.height, in.width}, gen)).to(M.device).set_requires_grad(true);
-    torch::optim::Adam optim({u}, torch::optim::AdamOptions(p.learningRate));
-    const int jitter = p.jitter >= 0 ? p.jitter : std::max(1, std::min(in.width, in.height) / 16);
-    auto tvOf = [](const torch::Tensor& x) {
-        auto dx = x.slice(3, 1) - x.slice(3, 0, -1);
-        auto dy = x.slice(2, 1) - x.slice(2, 0, -1);
-        return dx.square().mean() + dy.square().mean();
-    };
-    float scale = 1.f;
-    {
-        torch::NoGradGuard noGrad;
-        r.startActivation = activation(M, (torch::sigmoid(u) - mean) / std, unit).item<float>();
-        scale = std::max(1e-3f, std::abs(r.startActivation));
-    }
-    maximise(r, p, optim, [&] {
-        auto img = torch::sigmoid(u);
-        auto shifted = img;
-        if (jitter > 0) {
-            const auto d = at::randint(-jitter, jitter + 1, {2}, gen, torch::kLong);
-            shifted = torch::roll(img, {d[0].item<int64_t>(), d[1].item<int64_t>()}, {2, 3});
-        }
-        auto a = activation(M, (shifted - mean) / std, unit).sum();
-        // The penalty is on the scale of the activation at the start: one weight suits a logit and a channel mean.
-        return std::make_tuple(img, a, -a + (p.tv * scale * 100.f) * tvOf(img));
-    }, [] {}, progress, cancel);
-    torch::NoGradGuard noGrad;
-    auto img = torch::sigmoid(u);
-    r.activation = activation(M, (img - mean) / std, unit).item<float>();
-    r.image = tensorToImage(img[0].cpu());
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+Resolved resolve(const DreamParams& p) {
+    Resolved r;
+    r.param = p.param == DreamParametrisation::Generator && p.generator.empty() ? DreamParametrisation::Pixels : p.param;
+    const DreamDefaults d = dreamDefaults(r.param);
+    r.iterations = p.iterations > 0 ? p.iterations : d.iterations;
+    r.learningRate = p.learningRate > 0 ? p.learningRate : d.learningRate;
+    r.transforms = p.defaultTransforms ? d.transforms : p.transforms;
+    if (p.iterations < 0 || !(r.learningRate > 0) || !std::isfinite(r.learningRate))
+        throw Error("dream: bad iterations or learning rate");
+    if (r.transforms.crops < 1 || r.transforms.crops > 64 || !(r.transforms.cropMin > 0.f) ||
+        r.transforms.cropMax < r.transforms.cropMin || r.transforms.cropMax > 1.f)
+        throw Error("dream: crops must be 1-64 samples of a fraction 0-1 of the side (min <= max)");
     return r;
 }
 
-}  // namespace
+// One batch of units of the same layer, optimised together (pixels, Fourier, MACO).
+std::vector<DreamResult> runChunk(Model& model, const DreamParams& p, const Resolved& rs, const std::vector<std::string>& names,
+                                  const std::vector<DreamUnit>& units, int firstUnit, int totalUnits,
+                                  const DreamProgressFn& progress, const std::atomic<bool>* cancel) {
+    auto& M = model.impl();
+    const auto start = Clock::now();
+    const int64_t B = int64_t(units.size());
+    const int layer = units.front().layer;
+    const auto& in = M.input;
+    const int H = p.renderSide > 0 ? p.renderSide : in.height, W = p.renderSide > 0 ? p.renderSide : in.width;
+    const int C = in.channels;
+    auto mean = torch::tensor(in.mean).view({1, -1, 1, 1}).to(M.device);
+    auto std = torch::tensor(in.std).view({1, -1, 1, 1}).to(M.device);
+    auto activations = [&](const torch::Tensor& images, int64_t samples) {  // [B * samples] images -> [B]
+        auto f = M.forwardTo((images - mean) / std, layer);
+        std::vector<torch::Tensor> per;
+        for (int64_t b = 0; b < B; ++b) per.push_back(unitActivation(f.narrow(0, b * samples, samples), units[size_t(b)]).mean());
+        return torch::stack(per);
+    };
 
-DreamResult dream(Model& classifier, const DreamParams& p, const std::function<void(const DreamProgress&)>& progress,
-                  const std::atomic<bool>* cancel) {
+    torch::Tensor x0;  // accentuation: the start image, [B, C, H, W]
+    if (p.accentuate) {
+        if (p.accentuate->empty()) throw Error("accentuation: the image is empty");
+        InputSpec spec = in;
+        spec.width = W, spec.height = H;
+        x0 = imageToTensor(prepareImage(*p.accentuate, spec)).unsqueeze(0).expand({B, C, H, W}).contiguous().to(M.device);
+    }
+    std::vector<uint64_t> seeds;
+    for (const auto& n : names) seeds.push_back(unitSeed(p.seed, n));
+    auto param = fv::makeParam(rs.param, C, H, W, seeds, x0.defined() ? x0 : torch::Tensor(), M.device, p.decay);
+    auto gen = at::detail::createCPUGenerator(p.seed);  // the steps' draws: a function of the seed alone
+    torch::optim::Adam optim(param->parameters(), torch::optim::AdamOptions(rs.learningRate));
+    const int roll = rs.param == DreamParametrisation::Pixels ? (p.jitter >= 0 ? p.jitter : std::max(1, std::min(H, W) / 16)) : 0;
+
+    torch::Tensor startAct, scale, lambda;
+    {
+        torch::NoGradGuard noGrad;
+        startAct = activations(param->image(), 1);
+        scale = startAct.abs().clamp_min(1e-3);  // penalties on the activation's own scale: one weight fits all units
+        // Accentuation: lambda * mean((x - x0)^2); by default 100 x the scale, i.e. doubling the activation may cost
+        // an RMS change of 0.1.
+        lambda = p.accentLambda > 0 ? torch::full({B}, p.accentLambda) : (100.f * scale).cpu();
+        lambda = lambda.to(M.device);
+    }
+    std::vector<DreamResult> results(static_cast<size_t>(B));
+    auto transparency = torch::zeros({B, H, W}, torch::TensorOptions().device(M.device));
+    bool cancelled = false;
+    ThreadTuner tuner;
+    for (int it = 0; it < rs.iterations; ++it) {
+        if (cancel && cancel->load()) {
+            cancelled = true;
+            break;
+        }
+        optim.zero_grad();
+        auto img = param->image();
+        img.retain_grad();
+        auto x = img;
+        if (roll > 0) {
+            const auto d = at::randint(-roll, roll + 1, {2}, gen, torch::kLong);
+            x = torch::roll(x, {d[0].item<int64_t>(), d[1].item<int64_t>()}, {2, 3});
+        }
+        x = fv::transformBatch(x, rs.transforms, H, W, gen);
+        auto a = activations(x, x.size(0) / B);
+        auto loss = -a.sum();
+        if (rs.param == DreamParametrisation::Pixels && p.tv > 0) loss = loss + (p.tv * 100.f * scale * tvPerImage(img)).sum();
+        if (x0.defined()) loss = loss + (lambda * (img - x0).square().flatten(1).mean(1)).sum();
+        loss.backward();
+        transparency += img.grad().detach().abs().sum(1);
+        optim.step();
+        auto values = a.detach().cpu();
+        for (int64_t b = 0; b < B; ++b) {
+            const float v = values[b].item<float>();
+            if (!std::isfinite(v)) throw Error("preferred input of '" + names[size_t(b)] + "': the activation became NaN");
+            results[size_t(b)].history.push_back(v);
+        }
+        tuner.step();
+        if (progress) {
+            DreamProgress ev;
+            ev.iteration = it + 1, ev.iterations = rs.iterations;
+            ev.activation = values.mean().item<float>();
+            ev.firstUnit = firstUnit, ev.unitCount = int(B), ev.totalUnits = totalUnits;
+            if ((it + 1) % 10 == 0 || it + 1 == rs.iterations) ev.preview = tensorToImage(img.detach()[0].cpu());
+            progress(ev);
+        }
+    }
+    torch::NoGradGuard noGrad;
+    auto img = param->image();
+    auto final = activations(img, 1).cpu();
+    auto startCpu = startAct.cpu();
+    for (int64_t b = 0; b < B; ++b) {
+        auto& r = results[size_t(b)];
+        const DreamUnit& u = units[size_t(b)];
+        r.unit = names[size_t(b)];
+        r.layer = M.layers[size_t(layer)].name;
+        r.channel = u.channel;
+        r.classUnit = u.classUnit;
+        r.param = parametrisationName(rs.param);
+        r.trainMax = r.trainMean = std::numeric_limits<float>::quiet_NaN();
+        r.startActivation = startCpu[b].item<float>();
+        r.activation = final[b].item<float>();
+        r.image = tensorToImage(img[b].cpu());
+        r.transparency = normalisedMap(transparency[b].cpu());
+        r.iterations = int(r.history.size());
+        r.learningRate = rs.learningRate;
+        r.cancelled = cancelled;
+        if (x0.defined()) {
+            r.start = tensorToImage(x0[b].cpu());
+            r.difference = normalisedMap((img[b] - x0[b]).abs().sum(0).cpu(), &r.differenceMax);
+            r.distance = std::sqrt((img[b] - x0[b]).square().mean().item<float>());
+            r.accentLambda = lambda[b].item<float>();
+            r.penaltyBound = std::sqrt(std::max(0.f, r.activation - r.startActivation) / r.accentLambda);
+        }
+        r.seconds = since(start);
+    }
+    return results;
+}
+
+// The generator prior (DGN-AM): the code of a learned inverter, kept in the range seen on data.
+DreamResult dreamGenerator(Model& classifier, const DreamParams& p, const Resolved& rs, const DreamProgressFn& progress,
+                           const std::atomic<bool>* cancel) {
     auto& M = classifier.impl();
-    if (p.iterations < 1 || !(p.learningRate > 0)) throw Error("dream: bad iterations or learning rate");
-    if (p.generator.empty()) return dreamPixels(classifier, p, progress, cancel);
     if (M.directory.empty())
-        throw Error("a generator prior needs a default model with learned inverters (--generator none: in pixel space)");
-    const Unit unit = parseUnit(classifier, p.unit);
+        throw Error("a generator prior needs a default model with learned inverters (--param pixels, fourier or maco: any model)");
+    if (p.accentuate) throw Error("accentuation starts from an image: use the fourier or pixels parametrisation");
+    const DreamUnit unit = parseDreamUnit(classifier, p.unit);
     const int gen = classifier.layerIndex(p.generator);
     if (!classifier.hasLearnedInverter(gen))
         throw Error("no learned inverter for generator layer '" + p.generator + "' (preimage train inverter --layer " +
@@ -161,50 +268,129 @@ DreamResult dream(Model& classifier, const DreamParams& p, const std::function<v
     decoder->to(M.device);
     auto mean = torch::tensor(M.input.mean).view({1, -1, 1, 1}).to(M.device);
     auto std = torch::tensor(M.input.std).view({1, -1, 1, 1}).to(M.device);
+    auto activation = [&](const torch::Tensor& x) { return unitActivation(M.forwardTo((x - mean) / std, unit.layer), unit); };
 
     DreamResult r;
+    r.unit = p.unit;
     r.layer = M.layers[size_t(unit.layer)].name;
     r.channel = unit.channel;
+    r.classUnit = unit.classUnit;
+    r.param = parametrisationName(DreamParametrisation::Generator);
+    r.learningRate = rs.learningRate;
     torch::Tensor lo, hi, z0;
     {  // Code range and the unit's activations on training data.
         torch::NoGradGuard noGrad;
         auto data = loadFashionMnist(true, p.dataImages);
         auto x = datasetPixels(data).to(M.device);
-        auto xn = (x - mean) / std;
-        auto codes = M.forwardTo(xn, gen);
+        auto codes = M.forwardTo((x - mean) / std, gen);
         lo = std::get<0>(codes.min(0, true));
         hi = std::get<0>(codes.max(0, true));
         z0 = codes.mean(0, true);
-        auto acts = activation(M, xn, unit);
+        auto acts = activation(x);
         r.trainMax = acts.max().item<float>();
         r.trainMean = acts.mean().item<float>();
     }
-    const auto start = std::chrono::steady_clock::now();
+    const auto start = Clock::now();
     auto rng = at::detail::createCPUGenerator(p.seed);  // its own: the result is a function of the seed alone
     auto range = (hi - lo).clamp_min(1e-6);
     // Optimise u = (z - lo) / range in [0,1]: one learning rate fits every code dimension.
     auto noise = at::randn(z0.sizes(), rng).to(z0.device());
     auto u = ((z0 - lo) / range + 0.01 * noise).clamp(0, 1).detach().set_requires_grad(true);
-    torch::optim::Adam optim({u}, torch::optim::AdamOptions(p.learningRate));
+    torch::optim::Adam optim({u}, torch::optim::AdamOptions(rs.learningRate));
     auto generate = [&](const torch::Tensor& code) { return decoder->forward(lo + code * range); };
     {
         torch::NoGradGuard noGrad;
-        r.startActivation = activation(M, (generate(u) - mean) / std, unit).item<float>();
+        r.startActivation = activation(generate(u)).item<float>();
     }
-    maximise(r, p, optim, [&] {
+    ThreadTuner tuner;
+    for (int it = 0; it < rs.iterations; ++it) {
+        if (cancel && cancel->load()) {
+            r.cancelled = true;
+            break;
+        }
+        optim.zero_grad();
         auto img = generate(u);
-        auto a = activation(M, (img - mean) / std, unit).sum();
-        return std::make_tuple(img, a, -a);
-    }, [&] {
-        torch::NoGradGuard noGrad;
-        u.clamp_(0, 1);  // DGN-AM: the code stays in the range seen on data
-    }, progress, cancel);
+        auto a = activation(img).sum();
+        (-a).backward();
+        optim.step();
+        {
+            torch::NoGradGuard noGrad;
+            u.clamp_(0, 1);  // DGN-AM: the code stays in the range seen on data
+        }
+        const float value = a.item<float>();
+        if (!std::isfinite(value)) throw Error("preferred input of '" + p.unit + "': the activation became NaN");
+        r.history.push_back(value);
+        tuner.step();
+        if (progress) {
+            DreamProgress ev;
+            ev.iteration = it + 1, ev.iterations = rs.iterations, ev.activation = value;
+            if ((it + 1) % 10 == 0 || it + 1 == rs.iterations) ev.preview = tensorToImage(img.detach()[0].cpu());
+            progress(ev);
+        }
+    }
     torch::NoGradGuard noGrad;
     auto img = generate(u);
-    r.activation = activation(M, (img - mean) / std, unit).item<float>();
+    r.activation = activation(img).item<float>();
     r.image = tensorToImage(img[0]);
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    r.iterations = int(r.history.size());
+    r.seconds = since(start);
     return r;
+}
+
+}  // namespace
+
+std::vector<std::string> layerUnits(const Model& classifier, int layerIndex, int limit) {
+    if (layerIndex < 0 || layerIndex >= int(classifier.layers().size())) throw Error("no layer " + std::to_string(layerIndex));
+    const auto& l = classifier.layers()[size_t(layerIndex)];
+    if (l.shape.empty()) throw Error("layer '" + l.name + "' has no channels");
+    const int n = limit > 0 ? std::min<int>(limit, int(l.shape[0])) : int(l.shape[0]);
+    std::vector<std::string> units;
+    const bool output = layerIndex == int(classifier.layers().size()) - 1 && classifier.classCount() > 0;
+    for (int c = 0; c < n; ++c) units.push_back(output ? std::to_string(c) : l.name + ":" + std::to_string(c));
+    return units;
+}
+
+std::vector<DreamResult> dreamUnits(Model& classifier, const DreamParams& p, const std::vector<std::string>& names, int batch,
+                                    const DreamProgressFn& progress, const std::atomic<bool>* cancel) {
+    const Resolved rs = resolve(p);
+    if (rs.param == DreamParametrisation::Generator) throw Error("the generator prior renders one unit at a time (dream)");
+    if (names.empty()) throw Error("no units to render");
+    if (p.renderSide < 0 || p.renderSide > 2048) throw Error("the render side must be 0 (the model's) to 2048");
+    std::vector<DreamUnit> units;
+    for (const auto& n : names) {
+        units.push_back(parseDreamUnit(classifier, n));
+        if (units.back().layer != units.front().layer)
+            throw Error("units rendered together must be of one layer ('" + names.front() + "', '" + n + "')");
+    }
+    batch = std::max(1, batch);
+    std::vector<DreamResult> out;
+    for (size_t first = 0; first < names.size(); first += size_t(batch)) {
+        const size_t end = std::min(names.size(), first + size_t(batch));
+        std::vector<std::string> chunkNames(names.begin() + long(first), names.begin() + long(end));
+        std::vector<DreamUnit> chunkUnits(units.begin() + long(first), units.begin() + long(end));
+        auto done = runChunk(classifier, p, rs, chunkNames, chunkUnits, int(first), int(names.size()), progress, cancel);
+        const bool cancelled = !done.empty() && done.front().cancelled;
+        if (cancelled && !out.empty()) break;  // what finished stays; a cut chunk is dropped
+        if (progress && !cancelled) {
+            DreamProgress ev;
+            ev.iteration = ev.iterations = done.front().iterations;
+            ev.firstUnit = int(first), ev.unitCount = int(end - first), ev.totalUnits = int(names.size());
+            for (const auto& r : done) ev.finished.push_back(std::make_shared<const DreamResult>(r));
+            progress(ev);
+        }
+        for (auto& r : done) out.push_back(std::move(r));
+        if (cancelled) break;
+    }
+    return out;
+}
+
+DreamResult dream(Model& classifier, const DreamParams& p, const DreamProgressFn& progress, const std::atomic<bool>* cancel) {
+    const Resolved rs = resolve(p);
+    if (rs.param == DreamParametrisation::Generator) return dreamGenerator(classifier, p, rs, progress, cancel);
+    auto results = dreamUnits(classifier, p, {p.unit}, 1, [&](const DreamProgress& e) {
+        if (progress && e.finished.empty()) progress(e);
+    }, cancel);
+    return std::move(results.front());
 }
 
 }  // namespace preimage

@@ -223,8 +223,20 @@ void Worker::run() {
         m_running = false;
     }
     m_model.reset();  // models die on the thread that made them
+    m_judge.reset();
     m_mixer.reset();
     m_latentModel.reset();
+}
+
+std::shared_ptr<Model> Worker::judge(const Request& r, const Model& model) {
+    if (r.judge.empty()) return nullptr;
+    if (!m_judge || m_judgeKey != r.judge) {
+        m_judge.reset();
+        m_judge = Model::load(r.judge);
+        m_judgeKey = r.judge;
+    }
+    checkJudge(model, *m_judge, r.judge);
+    return m_judge;
 }
 
 std::shared_ptr<Model> Worker::model(const Request& r, std::shared_ptr<const ModelSummary>& summary) {
@@ -275,6 +287,7 @@ void Worker::execute(const Request& r, uint64_t gen) {
             return;
         }
         if (r.kind == JobKind::Dream) {
+            auto judged = judge(r, *m);
             std::vector<float> acts;
             auto result = dream(*m, r.dream, [&](const DreamProgress& e) {
                 serveLatent();
@@ -286,10 +299,57 @@ void Worker::execute(const Request& r, uint64_t gen) {
                 publish(std::move(f));
             }, &m_cancel);
             if (result.cancelled) return;
+            measureDream(*m, result, result.classUnit ? judged.get() : nullptr, r.dream.robustnessCrops, r.dream.seed);
             Frame f = base;
             f.previews = {result.image};
             f.activations = result.history;
             f.dream = std::make_shared<DreamResult>(std::move(result));
+            f.done = true;
+            publish(std::move(f));
+            return;
+        }
+        if (r.kind == JobKind::Atlas) {  // many units, a batch at a time; each finished batch is published
+            auto judged = judge(r, *m);
+            const auto start = std::chrono::steady_clock::now();
+            std::vector<std::shared_ptr<const DreamResult>> done;
+            auto rate = [&](Frame& f) {
+                f.atlasSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+                f.atlasUnitsPerSecond = f.atlasSeconds > 0 ? double(done.size()) / f.atlasSeconds : 0;
+            };
+            DreamParams params = r.dream;
+            if (params.renderSide > 0 && !r.units.empty() &&
+                !takesSide(*m, m->layerIndex(r.units.front().find(':') == std::string::npos ? m->layers().back().name
+                                                                                             : r.units.front().substr(0, r.units.front().rfind(':'))),
+                           params.renderSide))
+                params.renderSide = 0;  // the network needs its own input size
+            std::vector<float> acts;
+            auto results = dreamUnits(*m, params, r.units, r.atlasBatch, [&](const DreamProgress& e) {
+                serveLatent();
+                if (e.finished.empty()) {
+                    acts.push_back(e.activation);
+                    if (e.preview.empty()) return;
+                    Frame f = base;
+                    f.previews = {e.preview};
+                    f.activations = acts;
+                    f.atlas = done;
+                    f.atlasTotal = int(r.units.size());
+                    f.progress.iteration = e.iteration, f.progress.iterations = e.iterations;
+                    rate(f);
+                    publish(std::move(f));
+                    return;
+                }
+                acts.clear();
+                for (const auto& d : e.finished) {
+                    auto measured = std::make_shared<DreamResult>(*d);
+                    measureDream(*m, *measured, measured->classUnit ? judged.get() : nullptr, r.dream.robustnessCrops, r.dream.seed);
+                    done.push_back(std::move(measured));
+                }
+            }, &m_cancel);
+            if (m_cancel.load() || results.size() < r.units.size()) return;
+            Frame f = base;
+            f.atlas = done;
+            f.atlasTotal = int(r.units.size());
+            rate(f);
             f.done = true;
             publish(std::move(f));
             return;

@@ -23,7 +23,7 @@ namespace preimage {
 
 class Mixer;
 
-enum class JobKind { LoadModel, Invert, Sweep, Dream };
+enum class JobKind { LoadModel, Invert, Sweep, Dream, Atlas };
 
 struct Request {
     JobKind kind = JobKind::Invert;
@@ -33,7 +33,10 @@ struct Request {
     int layer = 0;               // Invert
     std::vector<int> layers;     // Sweep: empty = all
     InversionParams params;
-    DreamParams dream;           // Dream
+    DreamParams dream;           // Dream, Atlas (accentuation: dream.accentuate, the open image)
+    std::vector<std::string> units;  // Atlas: the units, rendered `atlasBatch` at a time
+    int atlasBatch = 8;
+    std::string judge;           // Dream, Atlas: a second classifier (TorchScript file) ranks class units; "" none
     int learnedKind = 0;         // Invert: 0 the layer's learned inverter, 1 its HyperNet, 2 the HyperNet with z = 0
     int previewEveryMs = 100;    // live pre-images this often
     bool devicePreviews = false; // live pre-images as device RGBA8 (Frame::devicePreviews) when the model is on a GPU
@@ -79,7 +82,11 @@ struct Frame {
     std::string featuresError;  // why `features` is missing (the tap could not be read on this image), else ""
     std::vector<std::pair<int, float>> imageTop5, preimageTop5;
     std::vector<float> activations;                  // Dream: the unit's activation per iteration
-    std::shared_ptr<const DreamResult> dream;        // Dream, when done
+    std::shared_ptr<const DreamResult> dream;        // Dream, when done (with its numbers: measureDream)
+    // Atlas: the units finished so far (in order; each frame carries them all), of `atlasTotal`, and the rate.
+    std::vector<std::shared_ptr<const DreamResult>> atlas;
+    int atlasTotal = 0;
+    double atlasSeconds = 0, atlasUnitsPerSecond = 0;
 };
 
 // Latent-code jobs on the chunked autoencoder (inference/latent/mixer.h): short (a few ms), so they never cancel
@@ -162,6 +169,9 @@ private:
     std::shared_ptr<Model> m_model;
     std::string m_modelKey;
     std::shared_ptr<const ModelSummary> m_summary;
+    std::shared_ptr<Model> judge(const Request& request, const Model& model);  // the request's judge, cached
+    std::shared_ptr<Model> m_judge;
+    std::string m_judgeKey;
     std::shared_ptr<Model> m_latentModel;  // the classifier beside the mixer (its own copy)
     std::shared_ptr<Mixer> m_mixer;
     std::shared_ptr<const MixerInfo> m_mixerInfo;
