@@ -49,14 +49,14 @@ TEST_CASE("invert writes the pre-image, the restarts grid and the metrics JSON")
     CHECK(j["feature_error_per_restart"].size() == 3);
     CHECK(j["feature_error"].get<float>() < 0.5f);
     // Which optimiser ran, what it cost and the objective it reached, term by term.
-    CHECK(j["optimizer"] == "paper");
+    CHECK(j["optimizer"] == "sobolev");  // the default
     CHECK(j["evaluations"] == 120);
     const auto& o = j["objective"];
     CHECK(o["feature"].get<double>() == doctest::Approx(std::pow(j["feature_error"].get<double>(), 2)).epsilon(1e-4));
     CHECK(o["total"].get<double>() == doctest::Approx(o["feature"].get<double>() + o["alpha"].get<double>() + o["tv"].get<double>()));
     CHECK(o["tv"].get<double>() > 0);
     expectUserError(cli({"invert", "--model", "fashion", "--image", kBoot, "--layer", "relu2", "--optimizer", "adamw", "--out", png}),
-                    "optimizer (--optimizer) must be paper");
+                    "optimizer (--optimizer) must be sobolev (the default) or paper");
     // Float values without float32 noise: 1e-05, not 9.999999747378752e-06.
     const std::string text = testutil::readBytes(json);
     CHECK(text.find("\"lambda_alpha\": 1e-05,") != std::string::npos);

@@ -65,7 +65,8 @@ TEST_CASE("session: opens the model and the image off the UI thread, inverts the
     CHECK(r->layer == s.layerName(s.layer));
     CHECK(r->iterations == 20);
     CHECK(r->featureError < 1.f);
-    CHECK(s.status.find(r->layer + ": feature error") == 0);
+    CHECK(s.status.find(r->layer + ": objective") == 0);
+    CHECK(s.status.find("(sobolev, 20 evaluations") != std::string::npos);
     CHECK(s.error.empty());
 }
 

@@ -63,6 +63,7 @@ TEST_CASE("the paper's defaults converge at lambda_tv 100 on AlexNet at 227 px, 
     o.size = 227;
     auto m = Model::load(model("alexnet_scripted.pt"), o);
     InversionParams p;
+    p.optimizer = "paper";
     p.iterations = 40;
     p.maxDivergenceRetries = 0;  // a divergence throws
     const int layer = m->layerIndex("features.10");
