@@ -128,6 +128,14 @@ std::vector<float> Args::numbers(const std::string& name) const {
     return out;
 }
 
+std::vector<std::string> Args::strings(const std::string& name) const {
+    std::vector<std::string> out;
+    std::stringstream ss(str(name));
+    for (std::string item; std::getline(ss, item, ',');)
+        if (!item.empty()) out.push_back(item);
+    return out;
+}
+
 std::vector<int> Args::integers(const std::string& name) const {
     std::vector<int> out;
     for (float f : numbers(name)) {

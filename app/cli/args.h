@@ -36,6 +36,7 @@ public:
     float number(const std::string& name, float fallback) const;
     std::vector<float> numbers(const std::string& name) const;  // comma-separated
     std::vector<int> integers(const std::string& name) const;   // comma-separated
+    std::vector<std::string> strings(const std::string& name) const;  // comma-separated, empty items dropped
 
 private:
     std::string m_command;

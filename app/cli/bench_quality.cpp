@@ -4,6 +4,7 @@
 // a test.
 #include "app/cli/bench_quality.h"
 
+#include "app/cli/cli.h"
 #include "app/cli/progress_bar.h"
 #include "app/cli/report.h"
 #include "inference/inversion/params.h"
@@ -16,7 +17,6 @@
 #include <cmath>
 #include <cstdio>
 #include <ostream>
-#include <sstream>
 
 namespace preimage::app {
 namespace {
@@ -35,14 +35,6 @@ Reach reach(const InversionResult& r, double target) {
     return {};
 }
 
-std::vector<std::string> splitCommas(const std::string& s) {
-    std::vector<std::string> out;
-    std::stringstream ss(s);
-    for (std::string item; std::getline(ss, item, ',');)
-        if (!item.empty()) out.push_back(item);
-    return out;
-}
-
 }  // namespace
 
 int benchQuality(const Args& a, Model& model, const ImageF& image, const std::string& imagePath, std::ostream& out) {
@@ -54,9 +46,9 @@ int benchQuality(const Args& a, Model& model, const ImageF& image, const std::st
         if (layers.empty())
             for (const auto& l : model.layers()) layers.push_back(l.name);
     } else {
-        layers = splitCommas(a.str("layers"));
+        for (int l : layerList(model, a.str("layers"))) layers.push_back(model.layers()[size_t(l)].name);
     }
-    std::vector<std::string> optimizers = splitCommas(a.str("optimizers", "sobolev"));
+    std::vector<std::string> optimizers = a.has("optimizers") ? a.strings("optimizers") : std::vector<std::string>{"sobolev"};
     for (const auto& o : optimizers) {
         InversionParams check;
         check.optimizer = o;

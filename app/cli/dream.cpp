@@ -15,7 +15,6 @@
 #include <chrono>
 #include <cmath>
 #include <ostream>
-#include <sstream>
 
 namespace preimage::app {
 namespace {
@@ -142,9 +141,7 @@ int cmdAtlas(const std::vector<std::string>& argv, size_t first, std::ostream& o
         units = layerUnits(*model, layer, a.limit("limit"));
         what = model->layers()[size_t(layer)].name;
     } else {
-        std::stringstream ss(a.str("classes"));
-        for (std::string c; std::getline(ss, c, ',');)
-            if (!c.empty()) units.push_back(c);
+        units = a.strings("classes");
         if (units.empty()) throw Error("--classes names no class");
         if (a.has("limit")) units.resize(std::min(units.size(), size_t(a.limit("limit"))));
         what = "classes";
