@@ -19,6 +19,8 @@ namespace preimage::app {
 
 void App::drawDreamTab() {
     if (!m_s.model) return;
+    if (m_dream.scrollToTop) ImGui::SetScrollY(0.f);
+    m_dream.scrollToTop = false;
     sectionHeader("Preferred input");
     // Class scores in any layout the top-5 knows ([K], [K,1,1], [1,K]: ModelSummary::classCount).
     const bool classifier = m_s.model->classCount > 0;
@@ -200,6 +202,8 @@ void App::drawDreamResult() {
 
 void App::drawAtlas() {
     const LayerInfo& info = m_s.model->layers[size_t(m_s.layer)];
+    if (m_dream.scrollToAtlas) ImGui::SetScrollHereY(0.f);  // the atlas's section at the top of the tab
+    m_dream.scrollToAtlas = false;
     sectionHeader(("Atlas of " + info.name).c_str());
     auto& d = m_s.dreamSettings;
     const int channels = info.shape.empty() ? 0 : int(info.shape[0]);

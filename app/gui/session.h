@@ -175,7 +175,7 @@ public:
     uint64_t atlasGeneration = 0;
     double atlasSeconds = 0, atlasUnitsPerSecond = 0;
     std::string atlasParam;
-    ImageF atlasMosaic;  // the cells as tiles, atlasColumns a row (render::FeatureGrid's columns when it shows the same tap)
+    ImageF atlasMosaic;  // the cells as tiles, atlasColumns a row (about square), in channel order
     std::vector<LayerSlot> slots;
     std::string pendingExport;
     std::string error, status;
