@@ -21,7 +21,7 @@ namespace preimage::app {
 namespace {
 
 const std::set<std::string> kDreamOptions = {"param", "generator", "iters", "lr", "seed", "tv", "jitter", "transforms",
-                                             "decay", "accentuate", "lambda", "judge", "side", "robust-crops"};
+                                             "decay", "accentuate", "lambda", "judge", "side", "robust-crops", "objective"};
 
 // The options both commands share, onto DreamParams (the model decides the default parametrisation).
 DreamParams dreamParams(const Args& a, const Model& model) {
@@ -50,6 +50,12 @@ DreamParams dreamParams(const Args& a, const Model& model) {
         p.transforms = parseTransforms(a.str("transforms"));
     }
     p.decay = a.number("decay", p.decay);
+    if (a.has("objective")) {
+        const std::string objective = a.str("objective");
+        if (objective != "score" && objective != "contrast")
+            throw Error("--objective is score (the class's score) or contrast (less the mean of all scores), not '" + objective + "'");
+        p.contrastive = objective == "contrast";
+    }
     if (a.has("accentuate")) p.accentuate = std::make_shared<const ImageF>(loadImageF(a.str("accentuate")));
     p.accentLambda = a.number("lambda", 0.f);
     if (a.has("lambda") && !(p.accentLambda > 0)) throw Error("--lambda must be positive");
@@ -74,6 +80,8 @@ nlohmann::json settingsJson(const DreamParams& p, const DreamResult& r) {
     if (r.param == "generator") j["generator"] = p.generator;
     if (r.param == "pixels") j["tv"] = p.tv;
     if (r.param == "fourier") j["decay"] = p.decay;
+    if (r.classUnit && r.param != "generator")
+        j["objective"] = p.contrastive.value_or(dreamDefaults(parseParametrisation(r.param)).contrastive) ? "contrast" : "score";
     if (p.renderSide > 0) j["side"] = p.renderSide;
     return j;
 }

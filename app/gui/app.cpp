@@ -283,13 +283,16 @@ void App::openAtlasCell(int cell) {
 
 void App::setDreamSettings(const nlohmann::json& j) {
     auto& d = m_s.dreamSettings;
+    if (j.contains("param")) {  // first: it sets the transforms and the objective to its defaults, the other keys then override
+        const std::string name = j["param"].get<std::string>();
+        if (name == "default") d.param = -1;
+        else d.setParam(parseParametrisation(name));
+    }
     for (const auto& [key, v] : j.items()) {
-        if (key == "param") {
-            const std::string name = v.get<std::string>();
-            if (name == "default") d.param = -1;
-            else d.setParam(parseParametrisation(name));
-        } else if (key == "iters") d.iterations = v.get<int>();
+        if (key == "param") continue;
+        if (key == "iters") d.iterations = v.get<int>();
         else if (key == "accentuate") d.accentuate = v.get<bool>();
+        else if (key == "contrast") d.contrastive = v.get<bool>();
         else if (key == "lambda") d.lambda = v.get<float>();
         else if (key == "judge") {
             d.judge = v.get<std::string>();

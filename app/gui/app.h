@@ -122,7 +122,7 @@ public:
         if (!on && m_s.dreamSettings.param == int(DreamParametrisation::Generator)) m_s.dreamSettings.param = -1;
     }
     // The Dream tab's settings from a script step ({"param": "fourier", "iters": 64, "accentuate": true, "lambda": 50,
-    // "judge": FILE, "transforms": {"pad": true, ...}, "atlas_limit": 16, "atlas_side": 64, "atlas_iters": 32}).
+    // "contrast": true, "judge": FILE, "transforms": {"pad": true, ...}, "atlas_limit": 16, "atlas_side": 64, "atlas_iters": 32}).
     void setDreamSettings(const nlohmann::json& settings);
     void startAtlas();              // the selected tap's atlas (Dream tab)
     void openAtlasCell(int cell);   // that cell's unit: its preferred input at full settings

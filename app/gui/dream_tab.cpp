@@ -103,6 +103,12 @@ void App::drawDreamTab() {
     if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
         ImGui::SetTooltip("Applied every step before the network sees the image: pad 12 (grey), jitter 8 then 4 px, scale 0.95-1.05,\n"
                           "rotation +-5 degrees (lucid's standard transforms); crops: 4 crops of 50-90%% of the side, noise 0.05 (MACO)");
+    ImGui::BeginDisabled(!image);
+    ImGui::Checkbox("contrast with the other classes", &d.contrastive);
+    ImGui::EndDisabled();
+    if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
+        ImGui::SetTooltip("Class units: raise the class's score less the mean of all class scores (features that raise every\n"
+                          "score gain nothing); a second network agrees more often. Off: the score itself.");
     ImGui::SetNextItemWidth(90.f);
     ImGui::InputInt("iterations (0: default)", &d.iterations, 0);
     d.iterations = std::clamp(d.iterations, 0, 100000);

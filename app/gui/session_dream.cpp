@@ -19,6 +19,7 @@ void DreamSettings::setParam(DreamParametrisation p) {
     scale = !t.scales.empty();
     rotate = t.rotate > 0;
     crops = t.crops > 1;
+    contrastive = dreamDefaults(p).contrastive;
 }
 
 DreamTransforms DreamSettings::transforms() const {
@@ -55,6 +56,7 @@ DreamParams Session::dreamParams(bool prior) const {
         p.transforms = shown.transforms();
     }
     p.accentLambda = dreamSettings.lambda;
+    if (dreamSettings.param >= 0) p.contrastive = dreamSettings.contrastive;  // else the parametrisation's default
     return p;
 }
 
