@@ -151,3 +151,53 @@ TEST_CASE("session: a corrupt image changes nothing and says why; exports are wr
     CHECK_FALSE(s.exportRestarts(testutil::path("none.png")));
     CHECK_FALSE(std::filesystem::exists(testutil::path("none.png")));
 }
+
+TEST_CASE("session: a tap's atlas fills as batches finish, its cells name their units; a Fourier dream brings its numbers") {
+    ConfigDir config;
+    Session s(quickSettings(), "", testutil::sample("fashion_7"));
+    pollUntilIdle(s);
+    REQUIRE(s.model);
+    s.selectLayer(s.layerIndex("conv2"));
+    pollUntilIdle(s);
+    s.dreamSettings.setParam(DreamParametrisation::Fourier);
+    s.dreamSettings.atlasLimit = 6;
+    s.dreamSettings.atlasIterations = 10;
+    s.dreamSettings.atlasBatch = 4;
+    s.startAtlas();
+    CHECK(s.jobKind == JobKind::Atlas);
+    const SessionUpdate u = pollUntilIdle(s);
+    CHECK(u.atlas);
+    REQUIRE(s.atlas.size() == 6);
+    CHECK(s.atlasTotal == 6);
+    CHECK(s.atlasLayer == s.layerIndex("conv2"));
+    CHECK(s.atlasParam == "fourier");
+    CHECK(s.atlasUnitsPerSecond > 0);
+    CHECK(s.atlasColumns == 3);  // about square
+    CHECK(s.atlasMosaic.width == 3 * s.atlasTile + 2);
+    CHECK(s.atlasMosaic.height == 2 * s.atlasTile + 1);
+    CHECK(s.atlasUnit(4) == "conv2:4");
+    CHECK(s.atlasUnit(6).empty());
+    CHECK(s.atlas[4]->iterations == 10);
+    // A cell's unit as a dream of its own, with its numbers.
+    s.dreamSettings.iterations = 15;
+    s.startDream(s.atlasUnit(4), false);
+    pollUntilIdle(s);
+    REQUIRE(s.dreamResult);
+    CHECK(s.dreamResult->unit == "conv2:4");
+    CHECK(s.dreamResult->param == "fourier");
+    CHECK(s.dreamResult->iterations == 15);
+    CHECK(s.dreamResult->robustCrops == 16);
+    CHECK(!s.dreamResult->transparency.empty());
+    // Accentuation of the open image: the result says how far it moved.
+    s.dreamSettings.accentuate = true;
+    s.startDream("Sneaker", false);
+    pollUntilIdle(s);
+    REQUIRE(s.dreamResult);
+    CHECK(!s.dreamResult->start.empty());
+    CHECK(s.dreamResult->distance > 0.f);
+    CHECK(s.error.empty());
+    // MACO cannot start from an image: said, nothing started.
+    s.dreamSettings.setParam(DreamParametrisation::Maco);
+    s.startDream("Sneaker", false);
+    CHECK(s.error.find("pixels or Fourier") != std::string::npos);
+}

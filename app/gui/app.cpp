@@ -1,5 +1,5 @@
 // App: the window's half of the app: textures mirrored from the Session, tabs, drops and pickers. Drawing is in
-// panels.cpp and tools.cpp, latent views in latent.cpp, the view report in export.cpp.
+// panels.cpp, tools.cpp and dream_tab.cpp, latent views in latent.cpp, the view report in export.cpp.
 #include "app/gui/app.h"
 
 #include "inference/data/convert.h"
@@ -247,13 +247,24 @@ void App::dropOn(const std::string& target, const std::vector<std::string>& path
 
 void App::startDream(const std::string& unit) {
     if (!m_s.model) return;
+    // The panel shows the unit asked for (a script's, an atlas cell's): a class by name or index.
+    const auto& classes = m_s.model->classes;
+    if (const auto it = std::find(classes.begin(), classes.end(), unit); it != classes.end()) {
+        m_dream.mode = 0;
+        m_dream.cls = int(it - classes.begin());
+    } else if (!unit.empty() && unit.find_first_not_of("0123456789") == std::string::npos && m_s.model->classCount > 0) {
+        m_dream.mode = 0;
+        m_dream.cls = std::min(std::stoi(unit), m_s.model->classCount - 1);
+    }
     m_s.startDream(unit, m_dream.prior);
+    m_dream.scrollToTop = true;
     selectTab("preferred");
 }
 
 void App::startAtlas() {
     if (!m_s.model) return;
     m_s.startAtlas();
+    m_dream.scrollToAtlas = true;
     selectTab("preferred");
 }
 
@@ -272,13 +283,16 @@ void App::openAtlasCell(int cell) {
 
 void App::setDreamSettings(const nlohmann::json& j) {
     auto& d = m_s.dreamSettings;
+    if (j.contains("param")) {  // first: it sets the transforms and the objective to its defaults, the other keys then override
+        const std::string name = j["param"].get<std::string>();
+        if (name == "default") d.param = -1;
+        else d.setParam(parseParametrisation(name));
+    }
     for (const auto& [key, v] : j.items()) {
-        if (key == "param") {
-            const std::string name = v.get<std::string>();
-            if (name == "default") d.param = -1;
-            else d.setParam(parseParametrisation(name));
-        } else if (key == "iters") d.iterations = v.get<int>();
+        if (key == "param") continue;
+        if (key == "iters") d.iterations = v.get<int>();
         else if (key == "accentuate") d.accentuate = v.get<bool>();
+        else if (key == "contrast") d.contrastive = v.get<bool>();
         else if (key == "lambda") d.lambda = v.get<float>();
         else if (key == "judge") {
             d.judge = v.get<std::string>();

@@ -43,6 +43,7 @@ struct DreamPanel {  // the preferred input: what is asked for
     bool prior = true;  // the learned generator, when the model has one
     char judge[512] = "";  // the judge's path as typed
     int atlasHover = -1;   // the atlas cell under the cursor
+    bool scrollToAtlas = false, scrollToTop = false;  // a job just started: show its section
 };
 // The latent views, as the pixel readouts and the report name them.
 enum class LatentView { Input, Decoded, Second, A, B, C, D, Count };
@@ -116,9 +117,12 @@ public:
     void showPanel(const std::string& name);  // "image_picker", "model_picker", "" (none)
     // Preferred input of a unit (a class, or "LAYER:CHANNEL"), shown live on the Preferred tab.
     void startDream(const std::string& unit);
-    void setDreamPrior(bool on) { m_dream.prior = on; }
+    void setDreamPrior(bool on) {
+        m_dream.prior = on;
+        if (!on && m_s.dreamSettings.param == int(DreamParametrisation::Generator)) m_s.dreamSettings.param = -1;
+    }
     // The Dream tab's settings from a script step ({"param": "fourier", "iters": 64, "accentuate": true, "lambda": 50,
-    // "judge": FILE, "transforms": {"pad": true, ...}, "atlas_limit": 16, "atlas_side": 64, "atlas_iters": 32}).
+    // "contrast": true, "judge": FILE, "transforms": {"pad": true, ...}, "atlas_limit": 16, "atlas_side": 64, "atlas_iters": 32}).
     void setDreamSettings(const nlohmann::json& settings);
     void startAtlas();              // the selected tap's atlas (Dream tab)
     void openAtlasCell(int cell);   // that cell's unit: its preferred input at full settings

@@ -19,6 +19,8 @@ namespace preimage::app {
 
 void App::drawDreamTab() {
     if (!m_s.model) return;
+    if (m_dream.scrollToTop) ImGui::SetScrollY(0.f);
+    m_dream.scrollToTop = false;
     sectionHeader("Preferred input");
     // Class scores in any layout the top-5 knows ([K], [K,1,1], [1,K]: ModelSummary::classCount).
     const bool classifier = m_s.model->classCount > 0;
@@ -101,6 +103,12 @@ void App::drawDreamTab() {
     if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
         ImGui::SetTooltip("Applied every step before the network sees the image: pad 12 (grey), jitter 8 then 4 px, scale 0.95-1.05,\n"
                           "rotation +-5 degrees (lucid's standard transforms); crops: 4 crops of 50-90%% of the side, noise 0.05 (MACO)");
+    ImGui::BeginDisabled(!image);
+    ImGui::Checkbox("contrast with the other classes", &d.contrastive);
+    ImGui::EndDisabled();
+    if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
+        ImGui::SetTooltip("Class units: raise the class's score less the mean of all class scores (features that raise every\n"
+                          "score gain nothing); a second network agrees more often. Off: the score itself.");
     ImGui::SetNextItemWidth(90.f);
     ImGui::InputInt("iterations (0: default)", &d.iterations, 0);
     d.iterations = std::clamp(d.iterations, 0, 100000);
@@ -200,6 +208,8 @@ void App::drawDreamResult() {
 
 void App::drawAtlas() {
     const LayerInfo& info = m_s.model->layers[size_t(m_s.layer)];
+    if (m_dream.scrollToAtlas) ImGui::SetScrollHereY(0.f);  // the atlas's section at the top of the tab
+    m_dream.scrollToAtlas = false;
     sectionHeader(("Atlas of " + info.name).c_str());
     auto& d = m_s.dreamSettings;
     const int channels = info.shape.empty() ? 0 : int(info.shape[0]);

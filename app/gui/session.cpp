@@ -309,6 +309,7 @@ void Session::onModelLoaded() {
     saveSettings();
     resetResults();
     m_dreamGenerator = -2;
+    dreamSettings.param = -1;  // the new model's default parametrisation (its generator prior, where it has one)
     atlas.clear();
     atlasLayer = -1;
     atlasMosaic = {};

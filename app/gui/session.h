@@ -40,6 +40,7 @@ struct DreamSettings {
     int param = -1;                 // a DreamParametrisation; -1: the model's default (the generator prior where there is one)
     bool pad = true, jitter = true, scale = true, rotate = true, crops = false;  // transformation robustness, each step
     int iterations = 0;             // 0: the parametrisation's default
+    bool contrastive = true;        // class units: the score less the mean of all scores (DreamParams::contrastive)
     bool accentuate = false;        // start from the open image and stay near it (pixels, Fourier)
     float lambda = 0;               // accentuation's penalty weight; 0: 100 x the unit's activation on the image
     std::string judge;              // a second classifier (TorchScript file) that ranks class images; "" none
@@ -179,7 +180,7 @@ public:
     uint64_t atlasGeneration = 0;
     double atlasSeconds = 0, atlasUnitsPerSecond = 0;
     std::string atlasParam;
-    ImageF atlasMosaic;  // the cells as tiles, atlasColumns a row (render::FeatureGrid's columns when it shows the same tap)
+    ImageF atlasMosaic;  // the cells as tiles, atlasColumns a row (about square), in channel order
     std::vector<LayerSlot> slots;
     std::string pendingExport;
     std::string error, status;

@@ -19,6 +19,7 @@ void DreamSettings::setParam(DreamParametrisation p) {
     scale = !t.scales.empty();
     rotate = t.rotate > 0;
     crops = t.crops > 1;
+    contrastive = dreamDefaults(p).contrastive;
 }
 
 DreamTransforms DreamSettings::transforms() const {
@@ -55,6 +56,7 @@ DreamParams Session::dreamParams(bool prior) const {
         p.transforms = shown.transforms();
     }
     p.accentLambda = dreamSettings.lambda;
+    if (dreamSettings.param >= 0) p.contrastive = dreamSettings.contrastive;  // else the parametrisation's default
     return p;
 }
 
@@ -116,10 +118,7 @@ void Session::startAtlas() {
     atlasTotal = n;
     atlasSeconds = atlasUnitsPerSecond = 0;
     atlasParam = parametrisationName(r.dream.param);
-    // The same columns as the channel grid of this tap, so that a cell sits where its channel does.
-    atlasColumns = featureLayer == layer && grid.kind == render::FeatureGrid::Maps && grid.cols > 0
-                       ? grid.cols
-                       : std::max(1, int(std::ceil(std::sqrt(double(n)))));
+    atlasColumns = std::max(1, int(std::ceil(std::sqrt(double(n)))));  // square, as the channel grid beside it
     atlasMosaic = {};
     m_update.atlas = true;
     jobGeneration = worker->post(std::move(r));
@@ -154,9 +153,10 @@ void Session::applyDreamFrame(const Frame& f) {
     // Atlas: every frame carries the finished cells; the mosaic is rebuilt when there are more.
     if (f.atlas.size() != atlas.size() || f.done) {
         atlas = f.atlas;
-        atlasTile = 0;
-        for (const auto& r : atlas) atlasTile = std::max(atlasTile, r ? r->image.width : 0);
-        atlasTile = std::clamp(atlasTile, 8, 64);
+        int side = 0;
+        for (const auto& r : atlas) side = std::max(side, r ? r->image.width : 0);
+        // Tiles of 48-64 px: small images (28 px) doubled, large ones (112, 227 px) shrunk.
+        atlasTile = side <= 0 ? 48 : side < 48 ? side * std::max(1, 48 / side + (48 % side ? 1 : 0)) : std::min(side, 64);
         // Unfinished cells stay dark: the mosaic has every cell's place from the start.
         std::vector<std::shared_ptr<const DreamResult>> cells = atlas;
         cells.resize(size_t(std::max(atlasTotal, int(atlas.size()))));

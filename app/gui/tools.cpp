@@ -1,6 +1,6 @@
 // App: the tools column on the right, as tabs: Run (model, image, samples, the inversion's parameters, export),
-// Channels (the tap's activations as a channel grid with the mask drawn on it, top-5 predictions) and Dream (the
-// preferred input of a class or a channel). The Chunks and Analogy tabs are drawn by latent.cpp.
+// Channels (the tap's activations as a channel grid with the mask drawn on it, top-5 predictions). Dream (preferred
+// inputs and the atlas) is drawn by dream_tab.cpp, the Chunks and Analogy tabs by latent.cpp.
 #include "app/gui/app.h"
 #include "app/gui/util.h"
 #include "app/cli/report.h"

@@ -57,12 +57,12 @@ DreamTransforms DreamTransforms::macoCrops() {
 
 DreamDefaults dreamDefaults(DreamParametrisation p) {
     switch (p) {
-        case DreamParametrisation::Generator: return {200, 0.05f, DreamTransforms::none()};
-        case DreamParametrisation::Pixels: return {200, 0.05f, DreamTransforms::none()};
-        case DreamParametrisation::Fourier: return {256, 0.05f, DreamTransforms::standard()};
-        case DreamParametrisation::Maco: return {128, 0.3f, DreamTransforms::macoCrops()};
+        case DreamParametrisation::Generator: return {200, 0.05f, DreamTransforms::none(), false};
+        case DreamParametrisation::Pixels: return {200, 0.05f, DreamTransforms::none(), false};
+        case DreamParametrisation::Fourier: return {256, 0.05f, DreamTransforms::standard(), true};
+        case DreamParametrisation::Maco: return {128, 0.3f, DreamTransforms::macoCrops(), true};
     }
-    return {200, 0.05f, {}};
+    return {200, 0.05f, {}, false};
 }
 
 DreamParametrisation defaultParametrisation(const Model& model, const std::string& generator) {
@@ -118,6 +118,7 @@ struct Resolved {
     int iterations;
     float learningRate;
     DreamTransforms transforms;
+    bool contrastive;
 };
 
 Resolved resolve(const DreamParams& p) {
@@ -127,6 +128,7 @@ Resolved resolve(const DreamParams& p) {
     r.iterations = p.iterations > 0 ? p.iterations : d.iterations;
     r.learningRate = p.learningRate > 0 ? p.learningRate : d.learningRate;
     r.transforms = p.defaultTransforms ? d.transforms : p.transforms;
+    r.contrastive = p.contrastive.value_or(d.contrastive);
     if (p.iterations < 0 || !(r.learningRate > 0) || !std::isfinite(r.learningRate))
         throw Error("dream: bad iterations or learning rate");
     if (r.transforms.crops < 1 || r.transforms.crops > 64 || !(r.transforms.cropMin > 0.f) ||
@@ -148,12 +150,21 @@ std::vector<DreamResult> runChunk(Model& model, const DreamParams& p, const Reso
     const int C = in.channels;
     auto mean = torch::tensor(in.mean).view({1, -1, 1, 1}).to(M.device);
     auto std = torch::tensor(in.std).view({1, -1, 1, 1}).to(M.device);
-    auto activations = [&](const torch::Tensor& images, int64_t samples) {  // [B * samples] images -> [B]
+    // The unit's activation; with `objective` and contrastive class scores, what is raised: the class's score less the
+    // mean of all classes' (generic features that raise every score gain nothing). [B * samples] images -> [B].
+    auto evaluate = [&](const torch::Tensor& images, int64_t samples, bool objective) {
         auto f = M.forwardTo((images - mean) / std, layer);
         std::vector<torch::Tensor> per;
-        for (int64_t b = 0; b < B; ++b) per.push_back(unitActivation(f.narrow(0, b * samples, samples), units[size_t(b)]).mean());
+        for (int64_t b = 0; b < B; ++b) {
+            const DreamUnit& u = units[size_t(b)];
+            auto rows = f.narrow(0, b * samples, samples);
+            auto a = unitActivation(rows, u);
+            if (objective && rs.contrastive && u.classUnit) a = a - rows.flatten(1).mean(1);
+            per.push_back(a.mean());
+        }
         return torch::stack(per);
     };
+    auto activations = [&](const torch::Tensor& images, int64_t samples) { return evaluate(images, samples, false); };
 
     torch::Tensor x0;  // accentuation: the start image, [B, C, H, W]
     if (p.accentuate) {
@@ -169,10 +180,11 @@ std::vector<DreamResult> runChunk(Model& model, const DreamParams& p, const Reso
     torch::optim::Adam optim(param->parameters(), torch::optim::AdamOptions(rs.learningRate));
     const int roll = rs.param == DreamParametrisation::Pixels ? (p.jitter >= 0 ? p.jitter : std::max(1, std::min(H, W) / 16)) : 0;
 
-    torch::Tensor startAct, scale, lambda;
+    torch::Tensor startAct, startObjective, scale, lambda;
     {
         torch::NoGradGuard noGrad;
         startAct = activations(param->image(), 1);
+        startObjective = evaluate(param->image(), 1, true).cpu();
         scale = startAct.abs().clamp_min(1e-3);  // penalties on the activation's own scale: one weight fits all units
         // Accentuation: lambda * mean((x - x0)^2); by default 100 x the scale, i.e. doubling the activation may cost
         // an RMS change of 0.1.
@@ -197,7 +209,7 @@ std::vector<DreamResult> runChunk(Model& model, const DreamParams& p, const Reso
             x = torch::roll(x, {d[0].item<int64_t>(), d[1].item<int64_t>()}, {2, 3});
         }
         x = fv::transformBatch(x, rs.transforms, H, W, gen);
-        auto a = activations(x, x.size(0) / B);
+        auto a = evaluate(x, x.size(0) / B, true);
         auto loss = -a.sum();
         if (rs.param == DreamParametrisation::Pixels && p.tv > 0) loss = loss + (p.tv * 100.f * scale * tvPerImage(img)).sum();
         if (x0.defined()) loss = loss + (lambda * (img - x0).square().flatten(1).mean(1)).sum();
@@ -223,6 +235,7 @@ std::vector<DreamResult> runChunk(Model& model, const DreamParams& p, const Reso
     torch::NoGradGuard noGrad;
     auto img = param->image();
     auto final = activations(img, 1).cpu();
+    auto finalObjective = evaluate(img, 1, true).cpu();  // accentuation's bound is on what was raised
     auto startCpu = startAct.cpu();
     for (int64_t b = 0; b < B; ++b) {
         auto& r = results[size_t(b)];
@@ -245,7 +258,8 @@ std::vector<DreamResult> runChunk(Model& model, const DreamParams& p, const Reso
             r.difference = normalisedMap((img[b] - x0[b]).abs().sum(0).cpu(), &r.differenceMax);
             r.distance = std::sqrt((img[b] - x0[b]).square().mean().item<float>());
             r.accentLambda = lambda[b].item<float>();
-            r.penaltyBound = std::sqrt(std::max(0.f, r.activation - r.startActivation) / r.accentLambda);
+            const float gain = finalObjective[b].item<float>() - startObjective[b].item<float>();
+            r.penaltyBound = std::sqrt(std::max(0.f, gain) / r.accentLambda);
         }
         r.seconds = since(start);
     }

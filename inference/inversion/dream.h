@@ -20,6 +20,7 @@
 
 #include <limits>
 #include <memory>
+#include <optional>
 
 namespace preimage {
 
@@ -54,6 +55,9 @@ struct DreamDefaults {
     int iterations;
     float learningRate;
     DreamTransforms transforms;
+    // Class units raise their score less the mean of all scores: a second network agrees more often (README, Fourier:
+    // the judge's top-1 33% -> 46%). Off for pixels, which keep the recipe they had.
+    bool contrastive;
 };
 DreamDefaults dreamDefaults(DreamParametrisation p);
 // The parametrisation of images where no generator prior is used (the one a second network agrees with most).
@@ -80,6 +84,10 @@ struct DreamParams {
     bool defaultTransforms = true;   // true: the parametrisation's default transforms; false: `transforms`
     DreamTransforms transforms;
     float decay = 1.f;               // fourier: the spectrum's scale 1/f^decay
+    // Class units (pixels, Fourier, MACO): true: raise the class's score less the mean of all class scores, so that
+    // features raising every score gain nothing (the activation reported stays the score); false: the score itself;
+    // unset: the parametrisation's default (DreamDefaults::contrastive).
+    std::optional<bool> contrastive;
     // Feature accentuation: start from this image (any size; prepared to the model's input) and add
     // accentLambda * mean((x - x0)^2) to the loss. Pixels and Fourier only. Empty: start from noise.
     std::shared_ptr<const ImageF> accentuate;

@@ -39,7 +39,8 @@ lines.append("| **judge's top-5** | " + " | ".join(f"**{rate(p, 5):.0%}**" for p
 lines.append("| SqueezeNet's p under crops (mean) | " + " | ".join(
     f"{sum(u['robust_probability'] for u in runs[p]['units']) / len(names):.2f}" for p in params) + " |")
 lines.append("| settings | " + " | ".join(
-    f"{runs[p]['settings']['iters']} it, lr {runs[p]['settings']['lr']:g}, {runs[p]['settings']['transforms']}" for p in params) + " |")
+    f"{runs[p]['settings']['iters']} it, lr {runs[p]['settings']['lr']:g}, {runs[p]['settings']['transforms']}, "
+    f"objective {runs[p]['settings'].get('objective', 'score')}" for p in params) + " |")
 lines.append("| seconds (units/s) | " + " | ".join(
     f"{runs[p]['seconds']:.0f} ({runs[p]['units_per_second']:.3f})" for p in params) + " |")
 table = "\n".join(lines)

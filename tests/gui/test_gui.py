@@ -163,6 +163,34 @@ r = run("dream", [{"dream": "Sneaker"}, {"wait_idle": 120}, {"frames": 3}, {"scr
 check(r.get("errors") == [], f"dream: no error ({r.get('errors')})")
 check("preferred input of Sneaker" in r.get("status", ""), f"dream finished: {r.get('status')}")
 
+# 4b. Preferred inputs as the field does them: a Fourier image with its transparency map and numbers; accentuation of
+# the open image with its difference map; the atlas of a tap beside its channel grid, a click on a cell opens its unit.
+r = run("dream_fourier", [{"wait_idle": 120}, {"dream_settings": {"param": "fourier", "iters": 40}}, {"dream": "Sneaker"},
+                          {"wait_idle": 120}, {"frames": 3}, {"screenshot": shot("dream_fourier.png")}])
+d = r.get("view", {}).get("dream") or {}
+check(r.get("errors") == [], f"fourier dream: no error ({r.get('errors')})")
+check(d.get("param") == "fourier" and d.get("iters") == 40, f"fourier dream ran ({d.get('param')}, {d.get('iters')} iterations)")
+check(d.get("activation", 0) > d.get("start_activation", 0) + 3, f"fourier dream raised Sneaker ({d.get('start_activation')} -> {d.get('activation')})")
+check(d.get("textures", {}).get("transparency") and d.get("transparency") == [28, 28], f"transparency map shown ({d.get('transparency')})")
+check(d.get("robust_probability") is not None and d.get("probability", 0) > 0.5, f"numbers: p {d.get('probability')}, under crops {d.get('robust_probability')}")
+r = run("dream_accentuate", [{"wait_idle": 120}, {"dream_settings": {"param": "pixels", "accentuate": True, "iters": 40, "lambda": 50}},
+                             {"dream": "Sneaker"}, {"wait_idle": 120}, {"frames": 3}, {"screenshot": shot("dream_accentuate.png")}])
+d = r.get("view", {}).get("dream") or {}
+a = d.get("accentuation") or {}
+check(r.get("errors") == [], f"accentuation: no error ({r.get('errors')})")
+check(d.get("difference") == [28, 28] and d.get("textures", {}).get("difference"), f"accentuation: difference map shown ({d.get('difference')})")
+check(0 < a.get("distance_rms", 0) <= a.get("bound_rms", 0) + 1e-6, f"accentuation within its bound ({a.get('distance_rms')} <= {a.get('bound_rms')})")
+r = run("atlas", [{"wait_idle": 120}, {"select_layer": "conv2"}, {"wait_idle": 120},
+                  {"dream_settings": {"param": "fourier", "atlas_limit": 16, "atlas_iters": 20}}, {"atlas": True}, {"wait_idle": 120},
+                  {"frames": 3}, {"screenshot": shot("atlas.png")}, {"atlas_click": 2}, {"wait_idle": 120}])
+at = r.get("view", {}).get("atlas") or {}
+d = r.get("view", {}).get("dream") or {}
+check(r.get("errors") == [], f"atlas: no error ({r.get('errors')})")
+check(at.get("layer") == "conv2" and at.get("units") == 16 and at.get("texture"), f"atlas of conv2: {at.get('units')} units shown")
+check(at.get("units_per_second", 0) > 0, f"atlas speed reported ({at.get('units_per_second')} units/s)")
+check(d.get("unit") == "conv2:2", f"a click on atlas cell 2 opened its unit ({d.get('unit')})")
+check("atlas" in r.get("view", {}).get("panels", {}), "the atlas is drawn")
+
 # 5. Latent chunks and analogies: drops onto the second-image box and the a, b, c slots (routed by
 # position, as a real drop), a swap of the class chunk, slider drags, a traversal export.
 def test_image(label, skip):
