@@ -110,6 +110,16 @@ TEST_CASE("sweep --data writes the per-layer table over a folder, skipping the c
     for (const auto& row : j["per_image"])
         if (row["layer"] == "relu3") sum += row["feature_error"].get<double>();
     CHECK(sum / 30 == doctest::Approx(relu3).epsilon(1e-5));
+    // Each row carries the objective as minimised, term by term, and the network evaluations it took.
+    for (const auto& row : j["per_image"]) {
+        const auto& o = row["objective"];
+        CHECK(o["total"].get<double>() > 0);
+        CHECK(o["feature"].get<double>() > 0);
+        CHECK(o["total"].get<double>() ==
+              doctest::Approx(o["feature"].get<double>() + o["alpha"].get<double>() + o["tv"].get<double>()).epsilon(1e-4));
+        CHECK(row["evaluations"] == 40);
+    }
+    CHECK(j["parameters"]["optimizer"] == "sobolev");
     auto p = preimage::render::loadImage(plot);
     CHECK(p.width == 760);
     auto g = preimage::render::loadImage(grid);
@@ -155,6 +165,42 @@ TEST_CASE("a sweep killed with SIGKILL resumes and ends with the uninterrupted t
     auto f = cli(other);
     CHECK(f.code == 0);
     CHECK(f.out.find("resuming") == std::string::npos);
+}
+
+TEST_CASE("a log written before the objective was recorded resumes; its rows keep their numbers without one") {
+    const std::string csv = testutil::path("old_log.csv"), json = testutil::path("old_log.json");
+    auto args = sweepArgs(csv, "4");
+    args.insert(args.end(), {"--limit", "5", "--json", json});  // the corrupt file and 4 images
+    REQUIRE(cli(args).code == 0);
+    // Rewrite the log as an older version wrote it: no "objective" or "evaluations" on the result lines.
+    const std::string log = csv + ".state/log.jsonl";
+    std::istringstream in(testutil::readBytes(log));
+    std::string old;
+    int stripped = 0;
+    for (std::string line; std::getline(in, line);) {
+        auto j = nlohmann::json::parse(line);
+        if (j.contains("objective")) {
+            j.erase("objective");
+            j.erase("evaluations");
+            stripped++;
+        }
+        old += j.dump() + "\n";
+    }
+    CHECK(stripped == 12);  // 4 images x 3 layers
+    testutil::writeBytes(log, old);
+    const std::string before = testutil::readBytes(csv);
+    auto r = cli(args);
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("resuming from " + csv + ".state: ") != std::string::npos);
+    CHECK(testutil::readBytes(csv) == before);  // nothing recomputed: the same table, the same seconds
+    auto j = nlohmann::json::parse(testutil::readBytes(json));
+    REQUIRE(j["per_image"].size() == 12);
+    for (const auto& row : j["per_image"]) {
+        CHECK(row["feature_error"].get<double>() > 0);
+        CHECK_FALSE(row.contains("objective"));
+        CHECK_FALSE(row.contains("evaluations"));
+    }
 }
 
 TEST_CASE("SIGINT during a dataset sweep writes the partial table, and the rerun completes it") {

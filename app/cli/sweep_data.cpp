@@ -125,7 +125,12 @@ bool gatherToRankZero(StateLog& log, dist::Group& group, const std::function<boo
     json part{{"done", json::array()}, {"skipped", json::array()}, {"failed", json::array()}, {"threads", log.m_threads},
               {"examples", json::object()}};
     for (const auto& [key, r] : log.m_done)
-        if (mine(key.first)) part["done"].push_back({key.first, key.second, r.featureError, r.pixelRmse, r.seconds});
+        if (mine(key.first)) {
+            json d = r.fields();
+            d["i"] = key.first;
+            d["layer"] = key.second;
+            part["done"].push_back(std::move(d));
+        }
     for (const auto& [i, reason] : log.m_skipped)
         if (mine(i)) part["skipped"].push_back({i, reason});
     for (const auto& [key, reason] : log.m_failed)
@@ -145,7 +150,7 @@ bool gatherToRankZero(StateLog& log, dist::Group& group, const std::function<boo
     for (size_t r = 1; r < parts.size(); ++r) {
         const json j = json::from_cbor(parts[r]);
         for (const auto& d : j["done"])
-            log.m_done[{d[0].get<int>(), d[1].get<std::string>()}] = {d[2].get<double>(), d[3].get<double>(), d[4].get<double>()};
+            log.m_done[{d["i"].get<int>(), d["layer"].get<std::string>()}] = Record::from(d);
         for (const auto& d : j["skipped"]) log.m_skipped[d[0].get<int>()] = d[1].get<std::string>();
         for (const auto& d : j["failed"]) log.m_failed[{d[0].get<int>(), d[1].get<std::string>()}] = d[2].get<std::string>();
         for (const auto& [layer, n] : j["threads"].items()) log.m_threads.emplace(layer, n.get<int>());
@@ -279,10 +284,13 @@ int cmdSweepData(const std::vector<std::string>& argv, size_t first, std::ostrea
             std::string lines;
             for (size_t j = 0; j < idx.size(); ++j) {
                 const auto& r = results[j];
-                Record rec{r.featureError, r.pixelRmse, perImage};
+                Record rec{r.featureError, r.pixelRmse, perImage, true, r.objective.total, r.objective.feature,
+                           r.objective.alpha, r.objective.tv, r.evaluations};
                 log.m_done[{idx[j], name}] = rec;
-                lines += StateLog::jsonLine({{"i", idx[j]}, {"layer", name}, {"feature_error", rec.featureError},
-                                             {"pixel_rmse", rec.pixelRmse}, {"seconds", rec.seconds}});
+                json line = rec.fields();
+                line["i"] = idx[j];
+                line["layer"] = name;
+                lines += StateLog::jsonLine(std::move(line));
                 for (const auto& w : r.warnings) out << "warning: " << data->name(idx[j]) << ", " << name << ": " << w << "\n";
                 if (idx[j] < kExamples)
                     render::savePng(toBytes(r.preimages[size_t(r.best)]),
@@ -316,9 +324,11 @@ int cmdSweepData(const std::vector<std::string>& argv, size_t first, std::ostrea
         for (int i = 0; i < count; ++i)
             if (auto it = log.m_done.find({i, layerNames[k]}); it != log.m_done.end()) {
                 rs.push_back(it->second);
-                perImage.push_back({{"layer", layerNames[k]}, {"i", i}, {"image", data->name(i)},
-                                    {"feature_error", it->second.featureError}, {"pixel_rmse", it->second.pixelRmse},
-                                    {"seconds", it->second.seconds}});
+                json row = it->second.fields();
+                row["layer"] = layerNames[k];
+                row["i"] = i;
+                row["image"] = data->name(i);
+                perImage.push_back(std::move(row));
             }
         stats.push_back(statsOf(rs));
         const auto& s = stats.back();

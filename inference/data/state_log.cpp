@@ -90,8 +90,30 @@ void StateLog::read(const json& j) {
     if (j.contains("threads")) m_threads[j["layer"].get<std::string>()] = j["threads"].get<int>();
     else if (j.contains("skipped")) m_skipped[j["skipped"].get<int>()] = j.value("reason", "");
     else if (j.contains("failed")) m_failed[{j["failed"].get<int>(), j["layer"].get<std::string>()}] = j.value("reason", "");
-    else m_done[{j["i"].get<int>(), j["layer"].get<std::string>()}] = {j["feature_error"].get<double>(),
-                                                                     j["pixel_rmse"].get<double>(), j["seconds"].get<double>()};
+    else m_done[{j["i"].get<int>(), j["layer"].get<std::string>()}] = Record::from(j);
+}
+
+json Record::fields() const {
+    json j{{"feature_error", featureError}, {"pixel_rmse", pixelRmse}, {"seconds", seconds}};
+    if (hasObjective) {
+        j["objective"] = {{"total", total}, {"feature", feature}, {"alpha", alpha}, {"tv", tv}};
+        j["evaluations"] = evaluations;
+    }
+    return j;
+}
+
+Record Record::from(const json& j) {
+    Record r{j["feature_error"].get<double>(), j["pixel_rmse"].get<double>(), j["seconds"].get<double>()};
+    if (j.contains("objective") && j.contains("evaluations")) {
+        const json& o = j["objective"];
+        r.hasObjective = true;
+        r.total = o["total"].get<double>();
+        r.feature = o["feature"].get<double>();
+        r.alpha = o["alpha"].get<double>();
+        r.tv = o["tv"].get<double>();
+        r.evaluations = j["evaluations"].get<int64_t>();
+    }
+    return r;
 }
 
 std::string StateLog::jsonLine(json j) {

@@ -1,7 +1,8 @@
 // The resumable sweep's state: an append-only log of finished (image, layer) work beside the CSV
 // (NAME.csv.state/log.jsonl), flushed to the disk line by line, with the run's parameters on its first line.
 // Lines: {"params": ...} first, then {"threads": n, "layer": L}, {"i": k, "layer": L, "feature_error": ...,
-// "pixel_rmse": ..., "seconds": ...}, {"skipped": k, ...} and {"failed": k, "layer": L, ...}.
+// "pixel_rmse": ..., "seconds": ..., "objective": {...}, "evaluations": n}, {"skipped": k, ...} and
+// {"failed": k, "layer": L, ...}.
 // In a distributed job each rank appends to a log of its own (log.jsonl for rank 0, log.R.jsonl for rank R)
 // and reads every log in the folder, so that a rerun with another number of ranks keeps all that is done.
 // One thread (the command's); one process writes a log at a time (an flock, refused with an Error otherwise).
@@ -31,8 +32,17 @@ struct Fd {
     ~Fd();
 };
 
+// One finished (image, layer): its numbers as the log, the gather of a distributed run and the JSON table hold them.
+// Logs written before the objective was recorded lack "objective" and "evaluations": read back without them
+// (hasObjective false), and the JSON leaves them out for those rows.
 struct Record {
     double featureError = 0, pixelRmse = 0, seconds = 0;
+    bool hasObjective = false;
+    double total = 0, feature = 0, alpha = 0, tv = 0;  // the objective as minimised (InversionResult::Objective)
+    int64_t evaluations = 0;                           // forward + backward passes of the network for this image
+
+    nlohmann::json fields() const;  // {"feature_error", "pixel_rmse", "seconds"[, "objective", "evaluations"]}
+    static Record from(const nlohmann::json& j);
 };
 
 class StateLog {
