@@ -5,6 +5,7 @@ forward-hook references the graph-tap tests compare against.
 Usage: make_models.py OUT_DIR. Writes into OUT_DIR:
   alexnet_scripted.pt / alexnet_traced.pt   torchvision AlexNet (its real `features`), narrowed classifier
   alexnet_spec.pt        the scripted AlexNet with a preimage.json extra file (input spec, class names)
+  head_nested_spec.pt / head_bad_spec.pt   preimage.json with the spec one level too deep / not JSON (refused)
   squeezenet.pt          torchvision SqueezeNet 1.1 (Fire modules concatenate branches)
   residual.pt            a module whose forward adds a skip connection around a conv
   head_<layout>.pt       classifier heads of other shapes: pool [N,K,1,1], row [N,1,K], linear [N,K], maps [N,K,4,4]
@@ -184,6 +185,9 @@ def main(out):
     torch.jit.script(Residual().eval()).save(os.path.join(out, "residual.pt"))
     for layout in ("pool", "row", "linear", "maps"):
         torch.jit.script(Head(layout).eval()).save(os.path.join(out, f"head_{layout}.pt"))
+    for name, text in (("nested", json.dumps({"input": {"width": 40, "height": 40, "channels": 3}})), ("bad", "{width: 40")):
+        torch.jit.save(torch.jit.script(Head("pool").eval()), os.path.join(out, f"head_{name}_spec.pt"),
+                       _extra_files={"preimage.json": text})
 
     torch.manual_seed(1)
     for name, (net, side) in small_networks().items():

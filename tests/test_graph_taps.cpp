@@ -175,6 +175,14 @@ TEST_CASE("a TorchScript archive's preimage.json gives the input spec, and flags
     CHECK(overridden->input().std[0] == doctest::Approx(0.25));
 }
 
+TEST_CASE("a preimage.json that is not JSON, or holds the spec one level too deep, is refused with the reason") {
+    const std::string nested = loadError("head_nested_spec.pt");
+    CHECK(nested.find("its preimage.json holds the input spec under \"input\"; its keys (width, ...) go at the top level") !=
+          std::string::npos);
+    const std::string bad = loadError("head_bad_spec.pt");
+    CHECK(bad.find("its preimage.json is not valid JSON") != std::string::npos);
+}
+
 TEST_CASE("preimage features writes the tap's output as .npy, equal to the engine's value") {
     const std::string out = testutil::path("f.npy");
     const std::string image = "/usr/lib/python3/dist-packages/skimage/data/chelsea.png";

@@ -60,6 +60,15 @@ void applyInputSpec(Model::Impl& impl, const std::string& text) {
         throw Error(where + "is not valid JSON: " + firstLine(e.what()));
     }
     if (!j.is_object()) throw Error(where + "must be a JSON object");
+    // Other keys are the file's own notes; but an object that holds the spec's keys is a spec one level too deep
+    // ({"input": {"width": 227, ...}}), which would otherwise be ignored in silence.
+    static const char* const kKeys[] = {"size", "width", "height", "channels", "mean", "std", "classes", "image_norm"};
+    for (const auto& [key, value] : j.items())
+        if (value.is_object())
+            for (const char* k : kKeys)
+                if (value.contains(k))
+                    throw Error(where + "holds the input spec under \"" + key + "\"; its keys (" + k +
+                                ", ...) go at the top level: {\"width\": 227, \"height\": 227, \"mean\": [...], ...}");
     try {
         auto& in = impl.input;
         if (j.contains("size")) in.width = in.height = j.at("size").get<int>();

@@ -14,7 +14,7 @@ import torchvision
 
 
 def save(net, side, path):
-    spec = {"input": {"width": side, "height": side, "channels": 3, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}}
+    spec = {"width": side, "height": side, "channels": 3, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
     torch.jit.save(torch.jit.script(net.eval()), path, _extra_files={"preimage.json": json.dumps(spec)})
     print(path)
 
