@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The thread-policy benchmark: the default (automatic) thread count against --threads 1 and --threads 2,
 # on a quiet machine and with one core kept busy by another process, for the default model (relu3, 400
-# iterations) and a compute-bound network (torchvision AlexNet at 227 px, random weights, features.10).
-# Targets (issue "First-hour hardening"): busy, default >= 70% of --threads 1; quiet, default >= 85% of
-# the best of 1 and 2 threads. Each figure is the median of REPS runs (default 3), runs interleaved.
+# iterations) and a compute-bound network (torchvision AlexNet at 227 px, random weights, features.10), one image and
+# 4 restarts in a batch. Targets: busy, default >= 70% of --threads 1 (issue "First-hour hardening"); quiet, default
+# >= 90% of the best of 1 and 2 threads (issue "Time to quality", item 6). Each figure is the median of REPS runs
+# (default 3), runs interleaved.
 # Usage: tests/bench/contention.sh [path/to/preimage]. Not a test: it prints, and exits 1 on a miss.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,9 +43,10 @@ for state in quiet busy; do
         busy_pid=$!
         sleep 0.5
     fi
-    for model in fashion alexnet; do
+    for model in fashion alexnet alexnet-4-restarts; do
         if [ "$model" = fashion ]; then args=(--model fashion --layer relu3 --iters 400)
-        else args=(--model "$out/alexnet.pt" --size 227 --layer features.10 --iters "$alex_iters"); fi
+        elif [ "$model" = alexnet ]; then args=(--model "$out/alexnet.pt" --size 227 --layer features.10 --iters "$alex_iters")
+        else args=(--model "$out/alexnet.pt" --size 227 --layer features.10 --iters $((alex_iters / 2)) --restarts 4); fi
         for r in $(seq "$reps"); do
             speed "$state-$model-auto" "${args[@]}"
             speed "$state-$model-1" "${args[@]}" --threads 1
@@ -56,7 +58,7 @@ for state in quiet busy; do
             check "default / --threads 1" "$(awk -v a="$a" -v b="$t1" 'BEGIN {print a / b}')" 0.70
         else
             check "default / best of 1 and 2 threads" \
-                "$(awk -v a="$a" -v b="$t1" -v c="$t2" 'BEGIN {print a / (b > c ? b : c)}')" 0.85
+                "$(awk -v a="$a" -v b="$t1" -v c="$t2" 'BEGIN {print a / (b > c ? b : c)}')" 0.90
         fi
     done
 done
