@@ -81,6 +81,12 @@ check(0 < r.get("feature_error", -1) < 0.9, f"first run: a pre-image formed at {
 check(v.get("plot_x") == "evaluations" and v.get("evaluations") == 40 and v.get("objective", 0) > 0,
       f"first run: the loss plot against evaluations, the objective reported ({v.get('plot_x')}, {v.get('evaluations')}, "
       f"{v.get('objective')})")
+# Time to quality in the report: the first result's optimiser (the default) and when, into its run, the objective came
+# within 10% of its final value (README "Time to quality"; seconds are measured, not asserted).
+check(r.get("first_result_optimizer") == "sobolev" and r.get("first_result_objective", 0) > 0
+      and 0 < r.get("first_within_10pct_s", 0) <= r.get("first_result_s", 0),
+      f"first run: the default optimiser and its time to within 10% ({r.get('first_result_optimizer')}, "
+      f"{r.get('first_result_objective')}, {r.get('first_within_10pct_s')} s of {r.get('first_result_s')} s)")
 # The upload path is said: host on a CPU LibTorch (the model is on the CPU), interop frames only with a GPU.
 gpu = r.get("device", "cpu").startswith("cuda")
 check(r.get("upload_path", "").startswith("CUDA-GL interop" if gpu else "host") and (gpu or r.get("device_uploads") == 0),
