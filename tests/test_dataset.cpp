@@ -201,6 +201,12 @@ TEST_CASE("a log written before the objective was recorded resumes; its rows kee
         CHECK_FALSE(row.contains("objective"));
         CHECK_FALSE(row.contains("evaluations"));
     }
+    // A line that is JSON but not one of ours (here: a result without its numbers) is named, not a crash.
+    testutil::writeBytes(log, old + "{\"i\": 2, \"layer\": \"conv1\"}\n" + old.substr(old.find('\n') + 1));
+    auto damaged = cli(args);
+    CHECK(damaged.code != 0);
+    const long before_lines = std::count(old.begin(), old.end(), '\n');
+    CHECK(damaged.err.find("is damaged at line " + std::to_string(before_lines + 1) + ";") != std::string::npos);
 }
 
 TEST_CASE("SIGINT during a dataset sweep writes the partial table, and the rerun completes it") {

@@ -72,7 +72,12 @@ void StateLog::load(const json& params, const ImageSet& data, std::ostream& out)
                 checkParams(path, j, params, data, out, extended);
                 continue;
             }
-            read(j);
+            try {
+                read(j);
+            } catch (const json::exception&) {  // valid JSON without the fields of a line of ours
+                throw Error("the sweep's state '" + path + "' is damaged at line " + std::to_string(k + 1) +
+                            "; run with --fresh to start over");
+            }
         }
         if (!own) continue;
         // This rank's log: rewritten without a cut last line, then appended from here.
@@ -87,10 +92,10 @@ void StateLog::load(const json& params, const ImageSet& data, std::ostream& out)
 }
 
 void StateLog::read(const json& j) {
-    if (j.contains("threads")) m_threads[j["layer"].get<std::string>()] = j["threads"].get<int>();
-    else if (j.contains("skipped")) m_skipped[j["skipped"].get<int>()] = j.value("reason", "");
-    else if (j.contains("failed")) m_failed[{j["failed"].get<int>(), j["layer"].get<std::string>()}] = j.value("reason", "");
-    else m_done[{j["i"].get<int>(), j["layer"].get<std::string>()}] = Record::from(j);
+    if (j.contains("threads")) m_threads[j.at("layer").get<std::string>()] = j.at("threads").get<int>();
+    else if (j.contains("skipped")) m_skipped[j.at("skipped").get<int>()] = j.value("reason", "");
+    else if (j.contains("failed")) m_failed[{j.at("failed").get<int>(), j.at("layer").get<std::string>()}] = j.value("reason", "");
+    else m_done[{j.at("i").get<int>(), j.at("layer").get<std::string>()}] = Record::from(j);
 }
 
 json Record::fields() const {
@@ -103,15 +108,15 @@ json Record::fields() const {
 }
 
 Record Record::from(const json& j) {
-    Record r{j["feature_error"].get<double>(), j["pixel_rmse"].get<double>(), j["seconds"].get<double>()};
+    Record r{j.at("feature_error").get<double>(), j.at("pixel_rmse").get<double>(), j.at("seconds").get<double>()};
     if (j.contains("objective") && j.contains("evaluations")) {
-        const json& o = j["objective"];
+        const json& o = j.at("objective");
         r.hasObjective = true;
-        r.total = o["total"].get<double>();
-        r.feature = o["feature"].get<double>();
-        r.alpha = o["alpha"].get<double>();
-        r.tv = o["tv"].get<double>();
-        r.evaluations = j["evaluations"].get<int64_t>();
+        r.total = o.at("total").get<double>();
+        r.feature = o.at("feature").get<double>();
+        r.alpha = o.at("alpha").get<double>();
+        r.tv = o.at("tv").get<double>();
+        r.evaluations = j.at("evaluations").get<int64_t>();
     }
     return r;
 }
