@@ -35,8 +35,8 @@ void App::drawTools(float x, float y, float w, float h) {
                               "The image's code in the mixing autoencoder, as chunks with sliders (Ctrl+L)",
                               "Compose a : b :: c : d (Ctrl+Y)"};
         const bool mixer = m_s.model && m_s.model->hasMixer;
-        // Chunks and Analogy exist only where a mixer does.
-        if (!mixer && (m_tabRequest == Tab::Chunks || m_tabRequest == Tab::Analogy)) m_tabRequest.reset();
+        // Chunks and Analogy exist only where a mixer does; a request for them waits while the model is still loading.
+        if (m_s.model && !mixer && (m_tabRequest == Tab::Chunks || m_tabRequest == Tab::Analogy)) m_tabRequest.reset();
         for (int i = 0; i < (mixer ? 5 : 3); ++i) {
             const Tab tab = Tab(i);
             const ImGuiTabItemFlags f = m_tabRequest == tab ? ImGuiTabItemFlags_SetSelected : 0;

@@ -214,7 +214,7 @@ sample = lambda prefix: os.path.join(samples, sorted(f for f in os.listdir(sampl
 trouser2 = test_image(1, {2})  # another trouser than the sample (test image 2)
 traversal = os.path.join(work, "traversal.png")
 steps = [
-    {"open_image": sample("fashion_9")}, {"latent": True}, {"analogy_panel": True}, {"wait_idle": 120}, {"frames": 3},
+    {"wait_idle": 120}, {"open_image": sample("fashion_9")}, {"latent": True}, {"analogy_panel": True}, {"wait_idle": 120}, {"frames": 3},
     {"screenshot": shot("latent_before.png")},
     {"drop_on": {"target": "second", "paths": [sample("fashion_8")]}}, {"wait_idle": 60},
     {"chunk_swap": {"chunk": 0, "from_second": True}}, {"wait_idle": 60},
