@@ -32,8 +32,8 @@ bool inversionSettingsPanel(InversionSettings& s, float paperTv, const int (&def
         changed = true;
     }
     tip("sobolev: momentum SGD on the gradient smoothed by (I + tau L)^-1, at 10x the rate: on the networks measured\n"
-        "(README, Time to quality) the paper's final objective in a third of the evaluations; on some (MobileNet V2) it\n"
-        "stalls: compare with paper. paper: the authors' protocol exactly (400 iterations, rates lr, lr/10, lr/100).");
+        "(README, Time to quality) the paper's final objective in a third of the evaluations; where its first phase\n"
+        "does not lower the objective (MobileNet V2's early taps) it runs the paper's protocol instead. paper: the authors' protocol exactly (400 iterations, rates lr, lr/10, lr/100).");
     int shown = s.iterations > 0 ? s.iterations : defaultIterations[optimizer];
     if (ImGui::SliderInt("iterations", &shown, 20, 2000, "%d", ImGuiSliderFlags_Logarithmic)) s.iterations = shown;
     changed |= committed();

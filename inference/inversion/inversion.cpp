@@ -17,6 +17,9 @@
 // SobolevPreconditioner), which divides the high frequencies' curvature by up to 1 + 8 tau and so allows a 10x rate on the
 // low frequencies that make the picture. The minimiser is the same; the path to it is shorter. tau is set in the
 // paper's 227-pixel frame (as lambda_tv is), and raised where the TV term would still be stiff after smoothing.
+// Where a network's stiffness is not in the high frequencies, 10x the rate is too much and the objective climbs
+// without diverging (MobileNet V2's ReLU6 taps); an image whose objective after the first phase is not below its start
+// is run again with the paper's protocol (invertBatch, the guard).
 #include "inference/model/model_impl.h"
 #include "inference/inversion/params.h"
 #include "inference/inversion/regularizers.h"
@@ -419,9 +422,16 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
     int done = 0;
     ThreadTuner tuner;
     int64_t evaluations = 0;  // forward + backward passes, every attempt
+    // The Sobolev optimiser's guard, per image: its objective after the first phase (at the top rate) still at or
+    // above its start means the rate is past what this network takes, without diverging (MobileNet V2's ReLU6 taps:
+    // README "Time to quality"); such images are run again with the paper's protocol (below).
+    std::vector<char> stalled(static_cast<size_t>(N), 0);
+    std::vector<std::string> stallNote(static_cast<size_t>(N));
     for (int attempt = 0;; ++attempt) {
         run = startRun(P, seeds, M.device);
         for (auto& r : results) r.implicitTvSteps = 0, r.history.clear();
+        std::fill(stalled.begin(), stalled.end(), 0);
+        bool phaseOneChecked = false;
         std::string diverged;
         const auto attemptStart = Clock::now();
         for (done = 0; done < iterations; ++done) {
@@ -438,6 +448,22 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
             run.lastRate = rate;
             diverged = divergence(P, run, e, done, params);
             if (!diverged.empty()) break;
+            if (P.sobolev && !phaseOneChecked && rate < lr * rateScale) {  // the first iteration after the first phase
+                phaseOneChecked = true;
+                int count = 0;
+                for (int b = 0; b < N; ++b) {
+                    const auto& t = e.terms[size_t(b)];
+                    const auto& f = run.first[size_t(b)];
+                    const double now = t[0] + t[1] + t[2], first = f[0] + f[1] + f[2];
+                    if (now >= first) {
+                        stalled[size_t(b)] = 1, count++;
+                        stallNote[size_t(b)] = "the Sobolev optimiser's objective after its first " + std::to_string(done) +
+                                               " iterations (" + fmtNumber(now / P.R) + ") was not below its start (" +
+                                               fmtNumber(first / P.R) + "): the paper's protocol was run instead";
+                    }
+                }
+                if (count == N) break;  // every image goes to the protocol: nothing more to learn here
+            }
             step(P, run, e, params);
             const double elapsed = std::chrono::duration<double>(Clock::now() - attemptStart).count();
             ProgressEvent all = record(P, e, done, iterations, rate, elapsed, evaluations,
@@ -489,6 +515,23 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
         result.optimizer = params.optimizer;
     }
     finish(M, layerIndex, P, run, params, results);
+    std::vector<ImageF> again;
+    std::vector<uint64_t> againSeeds;
+    for (int b = 0; b < N; ++b)
+        if (stalled[size_t(b)]) again.push_back(images[size_t(b)]), againSeeds.push_back(seeds[size_t(b)]);
+    if (!again.empty() && !(cancel && cancel->load(std::memory_order_relaxed))) {
+        InversionParams paper = params;
+        paper.optimizer = "paper";
+        auto redone = invertBatch(model, again, layerIndex, paper, againSeeds, progress, cancel);
+        for (int b = 0, k = 0; b < N; ++b) {
+            if (!stalled[size_t(b)]) continue;
+            InversionResult r = std::move(redone[size_t(k++)]);
+            r.evaluations += evaluations;  // what the Sobolev attempt spent counts too
+            r.seconds += results[size_t(b)].seconds;
+            r.warnings.insert(r.warnings.begin(), stallNote[size_t(b)]);
+            results[size_t(b)] = std::move(r);
+        }
+    }
     return results;
 }
 
