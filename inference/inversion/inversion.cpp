@@ -427,6 +427,7 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
     // README "Time to quality"); such images are run again with the paper's protocol (below).
     std::vector<char> stalled(static_cast<size_t>(N), 0);
     std::vector<std::string> stallNote(static_cast<size_t>(N));
+    std::vector<int64_t> stallSpent(static_cast<size_t>(N), 0);  // evaluations up to the check (as a batch of one)
     for (int attempt = 0;; ++attempt) {
         run = startRun(P, seeds, M.device);
         for (auto& r : results) r.implicitTvSteps = 0, r.history.clear();
@@ -457,6 +458,7 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
                     const double now = t[0] + t[1] + t[2], first = f[0] + f[1] + f[2];
                     if (now >= first) {
                         stalled[size_t(b)] = 1, count++;
+                        stallSpent[size_t(b)] = evaluations;
                         stallNote[size_t(b)] = "the Sobolev optimiser's objective after its first " + std::to_string(done) +
                                                " iterations (" + fmtNumber(now / P.R) + ") was not below its start (" +
                                                fmtNumber(first / P.R) + "): the paper's protocol was run instead";
@@ -526,7 +528,7 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
         for (int b = 0, k = 0; b < N; ++b) {
             if (!stalled[size_t(b)]) continue;
             InversionResult r = std::move(redone[size_t(k++)]);
-            r.evaluations += evaluations;  // what the Sobolev attempt spent counts too
+            r.evaluations += stallSpent[size_t(b)];  // what the Sobolev attempt spent counts too
             r.seconds += results[size_t(b)].seconds;
             r.warnings.insert(r.warnings.begin(), stallNote[size_t(b)]);
             results[size_t(b)] = std::move(r);
