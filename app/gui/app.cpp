@@ -252,9 +252,11 @@ void App::startDream(const std::string& unit) {
     if (const auto it = std::find(classes.begin(), classes.end(), unit); it != classes.end()) {
         m_dream.mode = 0;
         m_dream.cls = int(it - classes.begin());
+        m_dream.clsChosen = true;
     } else if (!unit.empty() && unit.find_first_not_of("0123456789") == std::string::npos && m_s.model->classCount > 0) {
         m_dream.mode = 0;
         m_dream.cls = std::min(std::stoi(unit), m_s.model->classCount - 1);
+        m_dream.clsChosen = true;
     }
     m_s.startDream(unit, m_dream.prior);
     m_dream.scrollToTop = true;
@@ -274,6 +276,7 @@ void App::openAtlasCell(int cell) {
     if (unit.find(':') == std::string::npos) {
         m_dream.mode = 0;
         m_dream.cls = cell;
+        m_dream.clsChosen = true;
     } else {
         m_dream.mode = 1;
         m_dream.channel = cell;

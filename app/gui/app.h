@@ -40,6 +40,10 @@ struct DreamPanel {  // the preferred input: what is asked for
     int mode = 0;  // 0 a class, 1 a channel of the selected tap, 2 its centre neuron
     int channel = 0;
     int cls = 7;
+    // Until a class is chosen (the combo, a script, an atlas cell) on this model, the class follows the open image's
+    // top-1: on a photograph the first class offered is the one in it, not a fixed index.
+    bool clsChosen = false;
+    std::string clsModel;  // the model the choice was made on
     bool prior = true;  // the learned generator, when the model has one
     char judge[512] = "";  // the judge's path as typed
     int atlasHover = -1;   // the atlas cell under the cursor

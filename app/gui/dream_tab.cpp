@@ -41,15 +41,17 @@ void App::drawDreamTab() {
     std::string unit;
     if (m_dream.mode == 0) {
         const int classes = m_s.model->classCount;
+        if (m_dream.clsModel != m_s.model->name) m_dream.clsChosen = false, m_dream.clsModel = m_s.model->name;
+        if (!m_dream.clsChosen && !m_s.imageTop5.empty()) m_dream.cls = m_s.imageTop5[0].first;
         m_dream.cls = std::clamp(m_dream.cls, 0, classes - 1);
         ImGui::SetNextItemWidth(-60.f);
         if (!m_s.model->classes.empty()) {
             std::vector<const char*> names;
             for (const auto& c : m_s.model->classes) names.push_back(c.c_str());
-            ImGui::Combo("class", &m_dream.cls, names.data(), int(names.size()));
+            if (ImGui::Combo("class", &m_dream.cls, names.data(), int(names.size()))) m_dream.clsChosen = true;
             unit = m_s.model->classes[size_t(std::min(m_dream.cls, int(names.size()) - 1))];
         } else {
-            ImGui::InputInt("class", &m_dream.cls);
+            if (ImGui::InputInt("class", &m_dream.cls)) m_dream.clsChosen = true;
             m_dream.cls = std::clamp(m_dream.cls, 0, classes - 1);
             unit = std::to_string(m_dream.cls);
         }

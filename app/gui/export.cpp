@@ -55,6 +55,8 @@ nlohmann::json App::viewReport() const {
             {"mask", {s.maskX, s.maskY, s.maskW, s.maskH, s.maskFirst, s.maskLast}},
             {"panels", panels},
             {"dream_unit", m_s.dreamUnit},
+            {"dream_panel_class", m_s.model && m_dream.cls >= 0 && m_dream.cls < int(m_s.model->classes.size())
+                                      ? m_s.model->classes[size_t(m_dream.cls)] : std::string()},
             {"dream_activation", m_s.dreamResult ? m_s.dreamResult->activation : 0.f},
             {"dream_start_activation", m_s.dreamResult ? m_s.dreamResult->startActivation : 0.f},
             {"dream", dreamReport()},

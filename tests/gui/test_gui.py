@@ -65,7 +65,7 @@ open(corrupt, "wb").write(b"\x89PNG\r\n\x1a\nnot really a png")
 env["PREIMAGE_CONFIG_DIR"] = os.path.join(work, "config_first")
 shutil.rmtree(env["PREIMAGE_CONFIG_DIR"], ignore_errors=True)
 r = run("first_run", [{"set": {"iterations": 40}}, {"wait_idle": 300}, {"tab": "channels"}, {"plot_x": "evaluations"}, {"frames": 3},
-                      {"screenshot": shot("first_run.png")}], first_run=True)
+                      {"screenshot": shot("first_run.png")}, {"tab": "preferred"}, {"frames": 3}], first_run=True)
 v = r.get("view", {})
 check(r.get("errors") == [], f"first run: no error ({r.get('errors')})")
 check(r.get("model") == "squeezenet", f"first run: the ImageNet network ({r.get('model')})")
@@ -77,6 +77,8 @@ top = v.get("image_top5", [])
 check(len(top) == 5 and top[0]["name"] in ("Egyptian cat", "tabby", "tiger cat"),
       f"first run: the cat photograph's top-5 ({[(t['name'], round(t['p'], 3)) for t in top]})")
 check(len(v.get("preimage_top5", [])) == 5, "first run: top-5 on the pre-image")
+check(top and v.get("dream_panel_class") == top[0]["name"],
+      f"first run: the Dream tab offers the photograph's own top class ({v.get('dream_panel_class')})")
 check(0 < r.get("feature_error", -1) < 0.9, f"first run: a pre-image formed at {r.get('layer')} ({r.get('feature_error')})")
 check(v.get("plot_x") == "evaluations" and v.get("evaluations") == 40 and v.get("objective", 0) > 0,
       f"first run: the loss plot against evaluations, the objective reported ({v.get('plot_x')}, {v.get('evaluations')}, "
