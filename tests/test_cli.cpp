@@ -92,6 +92,31 @@ TEST_CASE("sweep writes a labelled grid and the per-layer CSV") {
     CHECK(r.out.find("wrote " + png + " (grid), " + csv + " (CSV)\n") != std::string::npos);
 }
 
+TEST_CASE("sweep --warm starts each tap from the previous tap's pre-image; invert --start from a file") {
+    const std::string png = testutil::path("warm_grid.png"), json = testutil::path("warm.json");
+    auto r = cli({"sweep", "--model", "fashion", "--image", kBoot, "--layers", "pool1,conv2", "--iters", "40", "--warm",
+                  "--out", png, "--json", json});
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    auto j = nlohmann::json::parse(testutil::readBytes(json));
+    REQUIRE(j["layers"].size() == 2);
+    CHECK(j["layers"][0]["start"] == "noise");
+    CHECK(j["layers"][1]["start"] == "pool1's pre-image");
+    // The same warm start by hand: pool1's pre-image as a file (written 4x for viewing; prepared back to 28 px).
+    const std::string pool1 = testutil::path("warm_pool1.png"), one = testutil::path("warm_one.json");
+    REQUIRE(cli({"invert", "--model", "fashion", "--image", kBoot, "--layer", "pool1", "--iters", "40", "--out", pool1}).code == 0);
+    r = cli({"invert", "--model", "fashion", "--image", kBoot, "--layer", "conv2", "--iters", "40", "--start", pool1, "--json", one});
+    REQUIRE(r.code == 0);
+    auto k = nlohmann::json::parse(testutil::readBytes(one));
+    CHECK(k["start"] == pool1);
+    // The PNG's 8-bit rounding moves the start a little: the same objective within a few percent.
+    CHECK(k["objective"]["total"].get<double>() ==
+          doctest::Approx(j["layers"][1]["objective"]["total"].get<double>()).epsilon(0.05));
+    expectUserError(cli({"invert", "--model", "fashion", "--image", kBoot, "--layer", "conv2", "--start",
+                         testutil::path("no_such_start.png")}),
+                    "no_such_start.png");
+}
+
 using testutil::SignalAfterLine;
 
 TEST_CASE("SIGINT or SIGTERM during a sweep keeps the finished layers as a CSV and writes nothing half done") {

@@ -107,6 +107,60 @@ TEST_CASE("session: layers selected faster than jobs finish end on the last one;
     CHECK(s.status.find(s.layerName(before) + ":") == 0);
 }
 
+TEST_CASE("session: a step to the next tap starts from the finished tap's pre-image; the setting, the paper's protocol") {
+    ConfigDir config;
+    Session s(quickSettings(), "", testutil::sample("fashion_7"));
+    pollUntilIdle(s);
+    REQUIRE(s.model);
+    const int layers = int(s.model->layers.size());
+    const int first = s.layer;
+    REQUIRE(s.currentResult());
+    CHECK(s.currentResult()->start == "noise");  // nothing inverted before it
+    const int next = first + 1 < layers ? first + 1 : first - 1;
+    s.selectLayer(next);
+    CHECK(s.status == "inverting " + s.layerName(next) + " from " + s.layerName(first) + "'s pre-image...");
+    pollUntilIdle(s);
+    REQUIRE(s.currentResult());
+    CHECK(s.currentResult()->start == s.layerName(first) + "'s pre-image");
+    CHECK(s.status.find("(sobolev from " + s.layerName(first) + "'s pre-image, 20 evaluations") != std::string::npos);
+    // A tap with no finished neighbour starts from noise.
+    const int far = next + 2 < layers ? next + 2 : (first >= 3 ? first - 3 : -1);
+    if (far >= 0 && far != first && std::abs(far - first) > 1) {
+        s.selectLayer(far);
+        pollUntilIdle(s);
+        REQUIRE(s.currentResult());
+        CHECK(s.currentResult()->start == "noise");
+    }
+    // Off, or the paper's protocol: from noise, and the setting persists.
+    s.settings.inversion.warmStart = false;
+    s.resetResults();
+    s.selectLayer(first);
+    s.requestInversion();
+    pollUntilIdle(s);
+    s.selectLayer(next);
+    pollUntilIdle(s);
+    REQUIRE(s.currentResult());
+    CHECK(s.currentResult()->start == "noise");
+    s.settings.inversion.warmStart = true;
+    s.settings.inversion.paperProtocol = true;
+    s.resetResults();
+    s.selectLayer(first);
+    s.requestInversion();
+    pollUntilIdle(s);
+    s.selectLayer(next);
+    pollUntilIdle(s);
+    REQUIRE(s.currentResult());
+    CHECK(s.currentResult()->optimizer == "paper");
+    CHECK(s.currentResult()->start == "noise");
+    Settings saved;
+    saved.inversion.warmStart = false;
+    saved.save();
+    CHECK_FALSE(Settings::load().inversion.warmStart);
+    saved.inversion.warmStart = true;
+    saved.save();
+    CHECK(Settings::load().inversion.warmStart);
+}
+
 TEST_CASE("session: a corrupt image changes nothing and says why; exports are written on the file thread") {
     ConfigDir config;
     Session s(quickSettings(), "", testutil::sample("fashion_7"));

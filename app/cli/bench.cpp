@@ -36,7 +36,7 @@ std::string defaultSample() {
 
 int cmdBench(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
     Args a(argv, first, unite({kModelOptions, {"layer", "layers", "optimizers", "seed", "iters", "restarts", "image", "json", "repeat"}}),
-           {"gray", "quality"}, "bench");
+           {"gray", "quality", "warm"}, "bench");
     checkOutputs(a, {{"json", ".json"}});
     auto model = Model::load(a.str("model", "fashion"), modelOptions(a));
     if (a.has("quality")) {

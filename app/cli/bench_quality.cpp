@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <ostream>
 
 namespace preimage::app {
@@ -64,6 +65,10 @@ int benchQuality(const Args& a, Model& model, const ImageF& image, const std::st
     std::snprintf(line, sizeof line, "%-14s %6s %9s %6s %7s | %-8s %6s %7s %6s %6s %9s %9s\n", "tap", "tv", "protocol", "evals",
                   "seconds", "optim.", "evals", "seconds", "ev/3", "s/3", "at its N", "in its s");
     out << line;
+    // --warm: a "warm" row per tap after the first, the default optimiser started from the previous tap's pre-image
+    // (the chain's: as the app steps along the taps), 130 iterations.
+    const bool warm = a.has("warm");
+    std::optional<WarmStart> previous;
     for (size_t i = 0; i < layers.size(); ++i) {
         const int layer = model.layerIndex(layers[i]);
         bar.update(long(i), long(layers.size()), layers[i]);
@@ -74,18 +79,25 @@ int benchQuality(const Args& a, Model& model, const ImageF& image, const std::st
         nlohmann::json row{{"layer", layers[i]},
                            {"lambda_tv", protocol.lambdaTv},
                            {"protocol", {{"objective", target}, {"evaluations", protocol.evaluations}, {"seconds", protocol.seconds}}}};
-        for (const auto& name : optimizers) {
+        std::optional<WarmStart> next;
+        std::vector<std::string> runs = optimizers;
+        if (warm && previous) runs.push_back("warm");
+        for (const auto& name : runs) {
             InversionParams p = base;
-            p.optimizer = name;
-            const InversionResult r = invert(model, image, layer, p);
+            const bool fromPrevious = name == "warm";
+            p.optimizer = fromPrevious ? InversionParams{}.optimizer : name;
+            const InversionResult r = invert(model, image, layer, p, {}, nullptr, fromPrevious ? &*previous : nullptr);
             const Reach got = reach(r, target);
+            if (!next || fromPrevious) next = WarmStart{r.preimages[size_t(r.best)], layers[i] + "'s pre-image"};
             // The same wall time as the protocol: as many iterations as fit at this optimiser's cost per iteration.
             InversionParams same = p;
             const double perIteration = r.seconds / std::max(1, r.iterations);
             same.iterations = std::clamp(int(std::lround(protocol.seconds / std::max(1e-9, perIteration))), 1,
                                          InversionLimits::kMaxIterations);
-            const InversionResult budget = invert(model, image, layer, same);
-            row[name] = {{"iterations", r.iterations},
+            const InversionResult budget = invert(model, image, layer, same, {}, nullptr, fromPrevious ? &*previous : nullptr);
+            row[name] = {{"start", r.start},
+                         {"optimizer", r.optimizer},
+                         {"iterations", r.iterations},
                          {"objective", r.objective.total},
                          {"evaluations", r.evaluations},
                          {"seconds", r.seconds},
@@ -105,11 +117,13 @@ int benchQuality(const Args& a, Model& model, const ImageF& image, const std::st
             out << line << std::flush;
         }
         rows.push_back(row);
+        previous = std::move(next);
     }
     bar.finish(std::to_string(layers.size()) + " taps");
     out << "evals, seconds: to the protocol's objective (the first iterate at or below it); ev/3, s/3: three times their\n"
            "share of the protocol's (at most 1: a third or less); at its N: the objective after its default iterations;\n"
-           "in its s: after as many iterations as fit in the protocol's time\n";
+           "in its s: after as many iterations as fit in the protocol's time; warm: the default optimiser from the\n"
+           "previous tap's pre-image (--warm)\n";
     if (a.has("json"))
         render::writeFileAtomically(a.str("json"), jsonText(nlohmann::json{{"model", model.name()},
                                                                           {"image", imagePath},

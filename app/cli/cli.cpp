@@ -149,8 +149,10 @@ usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
        preimage layers --model M                     list the layers (every module's output) with shapes
        preimage features --model M --image I --layer L --out F.npy   the layer's output (float32, [1,...])
        preimage invert --model M --image I --layer L [--restarts R] [--iters N] [--seed S]
-                       [--out pre.png] [--json metrics.json] [--scale K]
+                       [--out pre.png] [--json metrics.json] [--scale K] [--start S.png]   (--start: a warm start,
+                       e.g. a neighbouring tap's pre-image, instead of noise)
        preimage sweep  --model M --image I [--layers all|L1,L2,...] --out grid.png [--csv errors.csv] [--json J]
+                       [--warm]   (each tap from the previous tap's pre-image)
        preimage sweep  --model M --data DIR|fashion-mnist[:train|:test] --csv stats.csv [--json J] [--plot P.png]
                        [--grid G.png] [--layers ...] [--limit N] [--batch B] [--fresh]   per-layer table, resumable
        preimage train classifier --data fashion-mnist --out DIR [--epochs E] [--seed S]

@@ -14,6 +14,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <ostream>
 
 namespace preimage::app {
@@ -45,7 +46,7 @@ std::string stemWith(const std::string& path, const std::string& suffix) {
 }  // namespace
 
 int cmdInvert(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
-    Args a(argv, first, unite({kModelOptions, kInversionOptions, {"image", "layer", "out", "json", "scale"}}), {"gray"},
+    Args a(argv, first, unite({kModelOptions, kInversionOptions, {"image", "layer", "out", "json", "scale", "start"}}), {"gray"},
            "invert");
     checkOutputs(a, {{"out", ".png"}, {"json", ".json"}});
     const std::string imagePath = a.required("image");
@@ -54,9 +55,11 @@ int cmdInvert(const std::vector<std::string>& argv, size_t first, std::ostream& 
     const int layer = model->layerIndex(a.required("layer"));
     auto params = inversionParams(a);
     const ImageF image = loadImageF(imagePath);
+    std::optional<WarmStart> start;  // --start FILE: e.g. a neighbouring tap's pre-image (engine.h, WarmStart)
+    if (a.has("start")) start = WarmStart{loadImageF(a.str("start")), a.str("start")};
 
     ProgressBar bar(model->layers()[size_t(layer)].name);
-    auto r = invert(*model, image, layer, params, barCallback(bar));
+    auto r = invert(*model, image, layer, params, barCallback(bar), nullptr, start ? &*start : nullptr);
     bar.finish(fmt("feature error %.4f", r.featureError));
     for (const auto& w : r.warnings) out << "warning: " << w << "\n";
 
@@ -83,7 +86,7 @@ int cmdSweep(const std::vector<std::string>& argv, size_t first, std::ostream& o
     for (size_t i = first; i < argv.size(); ++i)
         if (argv[i] == "--data" || argv[i].rfind("--data=", 0) == 0) return cmdSweepData(argv, first, out);
     Args a(argv, first, unite({kModelOptions, kInversionOptions, {"image", "layers", "out", "csv", "json", "columns"}}),
-           {"gray"}, "sweep");
+           {"gray", "warm"}, "sweep");
     checkOutputs(a, {{"out", ".png"}, {"csv", ".csv"}, {"json", ".json"}});
     const std::string imagePath = a.required("image");
     const std::string gridPath = a.required("out");
@@ -98,10 +101,14 @@ int cmdSweep(const std::vector<std::string>& argv, size_t first, std::ostream& o
     std::string csv = "layer,index,kind,shape,lambda_tv,feature_error,pixel_rmse,iters,restarts,seconds,iters_per_second\n";
     int finished = 0;
     Interrupt interrupt;  // Ctrl-C / SIGTERM: stop after saving the finished layers
+    // --warm: each tap after the first starts from the previous tap's pre-image (WarmStart), as the app does when
+    // it steps along the taps.
+    std::optional<WarmStart> start;
     for (int li : layers) {
         const auto& info = model->layers()[size_t(li)];
         ProgressBar bar(info.name);
-        auto r = invert(*model, image, li, params, barCallback(bar), interrupt.flag());
+        auto r = invert(*model, image, li, params, barCallback(bar), interrupt.flag(), start ? &*start : nullptr);
+        if (a.has("warm")) start = WarmStart{r.preimages[size_t(r.best)], info.name + "'s pre-image"};
         if (r.cancelled) {
             bar.finish("interrupted");
             // layers.csv -> layers.partial.csv (or grid.png -> grid.partial.csv without --csv)

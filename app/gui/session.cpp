@@ -22,7 +22,8 @@ namespace {
 // The status line of a finished inversion.
 std::string resultStatus(const InversionResult& r) {
     return r.layer + ": objective " + fmt("%.4f", r.objective.total) + ", feature error " + fmt("%.4f", r.featureError) + " (" +
-           r.optimizer + ", " + std::to_string(r.evaluations) + " evaluations, " + fmt("%.1f s", r.seconds) + ")";
+           r.optimizer + (r.start == "noise" ? "" : " from " + r.start) + ", " + std::to_string(r.evaluations) +
+           " evaluations, " + fmt("%.1f s", r.seconds) + ")";
 }
 
 }  // namespace
@@ -152,6 +153,7 @@ void Session::selectLayer(int index) {
         clearMask();
         resetResults();  // those were computed with the mask
     }
+    previousLayer = layer;
     layer = index;
     settings.layer = layerName(index);
     if (slots[size_t(index)].result && pendingExport.empty()) {
@@ -254,19 +256,32 @@ Request Session::baseRequest(JobKind kind) const {
     r.params = params();
     r.learnedKind = learnedKind;
     r.devicePreviews = devicePreviews;
+    if (kind == JobKind::Invert) r.start = warmStartFor(layer);
     return r;
+}
+
+std::shared_ptr<const WarmStart> Session::warmStartFor(int at) const {
+    if (!settings.inversion.warmStart || settings.inversion.paperProtocol) return nullptr;
+    for (int from : {previousLayer, at - 1, at + 1}) {
+        if (std::abs(from - at) != 1 || from < 0 || from >= int(slots.size())) continue;
+        const auto& r = slots[size_t(from)].result;
+        if (!r || r->cancelled || r->preimages.empty()) continue;
+        return std::make_shared<const WarmStart>(WarmStart{r->preimages[size_t(r->best)], r->layer + "'s pre-image"});
+    }
+    return nullptr;
 }
 
 void Session::requestInversion() {
     if (!model || !image) return;  // runs once both are there
     if (jobRunning && jobKind == JobKind::LoadModel) return;  // after the model being opened has loaded
-    jobGeneration = worker->post(baseRequest(JobKind::Invert));
+    Request request = baseRequest(JobKind::Invert);
+    status = "inverting " + layerName(layer) + (request.start ? " from " + request.start->from : "") + "...";
+    jobGeneration = worker->post(std::move(request));
     frame = {};  // the progress bar and plot start from zero, not from the last job's end
     m_update.previews = true;
     jobKind = JobKind::Invert;
     jobRunning = true;
     cancelExport("the image, layer or settings changed before it finished");
-    status = "inverting " + layerName(layer) + "...";
 }
 
 int Session::dreamGenerator() const {

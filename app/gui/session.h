@@ -141,6 +141,9 @@ public:
     std::string defaultExportPath(const std::string& what) const;
     InversionParams params() const;
     Request baseRequest(JobKind kind) const;
+    // The warm start of an inversion of tap `at` (settings.inversion.warmStart, the Sobolev optimiser): the best
+    // pre-image of a neighbouring tap finished with these settings, the tap stepped from first; null: from noise.
+    std::shared_ptr<const WarmStart> warmStartFor(int at) const;
 
     // State (read by the panels).
     Settings settings;
@@ -152,6 +155,7 @@ public:
     std::shared_ptr<const ImageF> image;  // as loaded, [0,1]; shared with every request, never copied
     ImageF target;                        // the model's view of the image (prepared), once a job reports it
     int layer = 0;
+    int previousLayer = -1;  // the tap selected before `layer` (a warm start prefers it)
     std::string wantLayer;  // layer to select once the model's layers are known
     uint64_t jobGeneration = 0;
     JobKind jobKind = JobKind::Invert;

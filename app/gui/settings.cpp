@@ -46,11 +46,14 @@ Settings Settings::load() {
             // per layer and image: it is not carried to the next session.
             nlohmann::json v = j["inversion"];
             const bool byDepth = v.value("tv_by_depth", s.inversion.tvByDepth);
+            const bool warm = v.value("warm_start", s.inversion.warmStart);
             v.erase("tv_by_depth");
+            v.erase("warm_start");
             v.erase("mask");
             const InversionParams p = paramsFromJson(v, toParams(s.inversion), /*validated=*/false);
             s.inversion = toSettings(p, s.inversion);
             s.inversion.tvByDepth = byDepth;
+            s.inversion.warmStart = warm;
         }
     } catch (const std::exception& e) {
         // Kept beside, not overwritten by the defaults on exit: the user may want what was in it.
@@ -96,6 +99,7 @@ void Settings::save() const {
     inversionJson.erase("mask");
     inversionJson["lambda_tv"] = inversion.lambdaTv;  // the slider's value, kept while by depth
     inversionJson["tv_by_depth"] = inversion.tvByDepth;
+    inversionJson["warm_start"] = inversion.warmStart;
     nlohmann::json j{{"model", model},
                      {"model_size", modelSize},
                      {"model_gray", modelGray},

@@ -142,6 +142,7 @@ nlohmann::json inversionResultJson(const InversionResult& r) {
             {"warnings", r.warnings},
             {"threads", r.threads},
             {"optimizer", r.optimizer},
+            {"start", r.start},
             {"evaluations", r.evaluations},
             {"objective", {{"total", r.objective.total}, {"feature", r.objective.feature}, {"alpha", r.objective.alpha},
                            {"tv", r.objective.tv}}}};

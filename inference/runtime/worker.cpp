@@ -411,7 +411,8 @@ void Worker::execute(const Request& r, uint64_t gen) {
                 f.sweep = sweep;
                 publish(std::move(f));
             };
-            auto result = std::make_shared<InversionResult>(invert(*m, *r.image, layer, params, onProgress, &m_cancel));
+            const WarmStart* start = r.kind == JobKind::Invert ? r.start.get() : nullptr;
+            auto result = std::make_shared<InversionResult>(invert(*m, *r.image, layer, params, onProgress, &m_cancel, start));
             if (result->cancelled) return;  // a newer request (or cancel()) superseded this job
             sweep.push_back(result);
             Frame f = base;

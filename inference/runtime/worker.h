@@ -38,6 +38,7 @@ struct Request {
     int atlasBatch = 8;
     std::string judge;           // Dream, Atlas: a second classifier (TorchScript file) ranks class units; "" none
     int learnedKind = 0;         // Invert: 0 the layer's learned inverter, 1 its HyperNet, 2 the HyperNet with z = 0
+    std::shared_ptr<const WarmStart> start;  // Invert: begin at this image (a neighbouring tap's pre-image), else noise
     int previewEveryMs = 100;    // live pre-images this often
     bool devicePreviews = false; // live pre-images as device RGBA8 (Frame::devicePreviews) when the model is on a GPU
 };
