@@ -66,7 +66,7 @@ int benchQuality(const Args& a, Model& model, const ImageF& image, const std::st
                   "seconds", "optim.", "evals", "seconds", "ev/3", "s/3", "at its N", "in its s");
     out << line;
     // --warm: a "warm" row per tap after the first, the default optimiser started from the previous tap's pre-image
-    // (the chain's: as the app steps along the taps), 130 iterations.
+    // (its first optimiser's, from noise: what the app does on a step from a tap inverted from noise).
     const bool warm = a.has("warm");
     std::optional<WarmStart> previous;
     for (size_t i = 0; i < layers.size(); ++i) {
@@ -88,7 +88,7 @@ int benchQuality(const Args& a, Model& model, const ImageF& image, const std::st
             p.optimizer = fromPrevious ? InversionParams{}.optimizer : name;
             const InversionResult r = invert(model, image, layer, p, {}, nullptr, fromPrevious ? &*previous : nullptr);
             const Reach got = reach(r, target);
-            if (!next || fromPrevious) next = WarmStart{r.preimages[size_t(r.best)], layers[i] + "'s pre-image"};
+            if (!next && !fromPrevious) next = WarmStart{r.preimages[size_t(r.best)], layers[i] + "'s pre-image"};
             // The same wall time as the protocol: as many iterations as fit at this optimiser's cost per iteration.
             InversionParams same = p;
             const double perIteration = r.seconds / std::max(1, r.iterations);

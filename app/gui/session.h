@@ -142,7 +142,7 @@ public:
     InversionParams params() const;
     Request baseRequest(JobKind kind) const;
     // The warm start of an inversion of tap `at` (settings.inversion.warmStart, the Sobolev optimiser): the best
-    // pre-image of a neighbouring tap finished with these settings, the tap stepped from first; null: from noise.
+    // pre-image of a neighbouring tap finished from noise with these settings, the tap stepped from first; null: noise.
     std::shared_ptr<const WarmStart> warmStartFor(int at) const;
 
     // State (read by the panels).

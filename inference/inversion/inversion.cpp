@@ -487,8 +487,8 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
                         stallSpent[size_t(b)] = evaluations;
                         stallNote[size_t(b)] = "the Sobolev optimiser's objective after its first " + std::to_string(done) +
                                                " iterations (" + fmtNumber(now / P.R) + ") was not below its start (" +
-                                               fmtNumber(first / P.R) + "): the paper's protocol was run instead" +
-                                               (P.warm.defined() ? " (from noise)" : "");
+                                               fmtNumber(first / P.R) + "): " +
+                                               (P.warm.defined() ? "it was run again from noise" : "the paper's protocol was run instead");
                     }
                 }
                 if (count == N) break;  // every image goes to the protocol: nothing more to learn here
@@ -550,9 +550,9 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
     for (int b = 0; b < N; ++b)
         if (stalled[size_t(b)]) again.push_back(images[size_t(b)]), againSeeds.push_back(seeds[size_t(b)]);
     if (!again.empty() && !(cancel && cancel->load(std::memory_order_relaxed))) {
-        // The protocol exactly: from noise, whatever the warm start was (its result says start "noise").
+        // From a warm start: the same optimiser from noise (itself guarded); else the protocol exactly.
         InversionParams paper = params;
-        paper.optimizer = "paper";
+        if (!P.warm.defined()) paper.optimizer = "paper";
         auto redone = invertBatch(model, again, layerIndex, paper, againSeeds, progress, cancel);
         for (int b = 0, k = 0; b < N; ++b) {
             if (!stalled[size_t(b)]) continue;

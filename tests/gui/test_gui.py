@@ -65,7 +65,9 @@ open(corrupt, "wb").write(b"\x89PNG\r\n\x1a\nnot really a png")
 env["PREIMAGE_CONFIG_DIR"] = os.path.join(work, "config_first")
 shutil.rmtree(env["PREIMAGE_CONFIG_DIR"], ignore_errors=True)
 r = run("first_run", [{"set": {"iterations": 40}}, {"wait_idle": 300}, {"tab": "channels"}, {"plot_x": "evaluations"}, {"frames": 3},
-                      {"screenshot": shot("first_run.png")}, {"tab": "preferred"}, {"frames": 3}], first_run=True)
+                      {"screenshot": shot("first_run.png")}, {"tab": "preferred"}, {"frames": 3},
+                      {"tab": "run"}, {"key": "Right"}, {"wait_idle": 300}, {"frames": 3},
+                      {"screenshot": shot("first_run_step.png")}], first_run=True)
 v = r.get("view", {})
 check(r.get("errors") == [], f"first run: no error ({r.get('errors')})")
 check(r.get("model") == "squeezenet", f"first run: the ImageNet network ({r.get('model')})")
@@ -89,6 +91,10 @@ check(r.get("first_result_optimizer") == "sobolev" and r.get("first_result_objec
       and 0 < r.get("first_within_10pct_s", 0) <= r.get("first_result_s", 0),
       f"first run: the default optimiser and its time to within 10% ({r.get('first_result_optimizer')}, "
       f"{r.get('first_result_objective')}, {r.get('first_within_10pct_s')} s of {r.get('first_result_s')} s)")
+# A step to the next tap starts from the finished tap's pre-image (the warm start, on by default with the Sobolev
+# optimiser): the status line says so.
+check(" from " in r.get("status", "") and "'s pre-image, 40 evaluations" in r.get("status", ""),
+      f"first run: the next tap starts from the finished one's pre-image ({r.get('status')})")
 # The upload path is said: host on a CPU LibTorch (the model is on the CPU), interop frames only with a GPU.
 gpu = r.get("device", "cpu").startswith("cuda")
 check(r.get("upload_path", "").startswith("CUDA-GL interop" if gpu else "host") and (gpu or r.get("device_uploads") == 0),
