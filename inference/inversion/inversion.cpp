@@ -475,7 +475,8 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
             run.lastRate = rate;
             diverged = divergence(P, run, e, done, params);
             if (!diverged.empty()) break;
-            if (P.sobolev && !phaseOneChecked && rate < lr * rateScale) {  // the first iteration after the first phase
+            // (From a warm start a rise in the first phase is the rate perturbing a good start: checked at the end.)
+            if (P.sobolev && !P.warm.defined() && !phaseOneChecked && rate < lr * rateScale) {  // after the first phase
                 phaseOneChecked = true;
                 int count = 0;
                 for (int b = 0; b < N; ++b) {
@@ -487,8 +488,7 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
                         stallSpent[size_t(b)] = evaluations;
                         stallNote[size_t(b)] = "the Sobolev optimiser's objective after its first " + std::to_string(done) +
                                                " iterations (" + fmtNumber(now / P.R) + ") was not below its start (" +
-                                               fmtNumber(first / P.R) + "): " +
-                                               (P.warm.defined() ? "it was run again from noise" : "the paper's protocol was run instead");
+                                               fmtNumber(first / P.R) + "): the paper's protocol was run instead";
                     }
                 }
                 if (count == N) break;  // every image goes to the protocol: nothing more to learn here
@@ -545,6 +545,18 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
     }
     for (size_t b = 0; b < starts.size(); ++b) results[b].start = starts[b].from.empty() ? "image" : starts[b].from;
     finish(M, layerIndex, P, run, params, results);
+    // A warm start that ends no lower than it began (the network does not take the rate from there): run again
+    // from noise, as if there had been no start.
+    if (P.warm.defined() && P.sobolev && !(cancel && cancel->load(std::memory_order_relaxed)))
+        for (int b = 0; b < N; ++b) {
+            const auto& h = results[size_t(b)].history;
+            if (h.empty() || results[size_t(b)].objective.total < double(h.front().loss)) continue;
+            stalled[size_t(b)] = 1;
+            stallSpent[size_t(b)] = evaluations;
+            stallNote[size_t(b)] = "from the warm start (" + results[size_t(b)].start + ") the objective ended at " +
+                                   fmtNumber(results[size_t(b)].objective.total) + ", not below where it began (" +
+                                   fmtNumber(h.front().loss) + "): it was run again from noise";
+        }
     std::vector<ImageF> again;
     std::vector<uint64_t> againSeeds;
     for (int b = 0; b < N; ++b)
