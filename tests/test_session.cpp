@@ -164,6 +164,23 @@ TEST_CASE("session: a step to the next tap starts from the finished tap's pre-im
     CHECK(Settings::load().inversion.warmStart);
 }
 
+TEST_CASE("session: a step is to the next layer or to the next sibling in the module tree") {
+    ConfigDir config;
+    Settings st = quickSettings();
+    st.inversion.iterations = 2;
+    Session s(st, "squeezenet", testutil::sample("photo_chelsea"));
+    pollUntilIdle(s);
+    REQUIRE(s.model);
+    auto at = [&](const char* name) { return s.layerIndex(name); };
+    CHECK(s.adjacentTaps(at("fire5"), at("pool5")));
+    CHECK(s.adjacentTaps(at("pool5"), at("fire6")));              // siblings, fire6's children between them
+    CHECK(s.adjacentTaps(at("pool5"), at("fire6.squeeze1x1")));   // consecutive layers
+    CHECK(s.adjacentTaps(at("fire6.squeeze1x1"), at("fire6.relu_squeeze1x1")));
+    CHECK_FALSE(s.adjacentTaps(at("fire5"), at("fire6")));
+    CHECK_FALSE(s.adjacentTaps(at("conv1"), at("pool10")));
+    CHECK_FALSE(s.adjacentTaps(at("fire6"), at("fire6")));
+}
+
 TEST_CASE("session: a corrupt image changes nothing and says why; exports are written on the file thread") {
     ConfigDir config;
     Session s(quickSettings(), "", testutil::sample("fashion_7"));

@@ -260,10 +260,25 @@ Request Session::baseRequest(JobKind kind) const {
     return r;
 }
 
+bool Session::adjacentTaps(int a, int b) const {
+    if (!model || a < 0 || b < 0 || a >= int(model->layers.size()) || b >= int(model->layers.size()) || a == b) return false;
+    if (std::abs(a - b) == 1) return true;  // the next or previous layer (Left / Right)
+    // Or the next sibling in the module tree (Up / Down): the same parent path, none of its children in between.
+    auto parent = [&](int i) {
+        const std::string& n = model->layers[size_t(i)].name;
+        const size_t dot = n.rfind('.');
+        return dot == std::string::npos ? std::string() : n.substr(0, dot);
+    };
+    if (parent(a) != parent(b)) return false;
+    for (int i = std::min(a, b) + 1; i < std::max(a, b); ++i)
+        if (parent(i) == parent(a)) return false;
+    return true;
+}
+
 std::shared_ptr<const WarmStart> Session::warmStartFor(int at) const {
     if (!settings.inversion.warmStart || settings.inversion.paperProtocol) return nullptr;
     for (int from : {previousLayer, at - 1, at + 1}) {
-        if (std::abs(from - at) != 1 || from < 0 || from >= int(slots.size())) continue;
+        if (!adjacentTaps(from, at) || from >= int(slots.size())) continue;
         const auto& r = slots[size_t(from)].result;
         // Not from a warm-started one: chains of warm starts drift (on SqueezeNet fire6 -> fire7 -> fire8 ended above
         // the protocol's objective where one step from a tap inverted from noise ends below it).

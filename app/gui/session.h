@@ -142,8 +142,11 @@ public:
     InversionParams params() const;
     Request baseRequest(JobKind kind) const;
     // The warm start of an inversion of tap `at` (settings.inversion.warmStart, the Sobolev optimiser): the best
-    // pre-image of a neighbouring tap finished from noise with these settings, the tap stepped from first; null: noise.
+    // pre-image of a tap a step away (adjacentTaps) finished from noise with these settings, the tap stepped from
+    // first; null: noise.
     std::shared_ptr<const WarmStart> warmStartFor(int at) const;
+    // Whether taps a and b are a step apart: consecutive layers, or consecutive children of one module (siblings).
+    bool adjacentTaps(int a, int b) const;
 
     // State (read by the panels).
     Settings settings;
