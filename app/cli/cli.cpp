@@ -152,7 +152,7 @@ usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
                        [--out pre.png] [--json metrics.json] [--scale K] [--start S.png]   (--start: a warm start,
                        e.g. a neighbouring tap's pre-image, instead of noise)
        preimage sweep  --model M --image I [--layers all|L1,L2,...] --out grid.png [--csv errors.csv] [--json J]
-                       [--warm]   (each tap from the previous tap's pre-image)
+                       [--warm]   (a tap after one inverted from noise starts from its pre-image)
        preimage sweep  --model M --data DIR|fashion-mnist[:train|:test] --csv stats.csv [--json J] [--plot P.png]
                        [--grid G.png] [--layers ...] [--limit N] [--batch B] [--fresh]   per-layer table, resumable
        preimage train classifier --data fashion-mnist --out DIR [--epochs E] [--seed S]

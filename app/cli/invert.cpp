@@ -101,14 +101,15 @@ int cmdSweep(const std::vector<std::string>& argv, size_t first, std::ostream& o
     std::string csv = "layer,index,kind,shape,lambda_tv,feature_error,pixel_rmse,iters,restarts,seconds,iters_per_second\n";
     int finished = 0;
     Interrupt interrupt;  // Ctrl-C / SIGTERM: stop after saving the finished layers
-    // --warm: each tap after the first starts from the previous tap's pre-image (WarmStart), as the app does when
-    // it steps along the taps.
+    // --warm: a tap after one inverted from noise starts from its pre-image (WarmStart), as the app does when it
+    // steps along the taps; not after a warm-started one (chains of warm starts drift), so every other tap.
     std::optional<WarmStart> start;
     for (int li : layers) {
         const auto& info = model->layers()[size_t(li)];
         ProgressBar bar(info.name);
         auto r = invert(*model, image, li, params, barCallback(bar), interrupt.flag(), start ? &*start : nullptr);
-        if (a.has("warm")) start = WarmStart{r.preimages[size_t(r.best)], info.name + "'s pre-image"};
+        start.reset();
+        if (a.has("warm") && r.start == "noise") start = WarmStart{r.preimages[size_t(r.best)], info.name + "'s pre-image"};
         if (r.cancelled) {
             bar.finish("interrupted");
             // layers.csv -> layers.partial.csv (or grid.png -> grid.partial.csv without --csv)

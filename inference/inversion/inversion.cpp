@@ -20,7 +20,8 @@
 // Where a network's stiffness is not in the high frequencies, 10x the rate is too much and the objective climbs
 // without diverging (MobileNet V2's ReLU6 taps); an image whose objective after the first phase is not below its start
 // is run again with the paper's protocol (invertBatch, the guard). Both optimisers can start from an image instead of
-// noise (WarmStart, engine.h: a neighbouring tap's pre-image); the Sobolev one then runs at the paper's rates.
+// noise (WarmStart, engine.h: a neighbouring tap's pre-image); the Sobolev one then runs at 3x the paper's rates, and
+// an image that ends no lower than it began is run again from noise.
 #include "inference/model/model_impl.h"
 #include "inference/inversion/params.h"
 #include "inference/inversion/regularizers.h"
@@ -49,7 +50,8 @@ constexpr float kSobolevRateScale = 10.f;   // its rates, relative to the paper'
 // From a warm start (WarmStart, engine.h) its rates are 3x the paper's, not 10x, which throws the start away (fire5
 // from fire4's pre-image: the start's objective 0.19 rises to 0.42 in the first phase). Measured on the shipped
 // SqueezeNet, 130 iterations: 3x beats 1x (fire5 0.140 against 0.147, fire7 0.214 against 0.232) and 0.3x / 0.1x,
-// while 5x sends fire7 up past its start (the guard); on the Fashion model's last taps 1x stays in the neighbour's basin (fc4 0.087 against 0.070 from noise) where 3x does not (0.072).
+// while 5x sends fire7 up past its start; on the Fashion model's last taps 1x stays in the neighbour's basin (fc4
+// 0.087 against 0.070 from noise) where 3x does not (0.072).
 constexpr float kWarmRateScale = 3.f;
 
 std::string fmtNumber(double v) {
