@@ -445,4 +445,15 @@ TEST_CASE("a warm start from the neighbouring tap's pre-image reaches the protoc
           doctest::Approx(invert(*m, other, conv2, InversionParams{}, {}, nullptr, &otherStart).objective.total).epsilon(1e-3));
     CHECK_THROWS_WITH_AS(invertBatch(*m, {image, other}, conv2, InversionParams{}, {0, 0}, {}, nullptr, {start}),
                          "invertBatch: no warm start or one per image", Error);
+
+    // Its rates: 3x the paper's (10x from noise), or the paper's own where the start's tap did not take the Sobolev
+    // rate (paperRate); the starts of a batch agree on it.
+    const float lr = InversionParams{}.learningRate;
+    CHECK(noise.history.front().learningRate == doctest::Approx(10 * lr));
+    CHECK(warm.history.front().learningRate == doctest::Approx(3 * lr));
+    WarmStart gentle = start;
+    gentle.paperRate = true;
+    CHECK(invert(*m, image, conv2, InversionParams{}, {}, nullptr, &gentle).history.front().learningRate == doctest::Approx(lr));
+    CHECK_THROWS_WITH_AS(invertBatch(*m, {image, other}, conv2, InversionParams{}, {0, 0}, {}, nullptr, {start, gentle}),
+                         "the warm starts of one batch must agree on paperRate", Error);
 }

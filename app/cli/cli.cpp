@@ -150,7 +150,8 @@ usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
        preimage features --model M --image I --layer L --out F.npy   the layer's output (float32, [1,...])
        preimage invert --model M --image I --layer L [--restarts R] [--iters N] [--seed S]
                        [--out pre.png] [--json metrics.json] [--scale K] [--start S.png]   (--start: a warm start,
-                       e.g. a neighbouring tap's pre-image, instead of noise)
+                       e.g. a neighbouring tap's pre-image, instead of noise; the Sobolev optimiser then steps at
+                       3x --lr, not 10x)
        preimage sweep  --model M --image I [--layers all|L1,L2,...] --out grid.png [--csv errors.csv] [--json J]
                        [--warm]   (a tap after one inverted from noise starts from its pre-image)
        preimage sweep  --model M --data DIR|fashion-mnist[:train|:test] --csv stats.csv [--json J] [--plot P.png]

@@ -109,7 +109,8 @@ int cmdSweep(const std::vector<std::string>& argv, size_t first, std::ostream& o
         ProgressBar bar(info.name);
         auto r = invert(*model, image, li, params, barCallback(bar), interrupt.flag(), start ? &*start : nullptr);
         start.reset();
-        if (a.has("warm") && r.start == "noise") start = WarmStart{r.preimages[size_t(r.best)], info.name + "'s pre-image"};
+        if (a.has("warm") && r.start == "noise")
+            start = WarmStart{r.preimages[size_t(r.best)], info.name + "'s pre-image", r.optimizer != params.optimizer};
         if (r.cancelled) {
             bar.finish("interrupted");
             // layers.csv -> layers.partial.csv (or grid.png -> grid.partial.csv without --csv)

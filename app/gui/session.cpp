@@ -283,7 +283,9 @@ std::shared_ptr<const WarmStart> Session::warmStartFor(int at) const {
         // Not from a warm-started one: chains of warm starts drift (on SqueezeNet fire6 -> fire7 -> fire8 ended above
         // the protocol's objective where one step from a tap inverted from noise ends below it).
         if (!r || r->cancelled || r->preimages.empty() || r->start != "noise") continue;
-        return std::make_shared<const WarmStart>(WarmStart{r->preimages[size_t(r->best)], r->layer + "'s pre-image"});
+        // Its Sobolev run fell back to the protocol (the network does not take that rate there): the paper's rate.
+        return std::make_shared<const WarmStart>(
+            WarmStart{r->preimages[size_t(r->best)], r->layer + "'s pre-image", r->optimizer == "paper"});
     }
     return nullptr;
 }

@@ -102,7 +102,9 @@ void momentumStep(torch::Tensor& x, torch::Tensor& v, torch::Tensor& g1, const t
     }
 }
 
-float rateScaleFor(bool sobolev, bool warm) { return sobolev ? (warm ? kWarmRateScale : kSobolevRateScale) : 1.f; }
+float rateScaleFor(bool sobolev, bool warm, bool paperRate) {
+    return sobolev ? (warm ? (paperRate ? 1.f : kWarmRateScale) : kSobolevRateScale) : 1.f;
+}
 
 // The paper's schedule, 100 / 200 / 100 of 400 iterations, scaled to any iteration count.
 float scheduledRate(float base, int it, int iterations) {
@@ -207,11 +209,12 @@ Problem prepareProblem(Model& model, std::vector<InversionResult>& results, cons
     P.phi0Rows = P.R == 1 ? P.phi0 : P.phi0.repeat_interleave(P.R, 0);
     P.masked = params.mask.active();
     P.sobolev = params.optimizer == "sobolev";
-    P.rateScale = rateScaleFor(P.sobolev, !starts.empty());
+    P.rateScale = rateScaleFor(P.sobolev, !starts.empty(), !starts.empty() && starts[0].paperRate);
     if (!starts.empty()) {
         std::vector<ImageF> prepared;
         for (size_t b = 0; b < starts.size(); ++b) {
             if (starts[b].image.empty()) throw Error("the warm start of image " + std::to_string(b) + " is empty");
+            if (starts[b].paperRate != starts[0].paperRate) throw Error("the warm starts of one batch must agree on paperRate");
             prepared.push_back(model.prepare(starts[b].image));  // the model's size and channels, as targets are
         }
         torch::NoGradGuard noGrad;
