@@ -24,6 +24,19 @@ const Dataset& testSet() {
     return d;
 }
 
+// A trained MobileNet V2 (ReLU6, the judge of tests/assets/judge), the cat photograph and its early tap
+// features.expanded_conv_1, which does not take the Sobolev optimiser's 10x rate (README "Time to quality").
+struct JudgeTap {
+    std::shared_ptr<Model> model;
+    ImageF cat;
+    int layer;
+};
+JudgeTap judgeEarlyTap() {
+    auto m = Model::load(PREIMAGE_SOURCE_DIR "/tests/assets/judge/judge.pt");
+    const int l = m->layerIndex("features.expanded_conv_1");
+    return {m, loadImageF(PREIMAGE_SOURCE_DIR "/assets/samples/photo_chelsea-cat.png"), l};
+}
+
 }  // namespace
 
 TEST_CASE("the default model lists its layers with shapes") {
@@ -338,11 +351,8 @@ TEST_CASE("--optimizer paper is the protocol as before: the same numbers, the im
 }
 
 TEST_CASE("where the Sobolev optimiser's first phase does not lower the objective, the paper's protocol is run instead") {
-    // A trained MobileNet V2 (ReLU6, the judge of tests/assets/judge) at an early tap: at 10x the rate the objective
-    // climbs to 4x its start without diverging (README "Time to quality").
-    auto m = Model::load(PREIMAGE_SOURCE_DIR "/tests/assets/judge/judge.pt");
-    const ImageF cat = loadImageF(PREIMAGE_SOURCE_DIR "/assets/samples/photo_chelsea-cat.png");
-    const int l = m->layerIndex("features.expanded_conv_1");
+    // At 10x the rate the objective climbs to 4x its start without diverging.
+    auto [m, cat, l] = judgeEarlyTap();
     setThreads(1);
     InversionParams p;
     p.iterations = 24;  // a first phase of 6
@@ -363,9 +373,7 @@ TEST_CASE("a warm start that ends no lower than it began is run again from noise
     // The judge network's early tap from the photograph itself (the objective starts at its TV term alone): the warm
     // run ends above it; the image is run again from noise with the same optimiser, whose own guard then takes the
     // protocol.
-    auto m = Model::load(PREIMAGE_SOURCE_DIR "/tests/assets/judge/judge.pt");
-    const ImageF cat = loadImageF(PREIMAGE_SOURCE_DIR "/assets/samples/photo_chelsea-cat.png");
-    const int l = m->layerIndex("features.expanded_conv_1");
+    auto [m, cat, l] = judgeEarlyTap();
     setThreads(1);
     InversionParams p;
     p.iterations = 24;

@@ -135,26 +135,22 @@ TEST_CASE("session: a step to the next tap starts from the finished tap's pre-im
         pollUntilIdle(s);
     }
     // Off, or the paper's protocol: from noise, and the setting persists.
-    s.settings.inversion.warmStart = false;
-    s.resetResults();
-    s.selectLayer(first);
-    s.requestInversion();
-    pollUntilIdle(s);
-    s.selectLayer(next);
-    pollUntilIdle(s);
-    REQUIRE(s.currentResult());
-    CHECK(s.currentResult()->start == "noise");
-    s.settings.inversion.warmStart = true;
-    s.settings.inversion.paperProtocol = true;
-    s.resetResults();
-    s.selectLayer(first);
-    s.requestInversion();
-    pollUntilIdle(s);
-    s.selectLayer(next);
-    pollUntilIdle(s);
-    REQUIRE(s.currentResult());
-    CHECK(s.currentResult()->optimizer == "paper");
-    CHECK(s.currentResult()->start == "noise");
+    auto stepAnew = [&](bool warm, bool paper) {  // first computed anew, then the step to next
+        s.settings.inversion.warmStart = warm;
+        s.settings.inversion.paperProtocol = paper;
+        s.resetResults();
+        s.selectLayer(first);
+        s.requestInversion();
+        pollUntilIdle(s);
+        s.selectLayer(next);
+        pollUntilIdle(s);
+        REQUIRE(s.currentResult());
+        return *s.currentResult();
+    };
+    CHECK(stepAnew(false, false).start == "noise");
+    const InversionResult paper = stepAnew(true, true);
+    CHECK(paper.optimizer == "paper");
+    CHECK(paper.start == "noise");
     Settings saved;
     saved.inversion.warmStart = false;
     saved.save();
