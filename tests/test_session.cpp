@@ -160,6 +160,31 @@ TEST_CASE("session: a step to the next tap starts from the finished tap's pre-im
     CHECK(Settings::load().inversion.warmStart);
 }
 
+TEST_CASE("session: a step from a tap whose Sobolev run fell back to the protocol starts at the paper's rate") {
+    // The judge network (a trained MobileNet V2): at features.expanded_conv_1 the Sobolev optimiser's guard runs the
+    // protocol; a step from there starts from its pre-image at the paper's rate (WarmStart::paperRate), not 3x.
+    ConfigDir config;
+    Settings st = quickSettings();
+    st.inversion.iterations = 24;
+    Session s(st, PREIMAGE_SOURCE_DIR "/tests/assets/judge/judge.pt", testutil::sample("photo_chelsea"));
+    pollUntilIdle(s);
+    REQUIRE(s.model);
+    const int tap = s.layerIndex("features.expanded_conv_1");
+    REQUIRE(tap >= 0);
+    s.selectLayer(tap);
+    pollUntilIdle(s);
+    REQUIRE(s.currentResult());
+    CHECK(s.currentResult()->optimizer == "paper");
+    CHECK(s.currentResult()->start == "noise");
+    s.selectLayer(tap + 1);
+    pollUntilIdle(s);
+    const InversionResult* r = s.currentResult();
+    REQUIRE(r);
+    CHECK(r->start == "features.expanded_conv_1's pre-image");
+    REQUIRE_FALSE(r->history.empty());
+    CHECK(r->history.front().learningRate == doctest::Approx(st.inversion.learningRate));
+}
+
 TEST_CASE("session: a step is to the next layer or to the next sibling in the module tree") {
     ConfigDir config;
     Settings st = quickSettings();
