@@ -7,8 +7,8 @@
 namespace preimage::widgets {
 
 bool InversionSettings::operator==(const InversionSettings& o) const {
-    return paperProtocol == o.paperProtocol && warmStart == o.warmStart && iterations == o.iterations && restarts == o.restarts && seed == o.seed && learningRate == o.learningRate &&
-           tvByDepth == o.tvByDepth && lambdaTv == o.lambdaTv && lambdaAlpha == o.lambdaAlpha && jitter == o.jitter &&
+    return paperProtocol == o.paperProtocol && warmStart == o.warmStart && iterations == o.iterations &&
+           restarts == o.restarts && seed == o.seed && learningRate == o.learningRate && tvByDepth == o.tvByDepth && lambdaTv == o.lambdaTv && lambdaAlpha == o.lambdaAlpha && jitter == o.jitter &&
            alpha == o.alpha && beta == o.beta && maskX == o.maskX && maskY == o.maskY && maskW == o.maskW &&
            maskH == o.maskH && maskFirst == o.maskFirst && maskLast == o.maskLast;
 }
@@ -37,10 +37,12 @@ bool inversionSettingsPanel(InversionSettings& s, float paperTv, const int (&def
     ImGui::BeginDisabled(s.paperProtocol);
     if (ImGui::Checkbox("warm start from the next tap", &s.warmStart)) changed = true;
     ImGui::EndDisabled();
-    tip("Sobolev: stepping to a tap next to one already inverted starts from that tap's pre-image instead of noise,\n"
-        "at 3x the paper's rates (10x would throw it away): on SqueezeNet it reaches the protocol's objective\n"
-        "in a fraction of the evaluations from noise (README, Time to quality). The result says where it started.\n"
-        "The paper's protocol always starts from noise.");
+    if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
+        ImGui::SetTooltip("%s",
+            "Sobolev: a step to a tap next to one inverted from noise starts from that tap's pre-image, at 3x the\n"
+            "paper's rates (10x would throw it away; 1x where that tap fell back to the protocol): on SqueezeNet it\n"
+            "reaches the protocol's objective in a fraction of the evaluations from noise (README, Warm starts).\n"
+            "The result says where it started. The paper's protocol always starts from noise.");
     int shown = s.iterations > 0 ? s.iterations : defaultIterations[optimizer];
     if (ImGui::SliderInt("iterations", &shown, 20, 2000, "%d", ImGuiSliderFlags_Logarithmic)) s.iterations = shown;
     changed |= committed();
