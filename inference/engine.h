@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -227,6 +228,10 @@ struct WarmStart {
     std::string from;
     bool paperRate = false;
 };
+// The warm start a finished result offers the taps next to it (the app's steps, `sweep --warm`, `bench --warm`): its
+// best pre-image, at the paper's rate where its Sobolev run fell back to the protocol. None from a cancelled or
+// empty result, nor from one that was itself warm-started (chains of warm starts drift: README "Warm starts").
+std::optional<WarmStart> warmStartFrom(const InversionResult& r);
 
 // Runs the optimisation on `image` (any size; prepared to the model's input). `cancel` is polled
 // between iterations; on cancellation the current state is returned with cancelled = true.

@@ -88,8 +88,7 @@ int benchQuality(const Args& a, Model& model, const ImageF& image, const std::st
             p.optimizer = fromPrevious ? InversionParams{}.optimizer : name;
             const InversionResult r = invert(model, image, layer, p, {}, nullptr, fromPrevious ? &*previous : nullptr);
             const Reach got = reach(r, target);
-            if (!next && !fromPrevious)
-                next = WarmStart{r.preimages[size_t(r.best)], layers[i] + "'s pre-image", r.optimizer != p.optimizer};
+            if (!next && !fromPrevious) next = warmStartFrom(r);
             // The same wall time as the protocol: as many iterations as fit at this optimiser's cost per iteration.
             InversionParams same = p;
             const double perIteration = r.seconds / std::max(1, r.iterations);

@@ -108,9 +108,7 @@ int cmdSweep(const std::vector<std::string>& argv, size_t first, std::ostream& o
         const auto& info = model->layers()[size_t(li)];
         ProgressBar bar(info.name);
         auto r = invert(*model, image, li, params, barCallback(bar), interrupt.flag(), start ? &*start : nullptr);
-        start.reset();
-        if (a.has("warm") && r.start == "noise")
-            start = WarmStart{r.preimages[size_t(r.best)], info.name + "'s pre-image", r.optimizer != params.optimizer};
+        start = a.has("warm") ? warmStartFrom(r) : std::nullopt;
         if (r.cancelled) {
             bar.finish("interrupted");
             // layers.csv -> layers.partial.csv (or grid.png -> grid.partial.csv without --csv)

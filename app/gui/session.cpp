@@ -280,12 +280,8 @@ std::shared_ptr<const WarmStart> Session::warmStartFor(int at) const {
     for (int from : {previousLayer, at - 1, at + 1}) {
         if (!adjacentTaps(from, at) || from >= int(slots.size())) continue;
         const auto& r = slots[size_t(from)].result;
-        // Not from a warm-started one: chains of warm starts drift (on SqueezeNet fire6 -> fire7 -> fire8 ended above
-        // the protocol's objective where one step from a tap inverted from noise ends below it).
-        if (!r || r->cancelled || r->preimages.empty() || r->start != "noise") continue;
-        // Its Sobolev run fell back to the protocol (the network does not take that rate there): the paper's rate.
-        return std::make_shared<const WarmStart>(
-            WarmStart{r->preimages[size_t(r->best)], r->layer + "'s pre-image", r->optimizer == "paper"});
+        if (!r) continue;
+        if (auto start = warmStartFrom(*r)) return std::make_shared<const WarmStart>(std::move(*start));
     }
     return nullptr;
 }

@@ -583,6 +583,11 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
     return results;
 }
 
+std::optional<WarmStart> warmStartFrom(const InversionResult& r) {
+    if (r.cancelled || r.preimages.empty() || r.start != "noise") return std::nullopt;
+    return WarmStart{r.preimages[size_t(r.best)], r.layer + "'s pre-image", r.optimizer == "paper"};
+}
+
 InversionResult invert(Model& model, const ImageF& image, int layerIndex, const InversionParams& params,
                        const ProgressFn& progress, const std::atomic<bool>* cancel, const WarmStart* start) {
     // Prepared first: the batch holds the model-sized image, not a copy of a 64 Mpx photograph.
