@@ -224,6 +224,52 @@ TEST_CASE("the atlas (a batch of units) equals the units rendered one by one") {
     CHECK(classes[7] == "7");
 }
 
+// Weight noise (ghost networks): each step a nearby network, drawn from the seed and the step alone, and the network
+// exactly as it was afterwards, however the run ends.
+TEST_CASE("weight noise: a different network each step, the weights restored after, off where it does not belong") {
+    auto m = Model::load("fashion");
+    const ImageF probe = m->prepare(loadImageF(testutil::sample("fashion_7_sneaker")));
+    const std::vector<float> before = m->logits({probe}).at(0);
+    DreamParams p;
+    p.param = DreamParametrisation::Fourier;
+    p.iterations = 20;
+    p.unit = "Sneaker";
+    CHECK(dreamDefaults(DreamParametrisation::Fourier).weightNoise == doctest::Approx(0.2f));
+    CHECK(dreamDefaults(DreamParametrisation::Pixels).weightNoise == 0.f);
+    auto noisy = dream(*m, p);  // the default: 0.2
+    CHECK(noisy.weightNoise == doctest::Approx(0.2f));
+    CHECK(m->logits({probe}).at(0) == before);  // bitwise: the weights as they were
+    p.weightNoise = 0.f;
+    auto plain = dream(*m, p);
+    CHECK(plain.weightNoise == 0.f);
+    // The same start and transforms (same seed): only the networks differ, so the activations seen differ from the
+    // first step on.
+    REQUIRE(noisy.history.size() == plain.history.size());
+    CHECK(noisy.history[0] != plain.history[0]);
+    CHECK(noisy.activation > noisy.startActivation + 5.f);  // and it still raises the unit
+    // Thrown out of the loop (a progress callback that throws, as a NaN would): the weights come back.
+    p.weightNoise = 0.3f;
+    CHECK_THROWS_AS(dream(*m, p, [](const DreamProgress& e) {
+                        if (e.iteration == 3) throw Error("stop here");
+                    }),
+                    Error);
+    CHECK(m->logits({probe}).at(0) == before);
+    // Accentuation runs on the network itself (its penalty's bound), the generator prior refuses it, and a bad value is refused.
+    DreamParams a;
+    a.param = DreamParametrisation::Fourier;
+    a.iterations = 4;
+    a.unit = "Sneaker";
+    a.accentuate = std::make_shared<const ImageF>(probe);
+    CHECK(dream(*m, a).weightNoise == 0.f);
+    DreamParams g;
+    g.unit = "Sneaker";
+    g.iterations = 2;
+    g.weightNoise = 0.2f;
+    CHECK_THROWS_WITH_AS(dream(*m, g), doctest::Contains("generator prior"), Error);
+    p.weightNoise = 1.5f;
+    CHECK_THROWS_WITH_AS(dream(*m, p), doctest::Contains("weight noise"), Error);
+}
+
 TEST_CASE("units: a neuron, a direction, and errors that name the valid range") {
     auto m = Model::load("fashion");
     auto n = parseDreamUnit(*m, "conv2:3@center");

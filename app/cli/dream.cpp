@@ -20,7 +20,8 @@ namespace preimage::app {
 namespace {
 
 const std::set<std::string> kDreamOptions = {"param", "generator", "iters", "lr", "seed", "tv", "jitter", "transforms",
-                                             "decay", "accentuate", "lambda", "judge", "side", "robust-crops", "objective"};
+                                             "decay", "accentuate", "lambda", "judge", "side", "robust-crops", "objective",
+                                             "weight-noise"};
 
 // The options both commands share, onto DreamParams (the model decides the default parametrisation).
 DreamParams dreamParams(const Args& a, const Model& model) {
@@ -55,6 +56,10 @@ DreamParams dreamParams(const Args& a, const Model& model) {
             throw Error("--objective is score (the class's score) or contrast (less the mean of all scores), not '" + objective + "'");
         p.contrastive = objective == "contrast";
     }
+    if (a.has("weight-noise")) {
+        p.weightNoise = float(a.number("weight-noise", 0.f));
+        if (!(*p.weightNoise >= 0.f && *p.weightNoise <= 1.f)) throw Error("--weight-noise must be between 0 and 1");
+    }
     if (a.has("accentuate")) p.accentuate = std::make_shared<const ImageF>(loadImageF(a.str("accentuate")));
     p.accentLambda = a.number("lambda", 0.f);
     if (a.has("lambda") && !(p.accentLambda > 0)) throw Error("--lambda must be positive");
@@ -81,6 +86,7 @@ nlohmann::json settingsJson(const DreamParams& p, const DreamResult& r) {
     if (r.param == "fourier") j["decay"] = p.decay;
     if (r.classUnit && r.param != "generator")
         j["objective"] = p.contrastive.value_or(dreamDefaults(parseParametrisation(r.param)).contrastive) ? "contrast" : "score";
+    if (r.param != "generator") j["weight_noise"] = r.weightNoise;
     if (p.renderSide > 0) j["side"] = p.renderSide;
     return j;
 }
@@ -126,7 +132,8 @@ int cmdDream(const std::vector<std::string>& argv, size_t first, std::ostream& o
     j["settings"] = settingsJson(p, r);
     if (p.accentuate) j["accentuated_image"] = a.str("accentuate");
     if (a.has("json")) render::writeFileAtomically(a.str("json"), jsonText(j));
-    out << r.layer << ":" << r.channel << " (" << r.param << "): " << numbersLine(r) << " in " << fmt("%.1f", r.seconds) << " s\n";
+    out << r.layer << ":" << r.channel << " (" << r.param << (r.weightNoise > 0 ? ", weight noise " + fmt("%.2g", r.weightNoise) : "")
+        << "): " << numbersLine(r) << " in " << fmt("%.1f", r.seconds) << " s\n";
     return 0;
 }
 

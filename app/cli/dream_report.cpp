@@ -42,6 +42,7 @@ nlohmann::json dreamResultJson(const DreamResult& r, const std::vector<std::stri
                      {"iters", r.iterations},
                      {"lr", r.learningRate},
                      {"seconds", r.seconds}};
+    if (r.param != "generator") j["weight_noise"] = r.weightNoise;
     if (r.classUnit) {
         j["class"] = r.channel;
         j["class_name"] = className(r.channel, classNames);

@@ -296,6 +296,7 @@ void App::setDreamSettings(const nlohmann::json& j) {
         if (key == "iters") d.iterations = v.get<int>();
         else if (key == "accentuate") d.accentuate = v.get<bool>();
         else if (key == "contrast") d.contrastive = v.get<bool>();
+        else if (key == "weight_noise") d.weightNoise = v.get<float>();
         else if (key == "lambda") d.lambda = v.get<float>();
         else if (key == "judge") {
             d.judge = v.get<std::string>();

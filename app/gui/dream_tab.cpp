@@ -111,6 +111,14 @@ void App::drawDreamTab() {
     if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
         ImGui::SetTooltip("Class units: raise the class's score less the mean of all class scores (features that raise every\n"
                           "score gain nothing); a second network agrees more often. Off: the score itself.");
+    ImGui::BeginDisabled(!image || d.accentuate);
+    ImGui::SetNextItemWidth(120.f);
+    ImGui::SliderFloat("weight noise", &d.weightNoise, 0.f, 0.5f, "%.2f");
+    ImGui::EndDisabled();
+    if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
+        ImGui::SetTooltip("Each step the network's weights are multiplied by 1 + N(0, s^2): a nearby network every step, so\n"
+                          "the image keeps what they share (ghost networks); a second network agrees far more often.\n"
+                          "0: the network as it is. Not when accentuating (its penalty's bound is for the network itself).");
     ImGui::SetNextItemWidth(90.f);
     ImGui::InputInt("iterations (0: default)", &d.iterations, 0);
     d.iterations = std::clamp(d.iterations, 0, 100000);

@@ -41,6 +41,7 @@ struct DreamSettings {
     bool pad = true, jitter = true, scale = true, rotate = true, crops = false;  // transformation robustness, each step
     int iterations = 0;             // 0: the parametrisation's default
     bool contrastive = true;        // class units: the score less the mean of all scores (DreamParams::contrastive)
+    float weightNoise = 0.2f;       // the weights times 1 + N(0, s^2) each step (DreamParams::weightNoise); not when accentuating
     bool accentuate = false;        // start from the open image and stay near it (pixels, Fourier)
     float lambda = 0;               // accentuation's penalty weight; 0: 100 x the unit's activation on the image
     std::string judge;              // a second classifier (TorchScript file) that ranks class images; "" none

@@ -20,6 +20,7 @@ void DreamSettings::setParam(DreamParametrisation p) {
     rotate = t.rotate > 0;
     crops = t.crops > 1;
     contrastive = dreamDefaults(p).contrastive;
+    weightNoise = dreamDefaults(p).weightNoise;
 }
 
 DreamTransforms DreamSettings::transforms() const {
@@ -57,6 +58,8 @@ DreamParams Session::dreamParams(bool prior) const {
     }
     p.accentLambda = dreamSettings.lambda;
     if (dreamSettings.param >= 0) p.contrastive = dreamSettings.contrastive;  // else the parametrisation's default
+    if (dreamSettings.param >= 0 && p.param != DreamParametrisation::Generator && !dreamSettings.accentuate)
+        p.weightNoise = dreamSettings.weightNoise;  // (accentuation: none, its penalty's bound is for the network itself)
     return p;
 }
 
@@ -142,7 +145,8 @@ void Session::applyDreamFrame(const Frame& f) {
             const auto& r = *f.dream;
             std::string numbers = "activation " + fmt("%.2f", r.activation);
             if (!std::isnan(r.trainMax)) numbers += " (training max " + fmt("%.2f", r.trainMax) + ")";
-            else numbers += " (from " + fmt("%.2f", r.startActivation) + ", " + r.param + ")";
+            else numbers += " (from " + fmt("%.2f", r.startActivation) + ", " + r.param +
+                            (r.weightNoise > 0 ? ", weight noise " + fmt("%.2g", r.weightNoise) : "") + ")";
             if (!std::isnan(r.robustProbability)) numbers += ", p under crops " + fmt("%.2f", r.robustProbability);
             if (r.judgeRank > 0) numbers += ", judge rank " + std::to_string(r.judgeRank);
             status = "preferred input of " + dreamUnit + ": " + numbers;

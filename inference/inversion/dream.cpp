@@ -55,14 +55,20 @@ DreamTransforms DreamTransforms::macoCrops() {
     return t;
 }
 
+// The weight noise of Fourier images: measured on the shipped SqueezeNet's 24 class images with MobileNet V2 as the
+// judge (README, "Preferred inputs"): the judge's top-1 / top-5 46% / 58% without, 62-75% / 83% at 0.2 (two draws of the
+// noise), 62% / 79% at 0.3. MACO keeps none:
+// on the Fashion-MNIST model its 60-step Sneaker no longer reaches the class at 0.2.
+constexpr float kWeightNoise = 0.2f;
+
 DreamDefaults dreamDefaults(DreamParametrisation p) {
     switch (p) {
-        case DreamParametrisation::Generator: return {200, 0.05f, DreamTransforms::none(), false};
-        case DreamParametrisation::Pixels: return {200, 0.05f, DreamTransforms::none(), false};
-        case DreamParametrisation::Fourier: return {256, 0.05f, DreamTransforms::standard(), true};
-        case DreamParametrisation::Maco: return {128, 0.3f, DreamTransforms::macoCrops(), true};
+        case DreamParametrisation::Generator: return {200, 0.05f, DreamTransforms::none(), false, 0.f};
+        case DreamParametrisation::Pixels: return {200, 0.05f, DreamTransforms::none(), false, 0.f};
+        case DreamParametrisation::Fourier: return {256, 0.05f, DreamTransforms::standard(), true, kWeightNoise};
+        case DreamParametrisation::Maco: return {128, 0.3f, DreamTransforms::macoCrops(), true, 0.f};
     }
-    return {200, 0.05f, {}, false};
+    return {200, 0.05f, {}, false, 0.f};
 }
 
 DreamParametrisation defaultParametrisation(const Model& model, const std::string& generator) {
@@ -119,6 +125,7 @@ struct Resolved {
     float learningRate;
     DreamTransforms transforms;
     bool contrastive;
+    float weightNoise;
 };
 
 Resolved resolve(const DreamParams& p) {
@@ -129,6 +136,8 @@ Resolved resolve(const DreamParams& p) {
     r.learningRate = p.learningRate > 0 ? p.learningRate : d.learningRate;
     r.transforms = p.defaultTransforms ? d.transforms : p.transforms;
     r.contrastive = p.contrastive.value_or(d.contrastive);
+    r.weightNoise = p.weightNoise.value_or(p.accentuate ? 0.f : d.weightNoise);
+    if (!(r.weightNoise >= 0.f && r.weightNoise <= 1.f)) throw Error("dream: the weight noise must be between 0 and 1");
     if (p.iterations < 0 || !(r.learningRate > 0) || !std::isfinite(r.learningRate))
         throw Error("dream: bad iterations or learning rate");
     if (r.transforms.crops < 1 || r.transforms.crops > 64 || !(r.transforms.cropMin > 0.f) ||
@@ -136,6 +145,45 @@ Resolved resolve(const DreamParams& p) {
         throw Error("dream: crops must be 1-64 samples of a fraction 0-1 of the side (min <= max)");
     return r;
 }
+
+// Weight noise (DreamDefaults::weightNoise): perturb(step) multiplies every parameter by 1 + N(0, sigma^2), drawn from
+// the seed and the step alone; the weights as they were come back at restore() and at the end of the scope, however
+// the run ends (a NaN, a cancel).
+class WeightNoise {
+public:
+    WeightNoise(Model::Impl& M, float sigma, uint64_t seed) : m_sigma(sigma), m_seed(seed) {
+        if (!(sigma > 0)) return;
+        torch::NoGradGuard noGrad;
+        if (M.native) {
+            for (const auto& t : M.native->parameters()) m_params.push_back(t);
+        } else {
+            for (const auto& t : M.script.parameters()) m_params.push_back(t);
+        }
+        for (const auto& t : m_params) m_saved.push_back(t.detach().clone());
+    }
+    ~WeightNoise() { restore(); }
+    WeightNoise(const WeightNoise&) = delete;
+    WeightNoise& operator=(const WeightNoise&) = delete;
+    void perturb(int step) {
+        if (m_params.empty()) return;
+        torch::NoGradGuard noGrad;
+        auto gen = at::make_generator<at::CPUGeneratorImpl>(splitmix64(m_seed ^ (uint64_t(step) * 0x9E3779B97F4A7C15ull)));
+        for (size_t k = 0; k < m_params.size(); ++k) {
+            auto factor = at::randn(m_saved[k].sizes(), gen, torch::kFloat).mul_(m_sigma).add_(1.f);
+            m_params[k].copy_(m_saved[k] * factor.to(m_saved[k].device(), m_saved[k].scalar_type()));
+        }
+    }
+    void restore() {
+        torch::NoGradGuard noGrad;
+        for (size_t k = 0; k < m_params.size(); ++k) m_params[k].copy_(m_saved[k]);
+    }
+    size_t tensors() const { return m_params.size(); }
+
+private:
+    float m_sigma;
+    uint64_t m_seed;
+    std::vector<torch::Tensor> m_params, m_saved;
+};
 
 // One batch of units of the same layer, optimised together (pixels, Fourier, MACO).
 std::vector<DreamResult> runChunk(Model& model, const DreamParams& p, const Resolved& rs, const std::vector<std::string>& names,
@@ -195,11 +243,13 @@ std::vector<DreamResult> runChunk(Model& model, const DreamParams& p, const Reso
     auto transparency = torch::zeros({B, H, W}, torch::TensorOptions().device(M.device));
     bool cancelled = false;
     ThreadTuner tuner;
+    WeightNoise noise(M, rs.weightNoise, p.seed);
     for (int it = 0; it < rs.iterations; ++it) {
         if (cancel && cancel->load()) {
             cancelled = true;
             break;
         }
+        noise.perturb(it);
         optim.zero_grad();
         auto img = param->image();
         img.retain_grad();
@@ -233,6 +283,7 @@ std::vector<DreamResult> runChunk(Model& model, const DreamParams& p, const Reso
         }
     }
     torch::NoGradGuard noGrad;
+    noise.restore();  // the numbers are the network's own
     auto img = param->image();
     auto final = activations(img, 1).cpu();
     auto finalObjective = evaluate(img, 1, true).cpu();  // accentuation's bound is on what was raised
@@ -252,6 +303,7 @@ std::vector<DreamResult> runChunk(Model& model, const DreamParams& p, const Reso
         r.transparency = normalisedMap(transparency[b].cpu());
         r.iterations = int(r.history.size());
         r.learningRate = rs.learningRate;
+        r.weightNoise = noise.tensors() > 0 ? rs.weightNoise : 0.f;
         r.cancelled = cancelled;
         if (x0.defined()) {
             r.start = tensorToImage(x0[b].cpu());
@@ -273,6 +325,8 @@ DreamResult dreamGenerator(Model& classifier, const DreamParams& p, const Resolv
     if (M.directory.empty())
         throw Error("a generator prior needs a default model with learned inverters (--param pixels, fourier or maco: any model)");
     if (p.accentuate) throw Error("accentuation starts from an image: use the fourier or pixels parametrisation");
+    if (p.weightNoise.value_or(0.f) > 0)
+        throw Error("weight noise is for images optimised through the network (pixels, fourier, maco), not the generator prior");
     const DreamUnit unit = parseDreamUnit(classifier, p.unit);
     const int gen = classifier.layerIndex(p.generator);
     if (!classifier.hasLearnedInverter(gen))

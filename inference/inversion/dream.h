@@ -58,6 +58,10 @@ struct DreamDefaults {
     // Class units raise their score less the mean of all scores: a second network agrees more often (README, Fourier:
     // the judge's top-1 33% -> 46%). Off for pixels, which keep the recipe they had.
     bool contrastive;
+    // Weight noise (ghost networks, Li et al. 2020): each step the network's weights are multiplied by 1 + N(0, s^2), a
+    // nearby network each step, so that the image fits what they share, not one network's quirks: a second network
+    // agrees far more often (README, "Preferred inputs"). Fourier only: 0 for pixels and MACO (their recipes as they were).
+    float weightNoise;
 };
 DreamDefaults dreamDefaults(DreamParametrisation p);
 // The parametrisation of images where no generator prior is used (the one a second network agrees with most).
@@ -88,6 +92,11 @@ struct DreamParams {
     // features raising every score gain nothing (the activation reported stays the score); false: the score itself;
     // unset: the parametrisation's default (DreamDefaults::contrastive).
     std::optional<bool> contrastive;
+    // The standard deviation of the multiplicative weight noise each step (DreamDefaults::weightNoise; 0: the network
+    // as it is). Unset: the parametrisation's default, except for accentuation (0: its penalty's bound is for the
+    // network itself). The draw depends only on the seed and the step (a unit in a batch sees what it sees alone); the
+    // weights are restored when the run ends.
+    std::optional<float> weightNoise;
     // Feature accentuation: start from this image (any size; prepared to the model's input) and add
     // accentLambda * mean((x - x0)^2) to the loss. Pixels and Fourier only. Empty: start from noise.
     std::shared_ptr<const ImageF> accentuate;
@@ -110,6 +119,7 @@ struct DreamResult {
     double seconds = 0;
     int iterations = 0;
     float learningRate = 0;
+    float weightNoise = 0;           // as run (DreamParams::weightNoise)
     bool cancelled = false;
     // Where the unit looks: the gradient's magnitude on the image accumulated over the run, summed over channels,
     // scaled by its 99th percentile to [0,1] (1 channel). Empty for the generator.

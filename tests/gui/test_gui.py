@@ -184,6 +184,7 @@ r = run("dream_fourier", [{"wait_idle": 120}, {"dream_settings": {"param": "four
 d = r.get("view", {}).get("dream") or {}
 check(r.get("errors") == [], f"fourier dream: no error ({r.get('errors')})")
 check(d.get("param") == "fourier" and d.get("iters") == 40, f"fourier dream ran ({d.get('param')}, {d.get('iters')} iterations)")
+check(abs(d.get("weight_noise", 0) - 0.2) < 1e-6, f"fourier dream with its weight noise ({d.get('weight_noise')})")
 check(d.get("activation", 0) > d.get("start_activation", 0) + 3, f"fourier dream raised Sneaker ({d.get('start_activation')} -> {d.get('activation')})")
 check(d.get("textures", {}).get("transparency") and d.get("transparency") == [28, 28], f"transparency map shown ({d.get('transparency')})")
 check(d.get("robust_probability") is not None and d.get("probability", 0) > 0.5, f"numbers: p {d.get('probability')}, under crops {d.get('robust_probability')}")
