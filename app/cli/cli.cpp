@@ -175,7 +175,7 @@ usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
                        LAYER:dir=v0,v1,...|FILE.npy (a direction); through the learned generator where the model has
                        one (the default model), else a decorrelated Fourier image with transformation robustness;
                        --accentuate: start from an image and stay near it; --judge: a second classifier's rank;
-                       --weight-noise S: the weights times 1 + N(0, S^2) each step (fourier, maco: 0.2; 0: the network as is)
+                       --weight-noise S: the weights times 1 + N(0, S^2) each step (fourier: 0.2; 0: the network as is)
        preimage atlas --model M --layer L|--classes A,B,... --out atlas.png [--json J] [--batch 8] [--limit N]
                        [--compare K] [--judge FILE.pt] + dream's options   every unit of a tap (or the classes) at once
        preimage train hypernet --model fashion --layer relu4  /  eval hypernet --layer relu4
