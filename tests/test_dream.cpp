@@ -224,6 +224,29 @@ TEST_CASE("the atlas (a batch of units) equals the units rendered one by one") {
     CHECK(classes[7] == "7");
 }
 
+// A class is a score of the network's output, not a channel of its last tap: MobileNet V2 (the judge file) has a 1001-
+// channel logits tap whose output drops the background class, so channel c of the tap is class c - 1 (its "volcano"
+// images were valleys, p 0.0).
+TEST_CASE("class units read the network's output where its last tap holds more (MobileNet V2's background class)") {
+    auto m = Model::load(PREIMAGE_SOURCE_DIR "/tests/assets/judge/judge.pt");
+    const auto& last = m->layers().back();
+    REQUIRE(last.shape.at(0) == 1001);
+    REQUIRE(m->classCount() == 1000);
+    CHECK(layerUnits(*m, int(m->layers().size()) - 1).size() == 1000);
+    CHECK_THROWS_WITH_AS(parseDreamUnit(*m, "1000"), doctest::Contains("classes 0-999"), Error);
+    DreamParams p;
+    p.param = DreamParametrisation::Fourier;
+    p.iterations = 6;
+    p.unit = "volcano";
+    auto r = dream(*m, p);
+    measureDream(*m, r, nullptr, 4, 0);
+    INFO("volcano: activation " << r.startActivation << " -> " << r.activation << ", p " << r.probability);
+    CHECK(r.classUnit);
+    CHECK(r.channel == 980);
+    CHECK(top1(*m, r.image) == 980);
+    CHECK(r.probability > 0.5f);
+}
+
 // Weight noise (ghost networks): each step a nearby network, drawn from the seed and the step alone, and the network
 // exactly as it was afterwards, however the run ends.
 TEST_CASE("weight noise: a different network each step, the weights restored after, off where it does not belong") {

@@ -91,6 +91,14 @@ nlohmann::json settingsJson(const DreamParams& p, const DreamResult& r) {
     return j;
 }
 
+// Said when weight noise was asked for (or is the default) but the network has no float parameters to perturb (weights
+// kept as buffers or constants: a quantised or frozen TorchScript file).
+void weightNoiseNote(const DreamParams& p, const DreamResult& r, std::ostream& out) {
+    if (r.param == "generator" || p.accentuate || r.weightNoise > 0) return;
+    if (p.weightNoise.value_or(dreamDefaults(parseParametrisation(r.param)).weightNoise) > 0)
+        out << "note: the network has no float parameters to perturb (its weights are buffers or constants): no weight noise\n";
+}
+
 std::string numbersLine(const DreamResult& r) {
     std::string s = "activation " + fmt("%.3f", r.activation) + " (from " + fmt("%.3f", r.startActivation) + ")";
     if (!std::isnan(r.trainMax))
@@ -134,6 +142,7 @@ int cmdDream(const std::vector<std::string>& argv, size_t first, std::ostream& o
     if (a.has("json")) render::writeFileAtomically(a.str("json"), jsonText(j));
     out << r.layer << ":" << r.channel << " (" << r.param << (r.weightNoise > 0 ? ", weight noise " + fmt("%.2g", r.weightNoise) : "")
         << "): " << numbersLine(r) << " in " << fmt("%.1f", r.seconds) << " s\n";
+    weightNoiseNote(p, r, out);
     return 0;
 }
 
@@ -185,6 +194,7 @@ int cmdAtlas(const std::vector<std::string>& argv, size_t first, std::ostream& o
     j["units"] = list;
     out << results.size() << " units of " << what << " (" << results.front().param << ", batch " << batch << ") in "
         << fmt("%.1f", seconds) << " s: " << fmt("%.3f", double(results.size()) / seconds) << " units/s\n";
+    weightNoiseNote(p, results.front(), out);
     if (compare > 0) {  // the same units one at a time: the speed-up, and that the batch changes nothing
         const int n = std::min<int>(compare, int(units.size()));
         // The same optimisation up to the last bits of batched kernels; Adam's first steps are about lr * sign(gradient),

@@ -200,8 +200,9 @@ std::vector<DreamResult> runChunk(Model& model, const DreamParams& p, const Reso
     auto std = torch::tensor(in.std).view({1, -1, 1, 1}).to(M.device);
     // The unit's activation; with `objective` and contrastive class scores, what is raised: the class's score less the
     // mean of all classes' (generic features that raise every score gain nothing). [B * samples] images -> [B].
+    // (One forward for the batch: its units are all classes, reading the network's output, or none: unitFeatures.)
     auto evaluate = [&](const torch::Tensor& images, int64_t samples, bool objective) {
-        auto f = M.forwardTo((images - mean) / std, layer);
+        auto f = unitFeatures(M, (images - mean) / std, units.front());
         std::vector<torch::Tensor> per;
         for (int64_t b = 0; b < B; ++b) {
             const DreamUnit& u = units[size_t(b)];
@@ -336,7 +337,7 @@ DreamResult dreamGenerator(Model& classifier, const DreamParams& p, const Resolv
     decoder->to(M.device);
     auto mean = torch::tensor(M.input.mean).view({1, -1, 1, 1}).to(M.device);
     auto std = torch::tensor(M.input.std).view({1, -1, 1, 1}).to(M.device);
-    auto activation = [&](const torch::Tensor& x) { return unitActivation(M.forwardTo((x - mean) / std, unit.layer), unit); };
+    auto activation = [&](const torch::Tensor& x) { return unitActivation(unitFeatures(M, (x - mean) / std, unit), unit); };
 
     DreamResult r;
     r.unit = p.unit;
@@ -411,9 +412,10 @@ std::vector<std::string> layerUnits(const Model& classifier, int layerIndex, int
     if (layerIndex < 0 || layerIndex >= int(classifier.layers().size())) throw Error("no layer " + std::to_string(layerIndex));
     const auto& l = classifier.layers()[size_t(layerIndex)];
     if (l.shape.empty()) throw Error("layer '" + l.name + "' has no channels");
-    const int n = limit > 0 ? std::min<int>(limit, int(l.shape[0])) : int(l.shape[0]);
-    std::vector<std::string> units;
     const bool output = layerIndex == int(classifier.layers().size()) - 1 && classifier.classCount() > 0;
+    const int count = output ? classifier.classCount() : int(l.shape[0]);  // the classes: the network's output (dream_unit.cpp)
+    const int n = limit > 0 ? std::min(limit, count) : count;
+    std::vector<std::string> units;
     for (int c = 0; c < n; ++c) units.push_back(output ? std::to_string(c) : l.name + ":" + std::to_string(c));
     return units;
 }
@@ -427,8 +429,8 @@ std::vector<DreamResult> dreamUnits(Model& classifier, const DreamParams& p, con
     std::vector<DreamUnit> units;
     for (const auto& n : names) {
         units.push_back(parseDreamUnit(classifier, n));
-        if (units.back().layer != units.front().layer)
-            throw Error("units rendered together must be of one layer ('" + names.front() + "', '" + n + "')");
+        if (units.back().layer != units.front().layer || units.back().classUnit != units.front().classUnit)
+            throw Error("units rendered together must be of one layer, all classes or none ('" + names.front() + "', '" + n + "')");
     }
     batch = std::max(1, batch);
     std::vector<DreamResult> out;

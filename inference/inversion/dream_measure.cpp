@@ -35,7 +35,7 @@ void measureDream(Model& classifier, DreamResult& r, Model* judge, int crops, ui
     crops = std::max(1, crops);
     auto views = fv::robustnessCrops(x, crops, int(x.size(2)), int(x.size(3)), gen);
     r.robustCrops = crops;
-    r.robustActivation = unitActivation(M.forwardTo((views - mean) / std, unit.layer), unit).mean().item<float>();
+    r.robustActivation = unitActivation(unitFeatures(M, (views - mean) / std, unit), unit).mean().item<float>();
     if (!unit.classUnit) return;
     auto probabilities = [&](const torch::Tensor& images) {
         return torch::softmax(M.forwardAll((images - mean) / std).flatten(1), 1).select(1, unit.channel);

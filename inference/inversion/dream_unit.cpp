@@ -106,11 +106,17 @@ DreamUnit parseDreamUnit(const Model& model, const std::string& spec) {
             throw Error("--unit '" + spec + "': " + valid + ", or LAYER:CHANNEL");
         }
     }
-    if (u.channel < 0 || u.channel >= shape[0])
-        throw Error("--unit '" + spec + "': " + where + " has " + (u.layer == output && model.classCount() > 0 ? "classes " : "channels ") +
-                    range(shape[0]));
+    // A channel of the last tap is a class: a score of the network's output (which may drop or reshape what the tap
+    // holds: MobileNet V2's 1001-channel logits tap and its 1000 classes without the background).
     u.classUnit = u.layer == output && model.classCount() > 0 && u.kind == DreamUnit::Kind::Channel;
+    const int64_t count = u.classUnit ? int64_t(model.classCount()) : shape[0];
+    if (u.channel < 0 || u.channel >= count)
+        throw Error("--unit '" + spec + "': " + where + " has " + (u.classUnit ? "classes " : "channels ") + range(count));
     return u;
+}
+
+torch::Tensor unitFeatures(const Model::Impl& M, const torch::Tensor& input, const DreamUnit& u) {
+    return u.classUnit ? M.forwardAll(input).flatten(1) : M.forwardTo(input, u.layer);
 }
 
 torch::Tensor unitActivation(const torch::Tensor& f, const DreamUnit& u) {

@@ -24,4 +24,9 @@ DreamUnit parseDreamUnit(const Model& model, const std::string& spec);
 // class score), one neuron, or the mean over positions of the projection on the direction. [N].
 torch::Tensor unitActivation(const torch::Tensor& features, const DreamUnit& unit);
 
+// What a unit reads for a batch of model inputs: a class unit the network's output, [N, K] (what its softmax and a judge
+// read; it may drop or reshape what the last tap holds: MobileNet V2's 1001-channel logits tap keeps the background
+// class that its output drops), any other unit its tap's value.
+torch::Tensor unitFeatures(const Model::Impl& M, const torch::Tensor& input, const DreamUnit& unit);
+
 }  // namespace preimage
