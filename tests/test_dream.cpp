@@ -197,26 +197,33 @@ TEST_CASE("the atlas (a batch of units) equals the units rendered one by one") {
     auto units = layerUnits(*m, m->layerIndex("conv2"), 4);
     REQUIRE(units.size() == 4);
     CHECK(units[2] == "conv2:2");
-    auto batch = dreamUnits(*m, p, units, 4);
-    REQUIRE(batch.size() == 4);
-    for (size_t i = 0; i < units.size(); ++i) {
-        DreamParams one = p;
-        one.unit = units[i];
-        auto r = dream(*m, one);
-        // The same computation up to the last bits of batched kernels, which Adam's first, sign-like steps amplify
-        // where a gradient is near zero: the same image to a few thousandths.
-        float diff = 0, sum = 0;
-        for (size_t k = 0; k < r.image.pixels.size(); ++k) {
-            const float d = std::abs(r.image.pixels[k] - batch[i].image.pixels[k]);
-            diff = std::max(diff, d), sum += d;
+    // Without and with weight noise (the default 0.2: every unit sees the same networks, step by step, in the batch as
+    // alone, and most images agree to 1e-7; the rougher landscape lets rounding grow further where it starts: conv2:3
+    // differs by 0.016 on average and its activation by 0.4%, where without noise the worst unit differs by 0.0007).
+    for (float noise : {0.f, 0.2f}) {
+        p.weightNoise = noise;
+        auto batch = dreamUnits(*m, p, units, 4);
+        REQUIRE(batch.size() == 4);
+        for (size_t i = 0; i < units.size(); ++i) {
+            DreamParams one = p;
+            one.unit = units[i];
+            auto r = dream(*m, one);
+            // The same computation up to the last bits of batched kernels, which Adam's first, sign-like steps amplify
+            // where a gradient is near zero: the same image to a few thousandths.
+            float diff = 0, sum = 0;
+            for (size_t k = 0; k < r.image.pixels.size(); ++k) {
+                const float d = std::abs(r.image.pixels[k] - batch[i].image.pixels[k]);
+                diff = std::max(diff, d), sum += d;
+            }
+            const float mean = sum / float(r.image.pixels.size());
+            INFO("weight noise " << noise << ", " << units[i] << ": activation " << r.activation << " alone, " << batch[i].activation
+                                 << " in the batch; pixels differ by " << mean << " on average, " << diff << " at most");
+            CHECK(mean < (noise > 0 ? 0.025f : 5e-3f));
+            CHECK(diff < (noise > 0 ? 0.15f : 0.05f));
+            CHECK(r.activation == doctest::Approx(batch[i].activation).epsilon(0.01));
+            CHECK(batch[i].weightNoise == noise);
+            CHECK(batch[i].channel == int(i));
         }
-        const float mean = sum / float(r.image.pixels.size());
-        INFO(units[i] << ": activation " << r.activation << " alone, " << batch[i].activation << " in the batch; pixels differ by "
-                      << mean << " on average, " << diff << " at most");
-        CHECK(mean < 5e-3f);
-        CHECK(diff < 0.05f);
-        CHECK(r.activation == doctest::Approx(batch[i].activation).epsilon(0.01));
-        CHECK(batch[i].channel == int(i));
     }
     // The class scores' atlas: one unit per class index.
     auto classes = layerUnits(*m, int(m->layers().size()) - 1);
