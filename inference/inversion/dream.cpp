@@ -57,8 +57,8 @@ DreamTransforms DreamTransforms::macoCrops() {
 
 // The weight noise of Fourier images: measured on the shipped SqueezeNet's 24 class images with MobileNet V2 as the
 // judge (README, "Preferred inputs"): the judge's top-1 / top-5 46% / 58% without, 71% / 75% at 0.2 (62-75% / 83% with
-// two earlier ways of drawing the noise), 62% / 79% at 0.3. MACO keeps none: 33% / 58% at 0.2, as without, and on the
-// Fashion-MNIST model its 60-step Sneaker no longer reaches the class at 0.2.
+// two earlier ways of drawing the noise), 50% / 75% at 0.15, 62% / 75% at 0.25, 62% / 79% at 0.3. MACO keeps none:
+// 33% / 58% at 0.2, as without, and on the Fashion-MNIST model its 60-step Sneaker no longer reaches the class at 0.2.
 constexpr float kWeightNoise = 0.2f;
 
 DreamDefaults dreamDefaults(DreamParametrisation p) {
