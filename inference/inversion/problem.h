@@ -1,0 +1,48 @@
+// The problem an inversion batch poses (inversion.cpp), fixed before the first iteration: the targets' features, the
+// mask, each image's scale (sigma, B, V), the TV term's curvature bound, and the optimiser's rates and preconditioner
+// (the Sobolev optimiser's constants live here: they decide the problem's step, not the loop). Torch header:
+// inference/inversion only.
+#pragma once
+
+#include "inference/engine.h"
+#include "inference/inversion/regularizers.h"
+#include "inference/model/model_impl.h"
+
+#include <string>
+#include <vector>
+
+namespace preimage::inversion {
+
+// From noise at lambda_tv <= 1, the Sobolev optimiser's second half: the plain gradient at the middle phase's rate (which
+// is the paper's first-phase rate), no smoothing, no rate drop for the last quarter. Measured at 130 iterations
+// (cat photograph, seed 0): every lambda-1 tap ends lower than with smoothing throughout (SqueezeNet pool3 0.0714
+// against 0.0755, ResNet-50 layer1 0.0354 against 0.0371) and the first taps that did not reach the protocol's objective
+// now do (AlexNet features.0 in 105 evaluations, ResNet-50 conv1 / bn1 / relu in 119-124, the Fashion model's relu1 in
+// 107-111 on seeds 0-5). Switching at 3/4 instead of 1/2: 117 and 123; at 1/4: 103 and 124. At lambda_tv 10 and 100
+// it is ruinous (fire4 0.94, fire7 1.29: the TV and feature terms' stiff directions oscillate at that rate).
+constexpr double kPlainFrom = 0.5;
+
+// The problem a batch poses, fixed before the first iteration: the targets' features and their norms, the mask,
+// each image's scale (sigma, B, V) and the TV term's curvature bound. Rows are image-major: image b's restarts
+// are rows b R ... b R + R - 1 (contiguous slices).
+struct Problem {
+    int N = 0, R = 0;
+    int64_t C = 0, H = 0, W = 0;
+    float lambdaTv = 0;
+    torch::Tensor x0, phi0, phi0Rows, mask, rowWeight;
+    std::vector<double> sigma, Bn, V, tvBound;
+    bool masked = false;
+    bool sobolev = false;  // the Sobolev optimiser: smoothed gradients, TV explicit
+    float rateScale = 1.f;  // the optimiser's rates, relative to params.learningRate (rateScaleFor)
+    torch::Tensor warm;     // warm starts, [N, C, H, W] model input (undefined: noise)
+    SobolevPreconditioner smooth;  // its preconditioner (tau in pixels of this input)
+    bool plainHalf = false;  // from noise at lambda_tv <= 1: the second half unsmoothed (kPlainFrom)
+    // The Sobolev optimiser's step at iteration `it`: false for its plain half (and for the paper's protocol).
+    bool smoothed(int it, int iterations) const { return sobolev && !(plainHalf && it >= kPlainFrom * iterations); }
+    torch::Tensor rows(const torch::Tensor& t, int b) const { return t.slice(0, int64_t(b) * R, int64_t(b + 1) * R); }
+};
+
+Problem prepareProblem(Model& model, std::vector<InversionResult>& results, const InversionParams& params,
+                       const std::vector<WarmStart>& starts);
+
+}  // namespace preimage::inversion
