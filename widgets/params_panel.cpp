@@ -8,9 +8,10 @@ namespace preimage::widgets {
 
 bool InversionSettings::operator==(const InversionSettings& o) const {
     return paperProtocol == o.paperProtocol && warmStart == o.warmStart && iterations == o.iterations &&
-           restarts == o.restarts && seed == o.seed && learningRate == o.learningRate && tvByDepth == o.tvByDepth && lambdaTv == o.lambdaTv && lambdaAlpha == o.lambdaAlpha && jitter == o.jitter &&
-           alpha == o.alpha && beta == o.beta && maskX == o.maskX && maskY == o.maskY && maskW == o.maskW &&
-           maskH == o.maskH && maskFirst == o.maskFirst && maskLast == o.maskLast;
+           restarts == o.restarts && seed == o.seed && learningRate == o.learningRate && tvByDepth == o.tvByDepth &&
+           lambdaTv == o.lambdaTv && lambdaAlpha == o.lambdaAlpha && jitter == o.jitter && alpha == o.alpha &&
+           beta == o.beta && maskX == o.maskX && maskY == o.maskY && maskW == o.maskW && maskH == o.maskH &&
+           maskFirst == o.maskFirst && maskLast == o.maskLast;
 }
 
 namespace {
