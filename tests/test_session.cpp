@@ -161,7 +161,7 @@ TEST_CASE("session: a step to the next tap starts from the finished tap's pre-im
 }
 
 TEST_CASE("session: a step from a tap whose Sobolev run fell back to the protocol starts at the paper's rate") {
-    // The judge network (a trained MobileNet V2): at features.expanded_conv_1 the Sobolev optimiser's guard runs the
+    // The judge network (a trained MobileNet V2): at features.expanded_conv_16 the Sobolev optimiser's guard runs the
     // protocol; a step from there starts from its pre-image at the paper's rate (WarmStart::paperRate), not 3x.
     ConfigDir config;
     Settings st = quickSettings();
@@ -169,7 +169,7 @@ TEST_CASE("session: a step from a tap whose Sobolev run fell back to the protoco
     Session s(st, PREIMAGE_SOURCE_DIR "/tests/assets/judge/judge.pt", testutil::sample("photo_chelsea"));
     pollUntilIdle(s);
     REQUIRE(s.model);
-    const int tap = s.layerIndex("features.expanded_conv_1");
+    const int tap = s.layerIndex("features.expanded_conv_16");
     REQUIRE(tap >= 0);
     s.selectLayer(tap);
     pollUntilIdle(s);
@@ -180,7 +180,7 @@ TEST_CASE("session: a step from a tap whose Sobolev run fell back to the protoco
     pollUntilIdle(s);
     const InversionResult* r = s.currentResult();
     REQUIRE(r);
-    CHECK(r->start == "features.expanded_conv_1's pre-image");
+    CHECK(r->start == "features.expanded_conv_16's pre-image");
     REQUIRE_FALSE(r->history.empty());
     CHECK(r->history.front().learningRate == doctest::Approx(st.inversion.learningRate));
 }

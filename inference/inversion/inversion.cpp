@@ -123,6 +123,7 @@ Run startRun(const Problem& P, const std::vector<uint64_t>& seeds, const torch::
     }
     run.x = (P.N == 1 ? starts[0] : torch::cat(starts)).to(device);
     if (P.warm.defined()) run.x.add_(P.R == 1 ? P.warm : P.warm.repeat_interleave(P.R, 0));
+    else if (P.centre.defined()) run.x.add_(P.centre);  // noise about the natural mean colour, not about black
     run.x.set_requires_grad(true);
     run.velocity = torch::zeros_like(run.x).set_requires_grad(false);
     for (int b = 0; b < P.N; ++b) run.rng.emplace_back(uint32_t(seeds[size_t(b)] * 2654435761u + 17u));
@@ -171,7 +172,7 @@ Evaluation evaluate(Model::Impl& M, int layerIndex, const Problem& P, Run& run, 
         if (e.implicitTv[size_t(b)]) results[size_t(b)].implicitTvSteps++;
         tvWeight[size_t(b)] = e.implicitTv[size_t(b)] ? 0.0 : double(P.lambdaTv);
     }
-    regularizerGradientGroups(run.x.detach(), R, params.alpha, P.Bn, params.lambdaAlpha, params.beta, P.V, tvWeight, run.regGrad,
+    regularizerGradientGroups(P.centred(run.x.detach()), R, params.alpha, P.Bn, params.lambdaAlpha, params.beta, P.V, tvWeight, run.regGrad,
                               alphaTerm, tvTerm);
     // In double: a huge --lambda-alpha or --tv must read as divergence, not overflow a float.
     auto featureHost = featureRows.detach().to(torch::kCPU, torch::kDouble).contiguous();
@@ -269,7 +270,7 @@ void finish(Model::Impl& M, int layerIndex, const Problem& P, Run& run, const In
             auto xb = x.slice(0, int64_t(b) * P.R + result.best, int64_t(b) * P.R + result.best + 1);
             auto& o = result.objective;
             o.feature = double(result.featureError) * double(result.featureError);
-            o.alpha = params.lambdaAlpha * alphaNorm(xb, params.alpha, P.Bn[size_t(b)]).sum().item<double>();
+            o.alpha = params.lambdaAlpha * alphaNorm(P.centred(xb), params.alpha, P.Bn[size_t(b)]).sum().item<double>();
             o.tv = P.lambdaTv * totalVariation(xb, params.beta, P.V[size_t(b)]).sum().item<double>();
             o.total = o.feature + o.alpha + o.tv;
         }

@@ -1,6 +1,7 @@
 // The problem an inversion batch poses and the optimiser's rates for it (problem.h).
 #include "inference/inversion/problem.h"
 
+#include "inference/inversion/image_param.h"
 #include "inference/inversion/params.h"
 
 #include <cmath>
@@ -66,6 +67,14 @@ torch::Tensor buildMask(const torch::Tensor& phi0, const FeatureMask& m, const s
 
 }  // namespace
 
+torch::Tensor inputCentre(const Model::Impl& M, int channels) {
+    if (M.input.imageNorm > 0) return {};
+    bool raw = !M.input.mean.empty() && M.input.mean.size() == M.input.std.size();
+    for (size_t c = 0; raw && c < M.input.mean.size(); ++c) raw = M.input.mean[c] == 0.f && M.input.std[c] == 1.f;
+    if (!raw) return {};
+    return fv::naturalMean(channels).view({1, channels, 1, 1});
+}
+
 Problem prepareProblem(Model& model, std::vector<InversionResult>& results, const InversionParams& params,
                        const std::vector<WarmStart>& starts) {
     auto& M = model.impl();
@@ -86,6 +95,8 @@ Problem prepareProblem(Model& model, std::vector<InversionResult>& results, cons
         norm0 = (P.phi0 * P.mask).pow(2).flatten(1).sum(1).to(torch::kCPU, torch::kDouble);  // [N]
     }
     P.C = P.x0.size(1), P.H = P.x0.size(2), P.W = P.x0.size(3);
+    P.centre = inputCentre(M, int(P.C));
+    if (P.centre.defined()) P.centre = P.centre.to(P.x0.device(), P.x0.scalar_type());
     const auto n = static_cast<size_t>(P.N);
     P.sigma.resize(n), P.Bn.resize(n), P.V.resize(n), P.tvBound.resize(n);
     std::vector<double> invNorm0(n);
@@ -95,7 +106,8 @@ Problem prepareProblem(Model& model, std::vector<InversionResult>& results, cons
             throw Error("layer '" + layer + "' is all zeros for " + (P.N > 1 ? "image " + std::to_string(b) + " of the batch" : "this image") +
                         (params.mask.active() ? " inside the mask" : "") + ": there is nothing to invert");
         invNorm0[size_t(b)] = 1.0 / n0;
-        P.sigma[size_t(b)] = M.input.imageNorm > 0 ? double(M.input.imageNorm) : std::max(1e-6, P.x0[b].norm().item<double>());
+        P.sigma[size_t(b)] = M.input.imageNorm > 0 ? double(M.input.imageNorm)
+                                                    : std::max(1e-6, P.centred(P.x0.slice(0, b, b + 1)).norm().item<double>());
         P.Bn[size_t(b)] = P.sigma[size_t(b)] / std::sqrt(double(P.H * P.W));
         P.V[size_t(b)] = P.Bn[size_t(b)] * kPaperSide / std::sqrt(double(P.H * P.W));
         P.tvBound[size_t(b)] = tvCurvatureBound(P.H, P.W, P.V[size_t(b)], P.lambdaTv);

@@ -30,6 +30,9 @@ struct Problem {
     int64_t C = 0, H = 0, W = 0;
     float lambdaTv = 0;
     torch::Tensor x0, phi0, phi0Rows, mask, rowWeight;
+    // Raw-pixel models (inputCentre): the natural images' mean colour, [1, C, 1, 1] model input, which sigma, the
+    // alpha norm and the noise start are measured from; undefined for the rest (their input's zero is the data's mean).
+    torch::Tensor centre;
     std::vector<double> sigma, Bn, V, tvBound;
     bool masked = false;
     bool sobolev = false;  // the Sobolev optimiser: smoothed gradients, TV explicit
@@ -39,8 +42,18 @@ struct Problem {
     bool plainHalf = false;  // from noise at lambda_tv <= 1: the second half unsmoothed (kPlainFrom)
     // The Sobolev optimiser's step at iteration `it`: false for its plain half (and for the paper's protocol).
     bool smoothed(int it, int iterations) const { return sobolev && !(plainHalf && it >= kPlainFrom * iterations); }
+    torch::Tensor centred(const torch::Tensor& x) const { return centre.defined() ? x - centre : x; }
     torch::Tensor rows(const torch::Tensor& t, int b) const { return t.slice(0, int64_t(b) * R, int64_t(b + 1) * R); }
 };
+
+// Where the model's input has its zero: undefined where that is the training images' mean (a declared normalisation,
+// or a training-set norm, as for the paper's mean-subtracted images); for a model that takes raw pixels (mean 0 and
+// std 1 declared: its normalisation, if any, inside), the natural images' mean colour (assets/spectra), [1, C, 1, 1].
+// Measured from zero, sigma counts the pixels' offset from black as content: on the raw-pixel MobileNet V2 (the judge)
+// sigma was 3.4x the centred norm (about 1.2x on normalised inputs), so every rate (which scales with sigma^2) was ~10x
+// what the same network gets with its normalisation outside, TV (normalised by sigma) ~10x weaker, and the alpha norm
+// pulled the image to black.
+torch::Tensor inputCentre(const Model::Impl& M, int channels);
 
 Problem prepareProblem(Model& model, std::vector<InversionResult>& results, const InversionParams& params,
                        const std::vector<WarmStart>& starts);
