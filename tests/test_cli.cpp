@@ -1,5 +1,6 @@
 // The command line, in process: outputs, exit codes and one-line errors for every bad input.
 #include "app/cli/cli.h"
+#include "app/cli/dream_report.h"
 #include "render/image.h"
 #include "cli_util.h"
 #include "test_util.h"
@@ -311,4 +312,22 @@ TEST_CASE("eval refuses what would give NaN, 0% or 'all' silently: limits, mixer
     REQUIRE(r.code == 0);
     CHECK(r.out.find("nan") == std::string::npos);
     CHECK(r.out.find("(10 queries, 40 gallery") != std::string::npos);
+}
+
+TEST_CASE("--transforms: a base (standard, maco, none) then the items that change it; bad items are named") {
+    using preimage::app::parseTransforms;
+    using preimage::app::transformsText;
+    CHECK(transformsText(parseTransforms("standard")) == "pad=12,jitter=8,scale=0.95-1.05,rotate=5,jitter2=4");
+    CHECK(transformsText(parseTransforms("standard,blur=1")) == "pad=12,jitter=8,scale=0.95-1.05,rotate=5,jitter2=4,blur=1");
+    CHECK(transformsText(parseTransforms("standard,rotate=10,pad=0")) == "jitter=8,scale=0.95-1.05,rotate=10,jitter2=4");
+    CHECK(transformsText(parseTransforms("blur=2,none,jitter=3")) == "jitter=3");
+    auto maco = parseTransforms("maco,noise=0");
+    CHECK(maco.crops == 4);
+    CHECK(maco.noise == 0.f);
+    try {
+        parseTransforms("standard,wobble");
+        FAIL("accepted");
+    } catch (const preimage::Error& e) {
+        CHECK(std::string(e.what()).find("'wobble'") != std::string::npos);
+    }
 }

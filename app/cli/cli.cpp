@@ -168,7 +168,7 @@ usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
        preimage eval inverter --model M --inverters DIR --data D [--json J]
        preimage dream --unit U [--param generator|pixels|fourier|maco] --out u.png [--json J] [--judge FILE.pt]
                        [--transparency T.png] [--accentuate IMAGE [--lambda L] [--difference D.png]]
-                       [--transforms standard|maco|none|pad=12,jitter=8,scale=0.95-1.05,rotate=5,jitter2=4,crops=4,
+                       [--transforms standard|maco|none[,]pad=12,jitter=8,scale=0.95-1.05,rotate=5,jitter2=4,crops=4,
                        crop=0.5-0.9,noise=0.05,blur=1] [--objective contrast|score] [--iters N] [--lr R] [--seed S]
                        [--side S] [--generator relu4|none] [--weight-noise 0.2]
                        preferred input of a unit: a class (index or name), LAYER:CHANNEL, LAYER:C@X,Y (one neuron),

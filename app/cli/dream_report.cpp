@@ -120,7 +120,7 @@ DreamTransforms parseTransforms(const std::string& text) {
         const std::string key = item.substr(0, eq), value = eq == std::string::npos ? "" : item.substr(eq + 1);
         auto bad = [&] {
             return Error("--transforms: '" + item + "' is not one of pad=N, jitter=N, scale=LO-HI, rotate=DEG, jitter2=N, crops=N, "
-                         "crop=LO-HI, noise=X, blur=SIGMA (or standard, maco, none)");
+                         "crop=LO-HI, noise=X, blur=SIGMA, or a base: standard, maco, none");
         };
         auto num = [&](const std::string& v) {
             try {
@@ -140,6 +140,10 @@ DreamTransforms parseTransforms(const std::string& text) {
             hi = dash == std::string::npos ? lo : num(value.substr(dash + 1));
             if (hi < lo) throw bad();
         };
+        if (item == "standard" || item == "maco" || item == "none") {  // a base for the items after it
+            t = item == "standard" ? DreamTransforms::standard() : item == "maco" ? DreamTransforms::macoCrops() : DreamTransforms::none();
+            continue;
+        }
         if (eq == std::string::npos) throw bad();
         if (key == "pad") t.pad = int(num(value));
         else if (key == "jitter") t.jitter = int(num(value));

@@ -24,9 +24,9 @@ render::Image atlasGrid(const std::vector<DreamResult>& results, const std::vect
 // column c % columns, row c / columns.
 ImageF atlasMosaic(const std::vector<std::shared_ptr<const DreamResult>>& results, int columns, int tile, int gap = 1);
 
-// "standard" (lucid's), "maco" (crops), "none", or comma-separated key=value pairs over none: pad=12, jitter=8,
-// scale=0.95-1.05 (five values), rotate=5, jitter2=4, crops=4, crop=0.5-0.9, noise=0.05, blur=1. Throws Error naming the
-// bad item.
+// Comma-separated items over none: a base, "standard" (lucid's), "maco" (crops) or "none", and key=value pairs that
+// change it: pad=12, jitter=8, scale=0.95-1.05 (five values), rotate=5, jitter2=4, crops=4, crop=0.5-0.9, noise=0.05,
+// blur=1 ("standard,blur=1": lucid's with a blur). Throws Error naming the bad item.
 DreamTransforms parseTransforms(const std::string& text);
 std::string transformsText(const DreamTransforms& t);  // the same syntax, what ran
 
