@@ -201,6 +201,9 @@ struct InversionResult {
     double seconds = 0, itersPerSecond = 0;
     int threads = 1;                         // intra-op threads of most iterations (threads.h)
     float lambdaTv = 0, lambdaAlpha = 0, learningRate = 0, sigma = 0;
+    // Raw-pixel models: the model input that sigma and the alpha norm are measured from (the natural images' mean
+    // colour, per channel); empty where the input's zero is the training images' mean (inversion/problem.h).
+    std::vector<float> inputCentre;
     bool cancelled = false;
     int implicitTvSteps = 0;                 // iterations whose TV term was stepped implicitly (inversion.cpp)
     std::vector<std::string> warnings;       // e.g. divergence restarts

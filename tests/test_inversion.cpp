@@ -401,6 +401,9 @@ TEST_CASE("a raw-pixel model's pre-image keeps the photograph's colours: sigma a
         CHECK(std::abs(a / n - t / n) < 0.1);
     }
     CHECK(r.sigma < 100.f);  // the centred norm (54), not the raw one (183)
+    REQUIRE(r.inputCentre.size() == 3);  // said in the JSON (input_centre)
+    for (float c : r.inputCentre) CHECK((c > 0.3f && c < 0.6f));
+    CHECK(inversionResultJson(r).at("input_centre").size() == 3);
 }
 
 TEST_CASE("a warm start that ends no lower than it began is run again from noise") {

@@ -145,7 +145,8 @@ nlohmann::json inversionResultJson(const InversionResult& r) {
             {"start", r.start},
             {"evaluations", r.evaluations},
             {"objective", {{"total", r.objective.total}, {"feature", r.objective.feature}, {"alpha", r.objective.alpha},
-                           {"tv", r.objective.tv}}}};
+                           {"tv", r.objective.tv}}},
+            {"input_centre", r.inputCentre}};
 }
 
 }  // namespace preimage

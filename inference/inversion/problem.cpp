@@ -96,7 +96,11 @@ Problem prepareProblem(Model& model, std::vector<InversionResult>& results, cons
     }
     P.C = P.x0.size(1), P.H = P.x0.size(2), P.W = P.x0.size(3);
     P.centre = inputCentre(M, int(P.C));
-    if (P.centre.defined()) P.centre = P.centre.to(P.x0.device(), P.x0.scalar_type());
+    if (P.centre.defined()) {
+        auto c = P.centre.flatten().contiguous();
+        for (auto& r : results) r.inputCentre.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+        P.centre = P.centre.to(P.x0.device(), P.x0.scalar_type());
+    }
     const auto n = static_cast<size_t>(P.N);
     P.sigma.resize(n), P.Bn.resize(n), P.V.resize(n), P.tvBound.resize(n);
     std::vector<double> invNorm0(n);
