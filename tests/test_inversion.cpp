@@ -408,8 +408,8 @@ TEST_CASE("a raw-pixel model's pre-image keeps the photograph's colours: sigma a
 
 TEST_CASE("a warm start that ends no lower than it began is run again from noise") {
     // The judge network's last block from the photograph itself without the TV term (so the objective starts at about
-    // 0, the start's own noise): the warm run ends above it; the image is run again from noise with the same optimiser,
-    // whose own guard then takes the protocol.
+    // 0, the start's own noise): the warm run ends above it; the image is run again from noise with the same optimiser
+    // (guarded as ever: its own warnings follow the warm start's).
     auto [m, cat, l] = judgeTap();
     setThreads(1);
     InversionParams p;
@@ -419,10 +419,10 @@ TEST_CASE("a warm start that ends no lower than it began is run again from noise
     auto warm = invert(*m, cat, l, p, {}, nullptr, &start);
     auto noise = invert(*m, cat, l, p);
     setThreads(0);
-    REQUIRE(warm.warnings.size() == 2);
+    REQUIRE(warm.warnings.size() == noise.warnings.size() + 1);
     CHECK(warm.warnings[0].find("from the warm start (the photograph) the objective ended at") == 0);
     CHECK(warm.warnings[0].find("it was run again from noise") != std::string::npos);
-    CHECK(warm.warnings[1].find("the paper's protocol was run instead") != std::string::npos);
+    for (size_t i = 0; i < noise.warnings.size(); ++i) CHECK(warm.warnings[i + 1] == noise.warnings[i]);
     CHECK(warm.start == "noise");
     CHECK(warm.optimizer == noise.optimizer);
     CHECK(warm.objective.total == noise.objective.total);
@@ -433,18 +433,49 @@ TEST_CASE("the Sobolev optimiser batches images and restarts: each row is the pr
     auto m = fashion();
     InversionParams p;
     p.restarts = 2;
-    const int l = m->layerIndex("conv2");
-    const std::vector<ImageF> images{testSet().image(5), testSet().image(6)};
-    auto batch = invertBatch(*m, images, l, p, {7, 8});
-    REQUIRE(batch.size() == 2);
-    for (int b = 0; b < 2; ++b) {
-        auto single = invertBatch(*m, {images[size_t(b)]}, l, p, {uint64_t(7 + b)})[0];
-        CHECK(batch[size_t(b)].optimizer == "sobolev");
-        CHECK(batch[size_t(b)].evaluations == single.evaluations);
-        CHECK(batch[size_t(b)].objective.total == doctest::Approx(single.objective.total).epsilon(1e-3));
-        for (int r = 0; r < 2; ++r)
-            CHECK(batch[size_t(b)].featureErrorPerRestart[size_t(r)] ==
-                  doctest::Approx(single.featureErrorPerRestart[size_t(r)]).epsilon(1e-3));
+    // conv2 (lambda_tv 10) and conv1 (lambda_tv 1: each row's velocity damped on its own rises, Problem::firstTaps).
+    for (const char* layer : {"conv2", "conv1"}) {
+        INFO(std::string(layer));
+        const int l = m->layerIndex(layer);
+        const std::vector<ImageF> images{testSet().image(5), testSet().image(6)};
+        auto batch = invertBatch(*m, images, l, p, {7, 8});
+        REQUIRE(batch.size() == 2);
+        for (int b = 0; b < 2; ++b) {
+            auto single = invertBatch(*m, {images[size_t(b)]}, l, p, {uint64_t(7 + b)})[0];
+            CHECK(batch[size_t(b)].optimizer == "sobolev");
+            CHECK(batch[size_t(b)].evaluations == single.evaluations);
+            CHECK(batch[size_t(b)].objective.total == doctest::Approx(single.objective.total).epsilon(1e-3));
+            for (int r = 0; r < 2; ++r)
+                CHECK(batch[size_t(b)].featureErrorPerRestart[size_t(r)] ==
+                      doctest::Approx(single.featureErrorPerRestart[size_t(r)]).epsilon(1e-3));
+        }
+    }
+}
+
+// Issue "Time to quality", the first taps: at lambda_tv 1 the last three quarters step on the plain gradient and a
+// rise halves the velocity (Problem::firstTaps); without the damping conv1 and relu1 took ~95-110 evaluations to the
+// protocol's value or never reached it (the ankle boot, seeds 0-5: 1.0001 of it after 130).
+TEST_CASE("on the first taps the damped momentum reaches the protocol's objective in a fifth / a quarter of its evaluations") {
+    auto m = fashion();
+    InversionParams paper;
+    paper.optimizer = "paper";
+    for (const auto& [layer, share] : {std::pair{"conv1", 5}, std::pair{"relu1", 4}}) {
+        for (int image : {0, 3}) {
+            const int l = m->layerIndex(layer);
+            const double target = invert(*m, testSet().image(image), l, paper).objective.total;
+            const InversionResult fast = invert(*m, testSet().image(image), l, InversionParams{});
+            int64_t reached = -1;
+            for (const auto& ev : fast.history)
+                if (ev.loss <= target) {
+                    reached = ev.evaluations;
+                    break;
+                }
+            INFO(std::string(layer) << ", test image " << image << ": reached after " << reached << ", ends at " << fast.objective.total / target
+                       << " of the protocol's objective");
+            CHECK(reached > 0);
+            CHECK(share * reached <= 400);  // measured: conv1 62-63, relu1 90-97
+            CHECK(fast.objective.total <= target);
+        }
     }
 }
 

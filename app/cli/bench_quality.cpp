@@ -74,6 +74,13 @@ int benchQuality(const Args& a, Model& model, const ImageF& image, const std::st
         bar.update(long(i), long(layers.size()), layers[i]);
         InversionParams paper = base;
         paper.optimizer = "paper";
+        {
+            // Warm-up, not timed: the TorchScript executor profiles and optimises the graph on its first runs, the
+            // allocator and the thread pool settle; without it the first optimiser timed (the protocol) pays for them.
+            InversionParams warmUp = paper;
+            warmUp.iterations = 8;
+            invert(model, image, layer, warmUp);
+        }
         const InversionResult protocol = invert(model, image, layer, paper);
         const double target = protocol.objective.total;
         nlohmann::json row{{"layer", layers[i]},

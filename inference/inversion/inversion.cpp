@@ -18,8 +18,9 @@
 // low frequencies that make the picture. The minimiser is the same; the path to it is shorter. tau is set in the
 // paper's 227-pixel frame (as lambda_tv is), and raised where the TV term would still be stiff after smoothing.
 // At lambda_tv 1 (the first, almost linear taps) the smoothing leaves the high frequencies that a stride-2/4 first
-// convolution still sees converging at a fraction of the rate, so there its second half steps on the plain gradient at
-// the middle phase's rate (the paper's first-phase rate), the high frequencies' turn (Problem::plainHalf).
+// convolution still sees converging at a fraction of the rate, so there its last three quarters step on the plain
+// gradient at the middle phase's rate (the paper's first-phase rate), the high frequencies' turn, and a row whose
+// objective rose has its velocity halved (an adaptive restart, damped: Problem::firstTaps).
 // Where a network's stiffness is not in the high frequencies, 10x the rate is too much and the objective climbs
 // without diverging (MobileNet V2's ReLU6 taps); an image whose objective after the first phase is not below its start
 // is run again with the paper's protocol (invertBatch, the guard). Both optimisers can start from an image instead of
@@ -107,6 +108,7 @@ struct Run {
     std::vector<std::mt19937> rng;
     float lastRate = -1.f;
     std::vector<std::array<double, 3>> first, before;  // per image: the loss terms (feature, alpha, tv) first, last finite
+    std::vector<double> rowTotals;  // per row: the objective at the last iteration (the damping on a rise)
 };
 
 // Small random noise: ||x|| = 0.1 sigma against the target's ~sigma (the paper starts from noise); a warm start gets a
@@ -140,6 +142,7 @@ struct Evaluation {
     std::vector<char> implicitTv;
     bool smoothed = false;  // the Sobolev step (Problem::smoothed)
     std::vector<std::array<double, 3>> terms;  // per image: feature, alpha, tv (weighted, summed over restarts)
+    std::vector<double> rowTotals;             // per row: its objective (each restart its own problem)
 };
 
 Evaluation evaluate(Model::Impl& M, int layerIndex, const Problem& P, Run& run, const InversionParams& params, float rate,
@@ -163,26 +166,34 @@ Evaluation evaluate(Model::Impl& M, int layerIndex, const Problem& P, Run& run, 
     e.grad = torch::autograd::grad({featureRows.sum()}, {run.x})[0];
     // Per image: whether its TV term is stepped implicitly (when an explicit step would be past momentum SGD's
     // stability bound for it: eta L < 2 (1 + momentum); we switch at 1). Never for a smoothed step.
-    const auto n = static_cast<size_t>(N);
-    e.eta.resize(n), e.implicitTv.resize(n), e.terms.resize(n);
-    std::vector<double> tvWeight(n), alphaTerm, tvTerm;
+    const auto n = static_cast<size_t>(N), rows = n * size_t(R);
+    e.eta.resize(n), e.implicitTv.resize(n), e.terms.resize(n), e.rowTotals.resize(rows);
+    // The regularisers row by row (each row's value for the damping; each image's value is their sum).
+    std::vector<double> Bn(rows), V(rows), tvWeight(rows), alphaTerm, tvTerm;
     for (int b = 0; b < N; ++b) {
         e.eta[size_t(b)] = double(rate) * P.sigma[size_t(b)] * P.sigma[size_t(b)];
         e.implicitTv[size_t(b)] = !smoothed && params.beta == 2.f && e.eta[size_t(b)] * P.tvBound[size_t(b)] > 1.0;
         if (e.implicitTv[size_t(b)]) results[size_t(b)].implicitTvSteps++;
-        tvWeight[size_t(b)] = e.implicitTv[size_t(b)] ? 0.0 : double(P.lambdaTv);
+        for (size_t r = size_t(b) * size_t(R); r < size_t(b + 1) * size_t(R); ++r)
+            Bn[r] = P.Bn[size_t(b)], V[r] = P.V[size_t(b)], tvWeight[r] = e.implicitTv[size_t(b)] ? 0.0 : double(P.lambdaTv);
     }
-    regularizerGradientGroups(P.centred(run.x.detach()), R, params.alpha, P.Bn, params.lambdaAlpha, params.beta, P.V, tvWeight, run.regGrad,
+    regularizerGradientGroups(P.centred(run.x.detach()), 1, params.alpha, Bn, params.lambdaAlpha, params.beta, V, tvWeight, run.regGrad,
                               alphaTerm, tvTerm);
     // In double: a huge --lambda-alpha or --tv must read as divergence, not overflow a float.
     auto featureHost = featureRows.detach().to(torch::kCPU, torch::kDouble).contiguous();
     const double* fh = featureHost.data_ptr<double>();
     for (int b = 0; b < N; ++b) {
-        double f = 0;
-        for (int r = 0; r < R; ++r) f += fh[b * R + r];
-        if (e.implicitTv[size_t(b)])
-            tvTerm[size_t(b)] = totalVariation(P.rows(run.x.detach(), b), params.beta, P.V[size_t(b)]).sum().item<double>() * P.lambdaTv;
-        e.terms[size_t(b)] = {f, alphaTerm[size_t(b)], tvTerm[size_t(b)]};
+        if (e.implicitTv[size_t(b)]) {
+            auto tv = (totalVariation(P.rows(run.x.detach(), b), params.beta, P.V[size_t(b)]) * P.lambdaTv).to(torch::kCPU, torch::kDouble);
+            for (int r = 0; r < R; ++r) tvTerm[size_t(b * R + r)] = tv[r].item<double>();
+        }
+        auto& t = e.terms[size_t(b)];
+        t = {0.0, 0.0, 0.0};
+        for (int r = 0; r < R; ++r) {
+            const size_t row = size_t(b * R + r);
+            t[0] += fh[row], t[1] += alphaTerm[row], t[2] += tvTerm[row];
+            e.rowTotals[row] = fh[row] + alphaTerm[row] + tvTerm[row];
+        }
     }
     return e;
 }
@@ -203,9 +214,19 @@ std::string divergence(const Problem& P, Run& run, const Evaluation& e, int iter
     return "";
 }
 
+// The damping of the first taps (Problem::firstTaps): each row whose objective rose since the last iteration keeps
+// kRiseKeep of its velocity (its momentum was carrying it past the minimum along some direction).
+void dampRises(const Problem& P, Run& run, const Evaluation& e) {
+    torch::NoGradGuard noGrad;
+    for (size_t row = 0; row < e.rowTotals.size(); ++row)
+        if (row < run.rowTotals.size() && e.rowTotals[row] > run.rowTotals[row])
+            run.velocity.select(0, int64_t(row)).mul_(inversion::kRiseKeep);
+    run.rowTotals = e.rowTotals;
+}
+
 // The paper's step: momentum SGD on the feature and regulariser gradients, then, for images whose TV term is
 // implicit, the TV step from there (joining the velocity, so that it is part of the whole step). The Sobolev step:
-// the same momentum SGD on the smoothed sum of the gradients (its plain half: the paper's step).
+// the same momentum SGD on the smoothed sum of the gradients (its plain part: the paper's step).
 void step(const Problem& P, Run& run, Evaluation& e, const InversionParams& params) {
     torch::NoGradGuard noGrad;
     if (e.smoothed) {
@@ -345,13 +366,14 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
             }
             // Momentum SGD on y = x / sigma (see the top of this file), written on x: the step on x is
             // sigma^2 times the rate times the gradient on x.
-            // (The plain half keeps the middle phase's rate to the end: the high frequencies' turn.)
+            // (The plain part keeps the middle phase's rate to the end: the high frequencies' turn.)
             const bool smoothed = P.smoothed(done, iterations);
             const float rate = P.sobolev && !smoothed ? lr * rateScale * 0.1f : scheduledRate(lr * rateScale, done, iterations);
             Evaluation e = evaluate(M, layerIndex, P, run, params, rate, smoothed, results);
             ++evaluations;
             if (rate != run.lastRate) run.velocity.zero_();  // the authors' code resets momentum with the rate
             run.lastRate = rate;
+            if (P.firstTaps) dampRises(P, run, e);
             diverged = divergence(P, run, e, done, params);
             if (!diverged.empty()) break;
             // (From a warm start a rise in the first phase is the rate perturbing a good start: checked at the end.)

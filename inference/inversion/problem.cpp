@@ -143,7 +143,7 @@ Problem prepareProblem(Model& model, std::vector<InversionResult>& results, cons
         const double etaMax = double(params.learningRate) * P.rateScale * P.sigma[0] * P.sigma[0];
         const double tau = std::max(sobolevTau(P.lambdaTv) * frame, etaMax * P.tvBound[0] / 8.0);
         P.smooth = SobolevPreconditioner(P.H, P.W, tau, P.x0.options());
-        P.plainHalf = !P.warm.defined() && P.lambdaTv <= 1.f;
+        P.firstTaps = !P.warm.defined() && P.lambdaTv <= 1.f;
     }
     return P;
 }

@@ -13,14 +13,22 @@
 
 namespace preimage::inversion {
 
-// From noise at lambda_tv <= 1, the Sobolev optimiser's second half: the plain gradient at the middle phase's rate (which
-// is the paper's first-phase rate), no smoothing, no rate drop for the last quarter. Measured at 130 iterations
-// (cat photograph, seed 0): every lambda-1 tap ends lower than with smoothing throughout (SqueezeNet pool3 0.0714
-// against 0.0755, ResNet-50 layer1 0.0354 against 0.0371) and the first taps that did not reach the protocol's objective
-// now do (AlexNet features.0 in 105 evaluations, ResNet-50 conv1 / bn1 / relu in 119-124, the Fashion model's relu1 in
-// 107-111 on seeds 0-5). Switching at 3/4 instead of 1/2: 117 and 123; at 1/4: 103 and 124. At lambda_tv 10 and 100
-// it is ruinous (fire4 0.94, fire7 1.29: the TV and feature terms' stiff directions oscillate at that rate).
-constexpr double kPlainFrom = 0.5;
+// From noise at lambda_tv <= 1 (the first, almost linear taps), the Sobolev optimiser's last three quarters: the plain
+// gradient at the middle phase's rate (which is the paper's first-phase rate), no smoothing, no rate drop for the last
+// quarter; the smoothing's fast first quarter brings the picture, the plain steps the high frequencies that a
+// stride-2/4 first convolution still sees. And throughout, a row whose objective rose since the last iteration has its
+// velocity halved (kRiseKeep; the function-value restart of O'Donoghue & Candes, "Adaptive restart for accelerated
+// gradient schemes", 2015, damped rather than zeroed): on these nearly quadratic objectives momentum's overshoot is
+// what the last iterations spend their time on. Measured at 130 iterations (cat photograph, seed 0; evaluations to the
+// protocol's objective, before -> after: the plain second half without the damping): ResNet-50 conv1 124 -> 60, relu
+// 119 -> 64, AlexNet features.0 105 -> 73, SqueezeNet conv1 79 -> 39, fire3 56 -> 47; the Fashion model's conv1 and relu1
+// (ankle boot, seeds 0-5) from not reaching it to 62-64 and 96-97. Plain from a half or a fifth, velocity zeroed or kept
+// at 0.3 / 0.7, the damping in the plain part only, or restarts on the gradient's sign (g . v > 0): each worse
+// somewhere (README, "Time to quality"). At lambda_tv 10 and 100 the plain step is ruinous (fire4 0.94, fire7 1.29: the
+// TV and feature terms' stiff directions oscillate at that rate) and the damping mixed (fire6 +5%, AlexNet features.10
+// +13%), so neither runs there.
+constexpr double kPlainFrom = 0.25;
+constexpr double kRiseKeep = 0.5;
 
 // The problem a batch poses, fixed before the first iteration: the targets' features and their norms, the mask,
 // each image's scale (sigma, B, V) and the TV term's curvature bound. Rows are image-major: image b's restarts
@@ -39,9 +47,10 @@ struct Problem {
     float rateScale = 1.f;  // the optimiser's rates, relative to params.learningRate (rateScaleFor)
     torch::Tensor warm;     // warm starts, [N, C, H, W] model input (undefined: noise)
     SobolevPreconditioner smooth;  // its preconditioner (tau in pixels of this input)
-    bool plainHalf = false;  // from noise at lambda_tv <= 1: the second half unsmoothed (kPlainFrom)
-    // The Sobolev optimiser's step at iteration `it`: false for its plain half (and for the paper's protocol).
-    bool smoothed(int it, int iterations) const { return sobolev && !(plainHalf && it >= kPlainFrom * iterations); }
+    // From noise at lambda_tv <= 1: unsmoothed from kPlainFrom on, and a rise damps the row's velocity (kRiseKeep).
+    bool firstTaps = false;
+    // The Sobolev optimiser's step at iteration `it`: false for its plain part (and for the paper's protocol).
+    bool smoothed(int it, int iterations) const { return sobolev && !(firstTaps && it >= kPlainFrom * iterations); }
     torch::Tensor centred(const torch::Tensor& x) const { return centre.defined() ? x - centre : x; }
     torch::Tensor rows(const torch::Tensor& t, int b) const { return t.slice(0, int64_t(b) * R, int64_t(b + 1) * R); }
 };
