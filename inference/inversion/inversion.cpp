@@ -216,7 +216,7 @@ std::string divergence(const Problem& P, Run& run, const Evaluation& e, int iter
 
 // The damping of the first taps (Problem::firstTaps): each row whose objective rose since the last iteration keeps
 // kRiseKeep of its velocity (its momentum was carrying it past the minimum along some direction).
-void dampRises(const Problem& P, Run& run, const Evaluation& e) {
+void dampRises(Run& run, const Evaluation& e) {
     torch::NoGradGuard noGrad;
     for (size_t row = 0; row < e.rowTotals.size(); ++row)
         if (row < run.rowTotals.size() && e.rowTotals[row] > run.rowTotals[row])
@@ -373,7 +373,7 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
             ++evaluations;
             if (rate != run.lastRate) run.velocity.zero_();  // the authors' code resets momentum with the rate
             run.lastRate = rate;
-            if (P.firstTaps) dampRises(P, run, e);
+            if (P.firstTaps) dampRises(run, e);
             diverged = divergence(P, run, e, done, params);
             if (!diverged.empty()) break;
             // (From a warm start a rise in the first phase is the rate perturbing a good start: checked at the end.)
