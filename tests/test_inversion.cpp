@@ -479,6 +479,29 @@ TEST_CASE("on the first taps the damped momentum reaches the protocol's objectiv
     }
 }
 
+// A network on which the plain part's rate is too much: MobileNet V2 (raw pixels) at expanded_conv_1 on the coffee
+// photograph oscillated from iteration 55 with a growing amplitude (0.073, 0.094, 0.076, 0.112, ... 0.188) and ended at
+// 0.095 against the protocol's 0.0557 (400 iterations, measured; not run here: 50 s). A row that climbs 2% above its
+// lowest objective has its steps cut (Problem::firstTaps, kClimbCut): with 2 threads it reaches the protocol's value
+// after 98 evaluations.
+TEST_CASE("on the first taps a row whose objective climbs has its steps cut: MobileNet V2 on the coffee photograph") {
+    auto [m, cat, l] = judgeTap("features.expanded_conv_1");
+    const ImageF coffee = loadImageF(PREIMAGE_SOURCE_DIR "/assets/samples/photo_coffee.png");
+    setThreads(1);
+    const InversionResult r = invert(*m, coffee, l, InversionParams{});
+    setThreads(0);
+    CHECK(r.optimizer == "sobolev");
+    CHECK(r.warnings.empty());
+    float lowest = 1e30f, lastMax = 0.f;
+    for (const auto& h : r.history) {
+        if (h.iteration >= 33) lowest = std::min(lowest, h.loss);
+        if (h.iteration >= 100) lastMax = std::max(lastMax, h.loss);
+    }
+    INFO("objective " << r.objective.total << ", lowest in the plain part " << lowest << ", highest in the last 30 " << lastMax);
+    CHECK(r.objective.total < 0.06);  // the protocol's 400 iterations: 0.0557 (measured; 2 threads: 0.0542 here, 1: 0.0567)
+    CHECK(lastMax < 1.05f * lowest);    // no growing oscillation (without the cut: 0.188 against 0.073)
+}
+
 TEST_CASE("a warm start from the neighbouring tap's pre-image reaches the protocol's objective sooner than noise") {
     auto m = fashion();
     const ImageF image = testSet().image(3);

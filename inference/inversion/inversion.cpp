@@ -20,7 +20,8 @@
 // At lambda_tv 1 (the first, almost linear taps) the smoothing leaves the high frequencies that a stride-2/4 first
 // convolution still sees converging at a fraction of the rate, so there its last three quarters step on the plain
 // gradient at the middle phase's rate (the paper's first-phase rate), the high frequencies' turn, and a row whose
-// objective rose has its velocity halved (an adaptive restart, damped: Problem::firstTaps).
+// objective rose has its velocity halved (an adaptive restart, damped) and one that climbs 2% above its lowest there
+// has its steps cut (Problem::firstTaps).
 // Where a network's stiffness is not in the high frequencies, 10x the rate is too much and the objective climbs
 // without diverging (MobileNet V2's ReLU6 taps); an image whose objective after the first phase is not below its start
 // is run again with the paper's protocol (invertBatch, the guard). Both optimisers can start from an image instead of
@@ -39,6 +40,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cmath>
+#include <limits>
 #include <random>
 
 namespace preimage {
@@ -109,6 +111,7 @@ struct Run {
     float lastRate = -1.f;
     std::vector<std::array<double, 3>> first, before;  // per image: the loss terms (feature, alpha, tv) first, last finite
     std::vector<double> rowTotals;  // per row: the objective at the last iteration (the damping on a rise)
+    std::vector<double> rowLowest, rowCut;  // per row, the first taps' plain part: its lowest objective, its step's factor
 };
 
 // Small random noise: ||x|| = 0.1 sigma against the target's ~sigma (the paper starts from noise); a warm start gets a
@@ -131,6 +134,8 @@ Run startRun(const Problem& P, const std::vector<uint64_t>& seeds, const torch::
     for (int b = 0; b < P.N; ++b) run.rng.emplace_back(uint32_t(seeds[size_t(b)] * 2654435761u + 17u));
     run.first.resize(size_t(P.N));
     run.before.resize(size_t(P.N));
+    run.rowLowest.assign(size_t(P.N * P.R), std::numeric_limits<double>::infinity());
+    run.rowCut.assign(size_t(P.N * P.R), 1.0);
     return run;
 }
 
@@ -214,13 +219,20 @@ std::string divergence(const Problem& P, Run& run, const Evaluation& e, int iter
     return "";
 }
 
-// The damping of the first taps (Problem::firstTaps): each row whose objective rose since the last iteration keeps
-// kRiseKeep of its velocity (its momentum was carrying it past the minimum along some direction).
-void dampRises(Run& run, const Evaluation& e) {
+// The first taps' adaptation (Problem::firstTaps), each row on its own: a row whose objective rose since the last
+// iteration keeps kRiseKeep of its velocity (its momentum was carrying it past the minimum along some direction); in
+// the plain part, a row more than kClimbMargin above its lowest objective there has its step cut by kClimbCut (the
+// rate is past what that network takes: step() applies run.rowCut).
+void adaptFirstTaps(Run& run, const Evaluation& e, bool plain) {
     torch::NoGradGuard noGrad;
-    for (size_t row = 0; row < e.rowTotals.size(); ++row)
-        if (row < run.rowTotals.size() && e.rowTotals[row] > run.rowTotals[row])
+    for (size_t row = 0; row < e.rowTotals.size(); ++row) {
+        const double now = e.rowTotals[row];
+        if (row < run.rowTotals.size() && now > run.rowTotals[row])
             run.velocity.select(0, int64_t(row)).mul_(inversion::kRiseKeep);
+        if (!plain) continue;
+        if (now > run.rowLowest[row] * (1.0 + inversion::kClimbMargin)) run.rowCut[row] *= inversion::kClimbCut;
+        run.rowLowest[row] = std::min(run.rowLowest[row], now);
+    }
     run.rowTotals = e.rowTotals;
 }
 
@@ -234,6 +246,12 @@ void step(const Problem& P, Run& run, Evaluation& e, const InversionParams& para
         momentumStep(run.x, run.velocity, smooth, {}, params.momentum, e.eta, P.R);
         return;  // no implicit TV step: the smoothing keeps the explicit one stable
     }
+    // The first taps' cut rows: eta times the cut, row by row (an implicit TV step, unconditionally stable, keeps eta).
+    for (size_t row = 0; row < run.rowCut.size(); ++row)
+        if (run.rowCut[row] < 1.0) {
+            e.grad.select(0, int64_t(row)).mul_(run.rowCut[row]);
+            run.regGrad.select(0, int64_t(row)).mul_(run.rowCut[row]);
+        }
     momentumStep(run.x, run.velocity, e.grad, run.regGrad, params.momentum, e.eta, P.R);
     for (int b = 0; b < P.N; ++b) {
         if (!e.implicitTv[size_t(b)]) continue;
@@ -373,7 +391,7 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
             ++evaluations;
             if (rate != run.lastRate) run.velocity.zero_();  // the authors' code resets momentum with the rate
             run.lastRate = rate;
-            if (P.firstTaps) dampRises(run, e);
+            if (P.firstTaps) adaptFirstTaps(run, e, !smoothed);
             diverged = divergence(P, run, e, done, params);
             if (!diverged.empty()) break;
             // (From a warm start a rise in the first phase is the rate perturbing a good start: checked at the end.)
