@@ -151,10 +151,12 @@ struct InversionParams {
     int jitter = 0;                // random shift of up to this many pixels each iteration
     FeatureMask mask;
     int maxDivergenceRetries = 3;  // on NaN/divergence: restart with learningRate / 10, up to this often
-    // "sobolev" (the default): the same momentum SGD and schedule on the gradient smoothed by (I + tau L)^-1 (an
-    // H1 preconditioner), at 10x the rate, in a third of the iterations (README "Time to quality": where it reaches
-    // the paper's 400-iteration objective, and where it does not); an image whose objective after the first phase is
-    // not below its start is run again with "paper" (its result then says optimizer "paper" and warns).
+    // "sobolev" (the default): the same momentum SGD on the gradient smoothed by (I + tau L)^-1 (an H1
+    // preconditioner), at 10x the rate for the first quarter, the base rate to nine tenths and a tenth of it for the
+    // last tenth (from noise; warm starts keep the schedule's shape), in a third of the iterations (README "Time to
+    // quality": where it reaches the paper's 400-iteration objective, and where it does not); an image whose objective
+    // after the first phase is not below its start is run again with "paper" (its result then says optimizer "paper"
+    // and warns).
     // "paper": the authors' momentum SGD under the 1 / 0.1 / 0.01 schedule, exactly (--optimizer paper).
     std::string optimizer = "sobolev";
     int previewEveryMs = 0;        // > 0: attach current pre-images to progress events this often

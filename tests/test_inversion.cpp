@@ -551,6 +551,11 @@ TEST_CASE("a warm start from the neighbouring tap's pre-image reaches the protoc
     const float lr = InversionParams{}.learningRate;
     CHECK(noise.history.front().learningRate == doctest::Approx(10 * lr));
     CHECK(warm.history.front().learningRate == doctest::Approx(3 * lr));
+    // From noise 10x, the paper's first-phase rate to nine tenths and a tenth of it after (the protocol's last quarter
+    // froze objectives still falling); from a warm start the protocol's shape.
+    CHECK(noise.history[size_t(0.8 * double(noise.history.size()))].learningRate == doctest::Approx(lr));
+    CHECK(noise.history.back().learningRate == doctest::Approx(0.1 * lr));
+    CHECK(warm.history.back().learningRate == doctest::Approx(0.03 * lr));
     WarmStart gentle = start;
     gentle.paperRate = true;
     CHECK(invert(*m, image, conv2, InversionParams{}, {}, nullptr, &gentle).history.front().learningRate == doctest::Approx(lr));
