@@ -499,7 +499,7 @@ TEST_CASE("on the first taps a row whose objective climbs has its steps cut: Mob
     }
     INFO("objective " << r.objective.total << ", lowest in the plain part " << lowest << ", highest in the last 30 " << lastMax);
     CHECK(r.objective.total < 0.06);  // the protocol's 400 iterations: 0.0557 (measured; 2 threads: 0.0542 here, 1: 0.0567)
-    CHECK(lastMax < 1.05f * lowest);    // no growing oscillation (without the cut: 0.188 against 0.073)
+    CHECK(lastMax < 1.05f * lowest);  // no growing oscillation (without the cut: 0.188 against 0.073)
 }
 
 TEST_CASE("a warm start from the neighbouring tap's pre-image reaches the protocol's objective sooner than noise") {

@@ -111,9 +111,9 @@ float scheduledRate(float base, int it, int iterations) {
 // hundredth) froze objectives that were still falling at the middle rate (ResNet-50 layer3: 0.0356 at iteration 97,
 // 0.0355 at 130, against the protocol's 0.0351; with the drop at nine tenths it reaches it after 114-117 evaluations;
 // the other deep taps of README "Time to quality" end within -4% / +7% of before). With no drop at all the deepest
-// taps end higher, most in runs
-// of the protocol's time (SqueezeNet fire9 after 500 iterations 0.297 against 0.161 with the drop at 3/4, 0.184 at
-// 9/10); a drop at 0.85 left layer3 above. Warm starts keep the protocol's shape (scheduledRate).
+// taps end higher, most in runs of the protocol's time (SqueezeNet fire9 after 500 iterations 0.297 against 0.161
+// with the drop at 3/4, 0.184 at 9/10); a drop at 0.85 left layer3 above. Warm starts keep the protocol's shape
+// (scheduledRate).
 float sobolevRate(float base, int it, int iterations, bool firstTaps) {
     const double f = double(it) / double(std::max(1, iterations));
     return f < 0.25 ? base : (f < 0.9 || firstTaps ? base * 0.1f : base * 0.01f);
