@@ -53,7 +53,8 @@ class ResNet20(nn.Module):
         self.bn1 = nn.BatchNorm2d(16)
         stages, cin = [], 16
         for i, cout in enumerate([16, 32, 64]):
-            stages.append(nn.Sequential(*[Block(cin if b == 0 else cout, cout, 2 if (b == 0 and i > 0) else 1) for b in range(3)]))
+            blocks = [Block(cin if b == 0 else cout, cout, 2 if (b == 0 and i > 0) else 1) for b in range(3)]
+            stages.append(nn.Sequential(*blocks))
             cin = cout
         self.layer1, self.layer2, self.layer3 = stages
         self.linear = nn.Linear(64, 10)
