@@ -300,6 +300,55 @@ TEST_CASE("weight noise: a different network each step, the weights restored aft
     CHECK_THROWS_WITH_AS(dream(*m, p), doctest::Contains("weight noise"), Error);
 }
 
+// The feature-statistics prior: early layers' per-channel statistics pulled toward the sample photographs', by default
+// only where the network takes photographs (3 channels, 64 px or more).
+TEST_CASE("the feature prior keeps early layers' statistics nearer photographs', on networks that take photographs") {
+    auto m = Model::load("squeezenet");
+    CHECK(featurePriorApplies(m->input()));
+    CHECK(defaultPriorLayers(*m) == std::vector<std::string>{"conv1", "fire2", "fire3", "fire4", "fire5"});
+    CHECK(dreamDefaults(DreamParametrisation::Fourier).featurePrior == doctest::Approx(15.f));
+    CHECK(dreamDefaults(DreamParametrisation::Maco).featurePrior == 0.f);
+    DreamParams p;
+    p.param = DreamParametrisation::Fourier;
+    p.iterations = 24;
+    p.unit = "lemon";
+    p.renderSide = 112;  // SqueezeNet takes any size: a quarter of the time
+    auto byDefault = dream(*m, p);
+    CHECK(byDefault.featurePrior == doctest::Approx(15.f));
+    CHECK(byDefault.priorLayers == defaultPriorLayers(*m));
+    p.featurePrior = 1e-6f;  // measures the distance, pulls nothing
+    auto free = dream(*m, p);
+    p.featurePrior = 200.f;
+    auto pulled = dream(*m, p);
+    INFO("distance: free " << free.priorDistance << ", default " << byDefault.priorDistance << ", 200 " << pulled.priorDistance);
+    CHECK(byDefault.priorDistance < 0.95f * free.priorDistance);
+    CHECK(pulled.priorDistance < 0.75f * free.priorDistance);
+    CHECK(byDefault.activation > byDefault.startActivation + 20.f);  // the class still rises
+    p.featurePrior = 0.f;
+    CHECK(std::isnan(dream(*m, p).priorDistance));
+    // Chosen layers; one that does not exist is named.
+    p.featurePrior = 15.f;
+    p.iterations = 2;
+    p.priorLayers = {"fire2"};
+    CHECK(dream(*m, p).priorLayers == std::vector<std::string>{"fire2"});
+    p.priorLayers = {"fire2", "fire99"};
+    CHECK_THROWS_WITH_AS(dream(*m, p), doctest::Contains("fire99"), Error);
+    // Not by default on the 28-px grey Fashion-MNIST model nor the 32-px shapes model; not when accentuating.
+    auto fashion = Model::load("fashion");
+    CHECK_FALSE(featurePriorApplies(fashion->input()));
+    CHECK_FALSE(featurePriorApplies(Model::load("shapes")->input()));
+    DreamParams f;
+    f.param = DreamParametrisation::Fourier;
+    f.iterations = 2;
+    f.unit = "Sneaker";
+    CHECK(dream(*fashion, f).featurePrior == 0.f);
+    DreamParams a = p;
+    a.priorLayers.clear();
+    a.featurePrior.reset();
+    a.accentuate = std::make_shared<const ImageF>(loadImageF(testutil::sample("photo_chelsea-cat")));
+    CHECK(dream(*m, a).featurePrior == 0.f);
+}
+
 TEST_CASE("units: a neuron, a direction, and errors that name the valid range") {
     auto m = Model::load("fashion");
     auto n = parseDreamUnit(*m, "conv2:3@center");

@@ -170,12 +170,14 @@ usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
                        [--transparency T.png] [--accentuate IMAGE [--lambda L] [--difference D.png]]
                        [--transforms standard|maco|none[,]pad=12,jitter=8,scale=0.95-1.05,rotate=5,jitter2=4,crops=4,
                        crop=0.5-0.9,noise=0.05,blur=1] [--objective contrast|score] [--iters N] [--lr R] [--seed S]
-                       [--side S] [--generator relu4|none] [--weight-noise 0.2]
+                       [--side S] [--generator relu4|none] [--weight-noise 0.2] [--feature-prior 15]
                        preferred input of a unit: a class (index or name), LAYER:CHANNEL, LAYER:C@X,Y (one neuron),
                        LAYER:dir=v0,v1,...|FILE.npy (a direction); through the learned generator where the model has
                        one (the default model), else a decorrelated Fourier image with transformation robustness;
                        --accentuate: start from an image and stay near it; --judge: a second classifier's rank;
                        --weight-noise S: the weights times 1 + N(0, S^2) each step (fourier: 0.2; 0: the network as is)
+                       --feature-prior W [--prior-layers L1,L2]: keep early layers' channel statistics near photographs'
+                       (fourier on 3-channel networks of 64 px or more: 15; 0: none)
        preimage atlas --model M --layer L|--classes A,B,... --out atlas.png [--json J] [--batch 8] [--limit N]
                        [--compare K] [--judge FILE.pt] + dream's options   every unit of a tap (or the classes) at once
        preimage train hypernet --model fashion --layer relu4  /  eval hypernet --layer relu4

@@ -21,7 +21,7 @@ namespace {
 
 const std::set<std::string> kDreamOptions = {"param", "generator", "iters", "lr", "seed", "tv", "jitter", "transforms",
                                              "decay", "accentuate", "lambda", "judge", "side", "robust-crops", "objective",
-                                             "weight-noise"};
+                                             "weight-noise", "feature-prior", "prior-layers"};
 
 // The options both commands share, onto DreamParams (the model decides the default parametrisation).
 DreamParams dreamParams(const Args& a, const Model& model) {
@@ -60,6 +60,14 @@ DreamParams dreamParams(const Args& a, const Model& model) {
         p.weightNoise = float(a.number("weight-noise", 0.f));
         if (!(*p.weightNoise >= 0.f && *p.weightNoise <= 1.f)) throw Error("--weight-noise must be between 0 and 1");
     }
+    if (a.has("feature-prior")) {
+        p.featurePrior = float(a.number("feature-prior", 0.f));
+        if (!(*p.featurePrior >= 0.f && *p.featurePrior <= 1000.f)) throw Error("--feature-prior must be between 0 and 1000");
+    }
+    if (a.has("prior-layers")) {
+        p.priorLayers = a.strings("prior-layers");
+        for (const auto& l : p.priorLayers) model.layerIndex(l);  // a layer that does not exist: its error, now
+    }
     if (a.has("accentuate")) p.accentuate = std::make_shared<const ImageF>(loadImageF(a.str("accentuate")));
     p.accentLambda = a.number("lambda", 0.f);
     if (a.has("lambda") && !(p.accentLambda > 0)) throw Error("--lambda must be positive");
@@ -87,6 +95,8 @@ nlohmann::json settingsJson(const DreamParams& p, const DreamResult& r) {
     if (r.classUnit && r.param != "generator")
         j["objective"] = p.contrastive.value_or(dreamDefaults(parseParametrisation(r.param)).contrastive) ? "contrast" : "score";
     if (r.param != "generator") j["weight_noise"] = r.weightNoise;
+    if (r.param != "generator") j["feature_prior"] = r.featurePrior;
+    if (r.featurePrior > 0) j["prior_layers"] = r.priorLayers;
     if (p.renderSide > 0) j["side"] = p.renderSide;
     return j;
 }

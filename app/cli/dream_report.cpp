@@ -43,6 +43,7 @@ nlohmann::json dreamResultJson(const DreamResult& r, const std::vector<std::stri
                      {"lr", r.learningRate},
                      {"seconds", r.seconds}};
     if (r.param != "generator") j["weight_noise"] = r.weightNoise;
+    if (r.featurePrior > 0) j["feature_prior"] = {{"weight", r.featurePrior}, {"distance", number(r.priorDistance)}};
     if (r.classUnit) {
         j["class"] = r.channel;
         j["class_name"] = className(r.channel, classNames);

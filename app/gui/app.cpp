@@ -297,6 +297,7 @@ void App::setDreamSettings(const nlohmann::json& j) {
         else if (key == "accentuate") d.accentuate = v.get<bool>();
         else if (key == "contrast") d.contrastive = v.get<bool>();
         else if (key == "weight_noise") d.weightNoise = v.get<float>();
+        else if (key == "feature_prior") d.featurePrior = v.get<float>();
         else if (key == "lambda") d.lambda = v.get<float>();
         else if (key == "judge") {
             d.judge = v.get<std::string>();

@@ -119,6 +119,14 @@ void App::drawDreamTab() {
         ImGui::SetTooltip("Each step the network's weights are multiplied by 1 + N(0, s^2): a nearby network every step, so\n"
                           "the image keeps what they share (ghost networks); a second network agrees far more often.\n"
                           "0: the network as it is. Not when accentuating (its penalty's bound is for the network itself).");
+    ImGui::BeginDisabled(!image || d.accentuate || !featurePriorApplies(m_s.model->input));
+    ImGui::SetNextItemWidth(120.f);
+    ImGui::SliderFloat("feature prior", &d.featurePrior, 0.f, 50.f, "%.1f");
+    ImGui::EndDisabled();
+    if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
+        ImGui::SetTooltip("Keeps the per-channel mean and variance of the network's early layers near those of photographs\n"
+                          "(the sample photographs): photographic textures and colours; a second network agrees more often.\n"
+                          "3-channel networks of 64 px or more; 0: none. Not when accentuating.");
     ImGui::SetNextItemWidth(90.f);
     ImGui::InputInt("iterations (0: default)", &d.iterations, 0);
     d.iterations = std::clamp(d.iterations, 0, 100000);

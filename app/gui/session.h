@@ -42,6 +42,7 @@ struct DreamSettings {
     int iterations = 0;             // 0: the parametrisation's default
     bool contrastive = true;        // class units: the score less the mean of all scores (DreamParams::contrastive)
     float weightNoise = 0.2f;       // the weights times 1 + N(0, s^2) each step (DreamParams::weightNoise); not when accentuating
+    float featurePrior = 15.f;      // early layers' statistics kept near photographs' (DreamParams::featurePrior); 3-channel networks
     bool accentuate = false;        // start from the open image and stay near it (pixels, Fourier)
     float lambda = 0;               // accentuation's penalty weight; 0: 100 x the unit's activation on the image
     std::string judge;              // a second classifier (TorchScript file) that ranks class images; "" none

@@ -21,6 +21,7 @@ void DreamSettings::setParam(DreamParametrisation p) {
     crops = t.crops > 1;
     contrastive = dreamDefaults(p).contrastive;
     weightNoise = dreamDefaults(p).weightNoise;
+    featurePrior = dreamDefaults(p).featurePrior;
 }
 
 DreamTransforms DreamSettings::transforms() const {
@@ -60,6 +61,9 @@ DreamParams Session::dreamParams(bool prior) const {
     if (dreamSettings.param >= 0) p.contrastive = dreamSettings.contrastive;  // else the parametrisation's default
     if (dreamSettings.param >= 0 && p.param != DreamParametrisation::Generator && !dreamSettings.accentuate)
         p.weightNoise = dreamSettings.weightNoise;  // (accentuation: none, its penalty's bound is for the network itself)
+    if (dreamSettings.param >= 0 && p.param != DreamParametrisation::Generator && !dreamSettings.accentuate && model &&
+        featurePriorApplies(model->input))
+        p.featurePrior = dreamSettings.featurePrior;  // (elsewhere: none, as the command line's default)
     return p;
 }
 
@@ -146,7 +150,8 @@ void Session::applyDreamFrame(const Frame& f) {
             std::string numbers = "activation " + fmt("%.2f", r.activation);
             if (!std::isnan(r.trainMax)) numbers += " (training max " + fmt("%.2f", r.trainMax) + ")";
             else numbers += " (from " + fmt("%.2f", r.startActivation) + ", " + r.param +
-                            (r.weightNoise > 0 ? ", weight noise " + fmt("%.2g", r.weightNoise) : "") + ")";
+                            (r.weightNoise > 0 ? ", weight noise " + fmt("%.2g", r.weightNoise) : "") +
+                            (r.featurePrior > 0 ? ", feature prior " + fmt("%.3g", r.featurePrior) : "") + ")";
             if (!std::isnan(r.robustProbability)) numbers += ", p under crops " + fmt("%.2f", r.robustProbability);
             if (r.judgeRank > 0) numbers += ", judge rank " + std::to_string(r.judgeRank);
             status = "preferred input of " + dreamUnit + ": " + numbers;

@@ -1,5 +1,6 @@
 #include "inference/inversion/dream.h"
 
+#include "inference/data/convert.h"
 #include "inference/data/dataset.h"
 #include "inference/data/splitmix.h"
 #include "inference/inversion/dream_unit.h"
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <tuple>
 
@@ -60,15 +62,38 @@ DreamTransforms DreamTransforms::macoCrops() {
 // two earlier ways of drawing the noise), 50% / 75% at 0.15, 62% / 75% at 0.25, 62% / 79% at 0.3. MACO keeps none:
 // 33% / 58% at 0.2, as without, and on the Fashion-MNIST model its 60-step Sneaker no longer reaches the class at 0.2.
 constexpr float kWeightNoise = 0.2f;
+// The feature-statistics prior's weight for Fourier images (README, "Preferred inputs": the judge's top-5 on the 24
+// classes XXX).
+constexpr float kFeaturePrior = 15.f;
 
 DreamDefaults dreamDefaults(DreamParametrisation p) {
     switch (p) {
-        case DreamParametrisation::Generator: return {200, 0.05f, DreamTransforms::none(), false, 0.f};
-        case DreamParametrisation::Pixels: return {200, 0.05f, DreamTransforms::none(), false, 0.f};
-        case DreamParametrisation::Fourier: return {256, 0.05f, DreamTransforms::standard(), true, kWeightNoise};
-        case DreamParametrisation::Maco: return {128, 0.3f, DreamTransforms::macoCrops(), true, 0.f};
+        case DreamParametrisation::Generator: return {200, 0.05f, DreamTransforms::none(), false, 0.f, 0.f};
+        case DreamParametrisation::Pixels: return {200, 0.05f, DreamTransforms::none(), false, 0.f, 0.f};
+        case DreamParametrisation::Fourier: return {256, 0.05f, DreamTransforms::standard(), true, kWeightNoise, kFeaturePrior};
+        case DreamParametrisation::Maco: return {128, 0.3f, DreamTransforms::macoCrops(), true, 0.f, 0.f};
     }
-    return {200, 0.05f, {}, false, 0.f};
+    return {200, 0.05f, {}, false, 0.f, 0.f};
+}
+
+bool featurePriorApplies(const InputSpec& in) {
+    return in.channels == 3 && std::min(in.width, in.height) >= 64;
+}
+
+std::vector<std::string> defaultPriorLayers(const Model& model) {
+    const auto& layers = model.layers();
+    int total = 0;
+    for (const auto& l : layers) total = std::max(total, l.weightDepth);
+    std::vector<std::string> top, convs;
+    int depth = 0;  // the weight depth of the previous top-level layer
+    for (const auto& l : layers) {
+        const bool early = l.shape.size() == 3 && l.weightDepth > 0 && 2 * l.weightDepth <= total;
+        if (early && l.kind.find("Conv") != std::string::npos) convs.push_back(l.name);
+        if (!l.parent.empty()) continue;
+        if (early && l.weightDepth > depth) top.push_back(l.name);
+        depth = std::max(depth, l.weightDepth);
+    }
+    return top.size() >= 2 ? top : convs;
 }
 
 DreamParametrisation defaultParametrisation(const Model& model, const std::string& generator) {
@@ -126,9 +151,10 @@ struct Resolved {
     DreamTransforms transforms;
     bool contrastive;
     float weightNoise;
+    float featurePrior;
 };
 
-Resolved resolve(const DreamParams& p) {
+Resolved resolve(const DreamParams& p, const Model& model) {
     Resolved r;
     r.param = p.param == DreamParametrisation::Generator && p.generator.empty() ? DreamParametrisation::Pixels : p.param;
     const DreamDefaults d = dreamDefaults(r.param);
@@ -138,6 +164,10 @@ Resolved resolve(const DreamParams& p) {
     r.contrastive = p.contrastive.value_or(d.contrastive);
     r.weightNoise = p.weightNoise.value_or(p.accentuate ? 0.f : d.weightNoise);
     if (!(r.weightNoise >= 0.f && r.weightNoise <= 1.f)) throw Error("dream: the weight noise must be between 0 and 1");
+    r.featurePrior = p.featurePrior.value_or(p.accentuate || !featurePriorApplies(model.input()) ? 0.f : d.featurePrior);
+    if (!(r.featurePrior >= 0.f && r.featurePrior <= 1000.f)) throw Error("dream: the feature prior's weight must be 0 to 1000");
+    if (r.featurePrior > 0 && r.param == DreamParametrisation::Generator)
+        throw Error("the feature prior is for images optimised through the network (pixels, fourier, maco), not the generator prior");
     if (p.iterations < 0 || !(r.learningRate > 0) || !std::isfinite(r.learningRate))
         throw Error("dream: bad iterations or learning rate");
     if (r.transforms.crops < 1 || r.transforms.crops > 64 || !(r.transforms.cropMin > 0.f) ||
@@ -194,10 +224,105 @@ private:
     torch::Tensor m_bank;  // [2 x the parameters' count] N(0, 1), on their device
 };
 
+// The network's output and the values of `layers` (indices into M.layers) from one forward pass.
+torch::Tensor forwardCollect(Model::Impl& M, const torch::Tensor& x, const std::vector<int>& layers,
+                             std::vector<torch::Tensor>& values) {
+    values.clear();
+    if (M.taps) {
+        std::vector<torch::Tensor> all;
+        auto out = M.taps->forward(x, &all);
+        for (int l : layers) values.push_back(all.at(size_t(M.layerTap.at(size_t(l)))));
+        return out;
+    }
+    std::vector<torch::Tensor> byStage;
+    torch::Tensor y = x;
+    for (const auto& stage : M.stages) byStage.push_back(y = stage.forward(y));
+    for (int l : layers) values.push_back(byStage.at(size_t(M.layerStage.at(size_t(l)))));
+    return y;
+}
+
+// The feature-statistics prior (DreamParams::featurePrior): the photographs' per-channel mean and variance at its
+// layers, and the spread of the units' layer over them (its scale).
+struct FeaturePrior {
+    std::vector<int> layers;
+    std::vector<std::string> names;
+    std::vector<torch::Tensor> mean, var;  // [C] per layer
+    float scale = 1.f;
+
+    // [C, N * h * w] of a layer's value for rows [first, first + n).
+    static torch::Tensor channels(const torch::Tensor& v, int64_t first, int64_t n) {
+        return v.narrow(0, first, n).transpose(0, 1).flatten(1);
+    }
+    // The mean over layers of the relative distance of rows [first, first + n)'s statistics (all of them: one image's
+    // samples) to the photographs'. A scalar.
+    torch::Tensor distance(const std::vector<torch::Tensor>& values, int64_t first, int64_t n) const {
+        torch::Tensor d;
+        for (size_t k = 0; k < layers.size(); ++k) {
+            auto c = channels(values[k], first, n);
+            auto dk = (c.mean(1) - mean[k]).norm() / mean[k].norm().clamp_min(1e-12) +
+                      (c.var(1, false) - var[k]).norm() / var[k].norm().clamp_min(1e-12);
+            d = d.defined() ? d + dk : dk;
+        }
+        return d / double(layers.size());
+    }
+};
+
+// The reference statistics from the sample photographs (assets/samples/photo_*.png), each prepared to the render
+// size, its mirror, and four random crops of 50-100% of the side of each (seed 7): 40 images for the four samples.
+FeaturePrior makeFeaturePrior(Model& model, const DreamParams& p, const DreamUnit& unit, int H, int W) {
+    auto& M = model.impl();
+    FeaturePrior prior;
+    prior.names = p.priorLayers.empty() ? defaultPriorLayers(model) : p.priorLayers;
+    if (prior.names.empty()) throw Error("feature prior: model '" + M.name + "' has no early layers with channels to keep");
+    for (const auto& n : prior.names) {
+        const int l = model.layerIndex(n);
+        if (M.layers[size_t(l)].shape.size() != 3)
+            throw Error("feature prior: layer '" + n + "' has no channels and positions (a C x H x W output is needed)");
+        prior.layers.push_back(l);
+    }
+    namespace fs = std::filesystem;
+    std::vector<std::string> files;
+    const fs::path dir = fs::path(assetsDir()) / "samples";
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        const std::string f = e.path().filename().string();
+        if (f.rfind("photo_", 0) == 0 && e.path().extension() == ".png") files.push_back(e.path().string());
+    }
+    if (files.empty()) throw Error("feature prior: no photographs (photo_*.png) in " + dir.string());
+    std::sort(files.begin(), files.end());
+    InputSpec spec = M.input;
+    spec.width = W, spec.height = H;
+    std::vector<torch::Tensor> photos;
+    for (const auto& f : files) {
+        auto x = imageToTensor(prepareImage(loadImageF(f), spec));
+        photos.push_back(x), photos.push_back(x.flip(2));
+    }
+    torch::NoGradGuard noGrad;
+    auto batch = torch::stack(photos).to(M.device);
+    DreamTransforms crops;
+    crops.crops = 4, crops.cropMin = 0.5f, crops.cropMax = 1.f;
+    auto gen = at::detail::createCPUGenerator(7);
+    auto images = torch::cat({batch, fv::transformBatch(batch, crops, H, W, gen)});
+    auto mean = torch::tensor(M.input.mean).view({1, -1, 1, 1}).to(M.device);
+    auto std = torch::tensor(M.input.std).view({1, -1, 1, 1}).to(M.device);
+    std::vector<int> collect = prior.layers;
+    collect.push_back(unit.layer);
+    std::vector<torch::Tensor> values;
+    auto out = forwardCollect(M, (images - mean) / std, collect, values);
+    for (size_t k = 0; k < prior.layers.size(); ++k) {
+        auto c = FeaturePrior::channels(values[k], 0, images.size(0));
+        prior.mean.push_back(c.mean(1)), prior.var.push_back(c.var(1, false));
+    }
+    auto f = unit.classUnit ? out.flatten(1) : values.back().flatten(1);
+    if (unit.classUnit) f = f - f.mean(1, true);  // the scores as the contrastive objective moves them
+    prior.scale = std::max(f.std().item<float>(), 1e-6f);
+    return prior;
+}
+
 // One batch of units of the same layer, optimised together (pixels, Fourier, MACO).
 std::vector<DreamResult> runChunk(Model& model, const DreamParams& p, const Resolved& rs, const std::vector<std::string>& names,
-                                  const std::vector<DreamUnit>& units, int firstUnit, int totalUnits,
-                                  const DreamProgressFn& progress, const std::atomic<bool>* cancel) {
+                                  const std::vector<DreamUnit>& units, const FeaturePrior* prior, int firstUnit,
+                                  int totalUnits, const DreamProgressFn& progress, const std::atomic<bool>* cancel) {
     auto& M = model.impl();
     const auto start = Clock::now();
     const int64_t B = int64_t(units.size());
@@ -210,16 +335,28 @@ std::vector<DreamResult> runChunk(Model& model, const DreamParams& p, const Reso
     // The unit's activation; with `objective` and contrastive class scores, what is raised: the class's score less the
     // mean of all classes' (generic features that raise every score gain nothing). [B * samples] images -> [B].
     // (One forward for the batch: its units are all classes, reading the network's output, or none: unitFeatures.)
-    auto evaluate = [&](const torch::Tensor& images, int64_t samples, bool objective) {
-        auto f = unitFeatures(M, (images - mean) / std, units.front());
-        std::vector<torch::Tensor> per;
+    // With `priorDistance` (and a prior), each image's distance to the photographs' statistics as well ([B]).
+    auto evaluate = [&](const torch::Tensor& images, int64_t samples, bool objective, torch::Tensor* priorDistance = nullptr) {
+        torch::Tensor f;
+        std::vector<torch::Tensor> values;
+        if (prior && priorDistance) {
+            std::vector<int> collect = prior->layers;
+            if (!units.front().classUnit) collect.push_back(layer);
+            auto out = forwardCollect(M, (images - mean) / std, collect, values);
+            f = units.front().classUnit ? out.flatten(1) : values.back();
+        } else {
+            f = unitFeatures(M, (images - mean) / std, units.front());
+        }
+        std::vector<torch::Tensor> per, distances;
         for (int64_t b = 0; b < B; ++b) {
             const DreamUnit& u = units[size_t(b)];
             auto rows = f.narrow(0, b * samples, samples);
             auto a = unitActivation(rows, u);
             if (objective && rs.contrastive && u.classUnit) a = a - rows.flatten(1).mean(1);
             per.push_back(a.mean());
+            if (prior && priorDistance) distances.push_back(prior->distance(values, b * samples, samples));
         }
+        if (prior && priorDistance) *priorDistance = torch::stack(distances);
         return torch::stack(per);
     };
     auto activations = [&](const torch::Tensor& images, int64_t samples) { return evaluate(images, samples, false); };
@@ -269,8 +406,10 @@ std::vector<DreamResult> runChunk(Model& model, const DreamParams& p, const Reso
             x = torch::roll(x, {d[0].item<int64_t>(), d[1].item<int64_t>()}, {2, 3});
         }
         x = fv::transformBatch(x, rs.transforms, H, W, gen);
-        auto a = evaluate(x, x.size(0) / B, true);
+        torch::Tensor distance;
+        auto a = evaluate(x, x.size(0) / B, true, &distance);
         auto loss = -a.sum();
+        if (prior) loss = loss + rs.featurePrior * prior->scale * distance.sum();
         if (rs.param == DreamParametrisation::Pixels && p.tv > 0) loss = loss + (p.tv * 100.f * scale * tvPerImage(img)).sum();
         if (x0.defined()) loss = loss + (lambda * (img - x0).square().flatten(1).mean(1)).sum();
         loss.backward();
@@ -296,7 +435,8 @@ std::vector<DreamResult> runChunk(Model& model, const DreamParams& p, const Reso
     noise.restore();  // the numbers are the network's own
     auto img = param->image();
     auto final = activations(img, 1).cpu();
-    auto finalObjective = evaluate(img, 1, true).cpu();  // accentuation's bound is on what was raised
+    torch::Tensor finalDistance;
+    auto finalObjective = evaluate(img, 1, true, &finalDistance).cpu();  // accentuation's bound is on what was raised
     auto startCpu = startAct.cpu();
     for (int64_t b = 0; b < B; ++b) {
         auto& r = results[size_t(b)];
@@ -314,6 +454,11 @@ std::vector<DreamResult> runChunk(Model& model, const DreamParams& p, const Reso
         r.iterations = int(r.history.size());
         r.learningRate = rs.learningRate;
         r.weightNoise = noise.tensors() > 0 ? rs.weightNoise : 0.f;
+        if (prior) {
+            r.featurePrior = rs.featurePrior;
+            r.priorLayers = prior->names;
+            r.priorDistance = finalDistance[b].item<float>();
+        }
         r.cancelled = cancelled;
         if (x0.defined()) {
             r.start = tensorToImage(x0[b].cpu());
@@ -431,7 +576,7 @@ std::vector<std::string> layerUnits(const Model& classifier, int layerIndex, int
 
 std::vector<DreamResult> dreamUnits(Model& classifier, const DreamParams& p, const std::vector<std::string>& names, int batch,
                                     const DreamProgressFn& progress, const std::atomic<bool>* cancel) {
-    const Resolved rs = resolve(p);
+    const Resolved rs = resolve(p, classifier);
     if (rs.param == DreamParametrisation::Generator) throw Error("the generator prior renders one unit at a time (dream)");
     if (names.empty()) throw Error("no units to render");
     if (p.renderSide < 0 || p.renderSide > 2048) throw Error("the render side must be 0 (the model's) to 2048");
@@ -442,12 +587,19 @@ std::vector<DreamResult> dreamUnits(Model& classifier, const DreamParams& p, con
             throw Error("units rendered together must be of one layer, all classes or none ('" + names.front() + "', '" + n + "')");
     }
     batch = std::max(1, batch);
+    std::optional<FeaturePrior> prior;
+    if (rs.featurePrior > 0) {
+        const int side = p.renderSide;
+        prior = makeFeaturePrior(classifier, p, units.front(), side > 0 ? side : classifier.input().height,
+                                 side > 0 ? side : classifier.input().width);
+    }
     std::vector<DreamResult> out;
     for (size_t first = 0; first < names.size(); first += size_t(batch)) {
         const size_t end = std::min(names.size(), first + size_t(batch));
         std::vector<std::string> chunkNames(names.begin() + long(first), names.begin() + long(end));
         std::vector<DreamUnit> chunkUnits(units.begin() + long(first), units.begin() + long(end));
-        auto done = runChunk(classifier, p, rs, chunkNames, chunkUnits, int(first), int(names.size()), progress, cancel);
+        auto done = runChunk(classifier, p, rs, chunkNames, chunkUnits, prior ? &*prior : nullptr, int(first),
+                             int(names.size()), progress, cancel);
         const bool cancelled = !done.empty() && done.front().cancelled;
         if (cancelled && !out.empty()) break;  // what finished stays; a cut chunk is dropped
         if (progress && !cancelled) {
@@ -464,7 +616,7 @@ std::vector<DreamResult> dreamUnits(Model& classifier, const DreamParams& p, con
 }
 
 DreamResult dream(Model& classifier, const DreamParams& p, const DreamProgressFn& progress, const std::atomic<bool>* cancel) {
-    const Resolved rs = resolve(p);
+    const Resolved rs = resolve(p, classifier);
     if (rs.param == DreamParametrisation::Generator) return dreamGenerator(classifier, p, rs, progress, cancel);
     auto results = dreamUnits(classifier, p, {p.unit}, 1, [&](const DreamProgress& e) {
         if (progress && e.finished.empty()) progress(e);

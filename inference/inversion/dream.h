@@ -62,8 +62,21 @@ struct DreamDefaults {
     // nearby network each step, so that the image fits what they share, not one network's quirks: a second network
     // agrees far more often (README, "Preferred inputs"). Fourier only: 0 for pixels and MACO (their recipes as they were).
     float weightNoise;
+    // The weight of the feature-statistics prior (DreamParams::featurePrior) where it applies; Fourier only.
+    float featurePrior;
 };
 DreamDefaults dreamDefaults(DreamParametrisation p);
+// The feature-statistics prior (DeepInversion, Yin et al. 2020, with photographs in place of batch-norm statistics):
+// the image's per-channel mean and variance at a few early layers are kept near those of natural photographs, so that
+// its textures and colours stay photographic while the unit rises. Its reference is the sample photographs
+// (assets/samples/photo_*.png), each with its mirror and random crops, so it applies by default only to networks that
+// take photographs' statistics: 3 channels and a side of at least 64 px (not the 28-px Fashion-MNIST model, nor the
+// shapes model).
+bool featurePriorApplies(const InputSpec& input);
+// Its layers when not told: the network's top-level layers that hold weights (a block, a convolution) with a 3-d
+// output, in the first half of its weight layers (SqueezeNet: conv1, fire2 ... fire5); where fewer than two top-level
+// layers qualify, every convolution of that half.
+std::vector<std::string> defaultPriorLayers(const Model& model);
 // The parametrisation of images where no generator prior is used (the one a second network agrees with most).
 constexpr DreamParametrisation kDefaultImageParametrisation = DreamParametrisation::Fourier;
 // What a model gets when not told: the generator prior where the model has one (a learned inverter at `generator`,
@@ -97,6 +110,13 @@ struct DreamParams {
     // network itself). The draw depends only on the seed and the step (a unit in a batch sees what it sees alone); the
     // weights are restored when the run ends.
     std::optional<float> weightNoise;
+    // The feature-statistics prior's weight (featurePriorApplies): adds weight x s x the mean over `priorLayers` of
+    // |mean - mean_ref| / |mean_ref| + |var - var_ref| / |var_ref| (per-channel mean and variance over the image's
+    // positions and the step's samples, against the photographs'), s being the spread of the unit's layer over the
+    // photographs (for classes: of the scores less each image's mean score), so that one weight fits any network.
+    // Unset: the parametrisation's default (DreamDefaults::featurePrior) where it applies, else 0; 0 when accentuating.
+    std::optional<float> featurePrior;
+    std::vector<std::string> priorLayers;  // empty: defaultPriorLayers()
     // Feature accentuation: start from this image (any size; prepared to the model's input) and add
     // accentLambda * mean((x - x0)^2) to the loss. Pixels and Fourier only. Empty: start from noise.
     std::shared_ptr<const ImageF> accentuate;
@@ -120,6 +140,11 @@ struct DreamResult {
     int iterations = 0;
     float learningRate = 0;
     float weightNoise = 0;           // as run (DreamParams::weightNoise)
+    float featurePrior = 0;          // as run (DreamParams::featurePrior; 0: none)
+    std::vector<std::string> priorLayers;
+    // The final image's distance to the photographs' statistics (the mean over the prior's layers, as minimised, on the
+    // image itself); NaN without the prior.
+    float priorDistance = std::numeric_limits<float>::quiet_NaN();
     bool cancelled = false;
     // Where the unit looks: the gradient's magnitude on the image accumulated over the run, summed over channels,
     // scaled by its 99th percentile to [0,1] (1 channel). Empty for the generator.
