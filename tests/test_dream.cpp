@@ -333,6 +333,15 @@ TEST_CASE("the feature prior keeps early layers' statistics nearer photographs',
     CHECK(dream(*m, p).priorLayers == std::vector<std::string>{"fire2"});
     p.priorLayers = {"fire2", "fire99"};
     CHECK_THROWS_WITH_AS(dream(*m, p), doctest::Contains("fire99"), Error);
+    // A channel's default layers stop before its own layer (its statistics are what it raises); conv1's: none, no prior.
+    DreamParams c;
+    c.param = DreamParametrisation::Fourier;
+    c.iterations = 2;
+    c.renderSide = 64;
+    c.unit = "fire3:5";
+    CHECK(dream(*m, c).priorLayers == std::vector<std::string>{"conv1", "fire2"});
+    c.unit = "conv1:5";
+    CHECK(dream(*m, c).featurePrior == 0.f);
     // Not by default on the 28-px grey Fashion-MNIST model nor the 32-px shapes model; not when accentuating.
     auto fashion = Model::load("fashion");
     CHECK_FALSE(featurePriorApplies(fashion->input()));

@@ -269,11 +269,18 @@ struct FeaturePrior {
 
 // The reference statistics from the sample photographs (assets/samples/photo_*.png), each prepared to the render
 // size, its mirror, and four random crops of 50-100% of the side of each (seed 7): 40 images for the four samples.
-FeaturePrior makeFeaturePrior(Model& model, const DreamParams& p, const DreamUnit& unit, int H, int W) {
+// Without chosen layers, the default ones before the unit's own layer (a channel's statistics are what it raises), and
+// none (no prior) where none are left.
+std::optional<FeaturePrior> makeFeaturePrior(Model& model, const DreamParams& p, const DreamUnit& unit, int H, int W) {
     auto& M = model.impl();
     FeaturePrior prior;
-    prior.names = p.priorLayers.empty() ? defaultPriorLayers(model) : p.priorLayers;
-    if (prior.names.empty()) throw Error("feature prior: model '" + M.name + "' has no early layers with channels to keep");
+    if (p.priorLayers.empty()) {
+        for (const auto& n : defaultPriorLayers(model))
+            if (unit.classUnit || model.layerIndex(n) < unit.layer) prior.names.push_back(n);
+        if (prior.names.empty()) return std::nullopt;
+    } else {
+        prior.names = p.priorLayers;
+    }
     for (const auto& n : prior.names) {
         const int l = model.layerIndex(n);
         if (M.layers[size_t(l)].shape.size() != 3)

@@ -116,7 +116,7 @@ struct DreamParams {
     // photographs (for classes: of the scores less each image's mean score), so that one weight fits any network.
     // Unset: the parametrisation's default (DreamDefaults::featurePrior) where it applies, else 0; 0 when accentuating.
     std::optional<float> featurePrior;
-    std::vector<std::string> priorLayers;  // empty: defaultPriorLayers()
+    std::vector<std::string> priorLayers;  // empty: defaultPriorLayers() before the unit's layer (none left: no prior)
     // Feature accentuation: start from this image (any size; prepared to the model's input) and add
     // accentLambda * mean((x - x0)^2) to the loss. Pixels and Fourier only. Empty: start from noise.
     std::shared_ptr<const ImageF> accentuate;
