@@ -331,3 +331,26 @@ TEST_CASE("--transforms: a base (standard, maco, none) then the items that chang
         CHECK(std::string(e.what()).find("'wobble'") != std::string::npos);
     }
 }
+
+TEST_CASE("dream --feature-prior: its weight and layers in the JSON; bad values and layers refused") {
+    const std::string png = testutil::path("prior.png"), json = testutil::path("prior.json");
+    auto r = cli({"dream", "--model", "squeezenet", "--unit", "lemon", "--param", "fourier", "--iters", "2", "--side", "64",
+                  "--feature-prior", "20", "--prior-layers", "fire2,fire3", "--out", png, "--json", json});
+    REQUIRE(r.code == 0);
+    auto j = nlohmann::json::parse(testutil::readBytes(json));
+    CHECK(j["settings"]["feature_prior"] == 20.0);
+    CHECK(j["settings"]["prior_layers"] == nlohmann::json::array({"fire2", "fire3"}));
+    CHECK(j["feature_prior"]["distance"].get<double>() > 0);
+    r = cli({"dream", "--model", "fashion", "--unit", "Sneaker", "--param", "fourier", "--iters", "2", "--out", png, "--json", json});
+    REQUIRE(r.code == 0);
+    CHECK(nlohmann::json::parse(testutil::readBytes(json))["settings"]["feature_prior"] == 0.0);  // grey 28 px: none
+    const std::vector<std::string> base = {"dream", "--model", "squeezenet", "--unit", "lemon", "--param", "fourier",
+                                           "--iters", "2", "--out", png};
+    auto with = [&](std::vector<std::string> extra) {
+        std::vector<std::string> a = base;
+        a.insert(a.end(), extra.begin(), extra.end());
+        return cli(a);
+    };
+    expectUserError(with({"--feature-prior", "-1"}), "--feature-prior must be between 0 and 1000");
+    expectUserError(with({"--prior-layers", "fire2,fire99"}), "'fire99'");
+}
