@@ -236,6 +236,11 @@ TEST_CASE("the atlas (a batch of units) equals the units rendered one by one") {
 // images were valleys, p 0.0).
 TEST_CASE("class units read the network's output where its last tap holds more (MobileNet V2's background class)") {
     auto m = Model::load(PREIMAGE_SOURCE_DIR "/tests/assets/judge/judge.pt");
+    // (Its feature prior's layers: one level down, inside `features`, the network's only top-level block.)
+    const auto priorLayers = defaultPriorLayers(*m);
+    REQUIRE(priorLayers.size() == 9);
+    CHECK(priorLayers.front() == "features.Conv");
+    CHECK(priorLayers.back() == "features.expanded_conv_7");
     const auto& last = m->layers().back();
     REQUIRE(last.shape.at(0) == 1001);
     REQUIRE(m->classCount() == 1000);

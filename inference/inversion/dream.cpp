@@ -84,16 +84,28 @@ std::vector<std::string> defaultPriorLayers(const Model& model) {
     const auto& layers = model.layers();
     int total = 0;
     for (const auto& l : layers) total = std::max(total, l.weightDepth);
-    std::vector<std::string> top, convs;
-    int depth = 0;  // the weight depth of the previous top-level layer
-    for (const auto& l : layers) {
-        const bool early = l.shape.size() == 3 && l.weightDepth > 0 && 2 * l.weightDepth <= total;
-        if (early && l.kind.find("Conv") != std::string::npos) convs.push_back(l.name);
-        if (!l.parent.empty()) continue;
-        if (early && l.weightDepth > depth) top.push_back(l.name);
-        depth = std::max(depth, l.weightDepth);
+    auto early = [&](const LayerInfo& l) { return l.shape.size() == 3 && l.weightDepth > 0 && 2 * l.weightDepth <= total; };
+    // The children of `parent` that hold weights (their weight depth above the previous child's), in the first half;
+    // `largest`: the child holding the most weights (where to look one level down).
+    std::string parent;
+    for (int level = 0; level < 8; ++level) {
+        std::vector<std::string> chosen;
+        std::string largest;
+        int depth = 0, most = 0;
+        for (const auto& l : layers) {
+            if (l.parent != parent) continue;
+            if (early(l) && l.weightDepth > depth) chosen.push_back(l.name);
+            if (l.weightDepth - depth > most && !l.module.empty()) most = l.weightDepth - depth, largest = l.module;
+            depth = std::max(depth, l.weightDepth);
+        }
+        if (chosen.size() >= 2) return chosen;
+        if (largest.empty() || largest == parent) break;
+        parent = largest;
     }
-    return top.size() >= 2 ? top : convs;
+    std::vector<std::string> convs;
+    for (const auto& l : layers)
+        if (early(l) && l.kind.find("Conv") != std::string::npos) convs.push_back(l.name);
+    return convs;
 }
 
 DreamParametrisation defaultParametrisation(const Model& model, const std::string& generator) {

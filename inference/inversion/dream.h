@@ -74,8 +74,9 @@ DreamDefaults dreamDefaults(DreamParametrisation p);
 // shapes model).
 bool featurePriorApplies(const InputSpec& input);
 // Its layers when not told: the network's top-level layers that hold weights (a block, a convolution) with a 3-d
-// output, in the first half of its weight layers (SqueezeNet: conv1, fire2 ... fire5); where fewer than two top-level
-// layers qualify, every convolution of that half.
+// output, in the first half of its weight layers (SqueezeNet: conv1, fire2 ... fire5); where fewer than two qualify,
+// the same one level down inside the layer holding the most weights (MobileNet V2: features.Conv,
+// features.expanded_conv, ...), and failing that every convolution of that half.
 std::vector<std::string> defaultPriorLayers(const Model& model);
 // The parametrisation of images where no generator prior is used (the one a second network agrees with most).
 constexpr DreamParametrisation kDefaultImageParametrisation = DreamParametrisation::Fourier;
