@@ -338,12 +338,15 @@ TEST_CASE("the feature prior keeps early layers' statistics nearer photographs',
     CHECK(dream(*m, p).priorLayers == std::vector<std::string>{"fire2"});
     p.priorLayers = {"fire2", "fire99"};
     CHECK_THROWS_WITH_AS(dream(*m, p), doctest::Contains("fire99"), Error);
-    // A channel's default layers stop before its own layer (its statistics are what it raises); conv1's: none, no prior.
+    // Channels: none by default; asked for, its default layers stop before the channel's own layer (its statistics are
+    // what it raises); conv1's: none, no prior.
     DreamParams c;
     c.param = DreamParametrisation::Fourier;
     c.iterations = 2;
     c.renderSide = 64;
     c.unit = "fire3:5";
+    CHECK(dream(*m, c).featurePrior == 0.f);
+    c.featurePrior = 15.f;
     CHECK(dream(*m, c).priorLayers == std::vector<std::string>{"conv1", "fire2"});
     c.unit = "conv1:5";
     CHECK(dream(*m, c).featurePrior == 0.f);

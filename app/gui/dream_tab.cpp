@@ -124,9 +124,9 @@ void App::drawDreamTab() {
     ImGui::SliderFloat("feature prior", &d.featurePrior, 0.f, 50.f, "%.1f");
     ImGui::EndDisabled();
     if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled))
-        ImGui::SetTooltip("Keeps the per-channel mean and variance of the network's early layers near those of photographs\n"
-                          "(the sample photographs): photographic textures and colours; a second network agrees more often.\n"
-                          "3-channel networks of 64 px or more; 0: none. Not when accentuating.");
+        ImGui::SetTooltip("Class images: keeps the per-channel mean and variance of the network's early layers near those of\n"
+                          "photographs (the sample photographs): photographic colours; a second network agrees far more often.\n"
+                          "3-channel networks of 64 px or more; 0: none. Not for channels, nor when accentuating.");
     ImGui::SetNextItemWidth(90.f);
     ImGui::InputInt("iterations (0: default)", &d.iterations, 0);
     d.iterations = std::clamp(d.iterations, 0, 100000);

@@ -72,6 +72,7 @@ void Session::startDream(const std::string& unit, bool prior) {
     Request r = baseRequest(JobKind::Dream);
     r.dream = dreamParams(prior);
     r.dream.unit = unit;
+    if (unit.find(':') != std::string::npos) r.dream.featurePrior.reset();  // a channel: none (the prior is for classes)
     if (dreamSettings.accentuate) {
         if (!image) {
             setError("accentuation starts from the open image: open one first");
@@ -119,6 +120,7 @@ void Session::startAtlas() {
     r.judge = dreamSettings.judge;
     const int n = std::min<int>(int(info.shape[0]), std::max(1, dreamSettings.atlasLimit));
     const bool classes = layer == int(model->layers.size()) - 1 && model->classCount > 0;
+    if (!classes) r.dream.featurePrior.reset();  // channels: none (the prior is for classes)
     for (int c = 0; c < n; ++c) r.units.push_back(classes ? std::to_string(c) : info.name + ":" + std::to_string(c));
     atlas.clear();
     atlasLayer = layer;

@@ -68,7 +68,7 @@ struct DreamDefaults {
 DreamDefaults dreamDefaults(DreamParametrisation p);
 // The feature-statistics prior (DeepInversion, Yin et al. 2020, with photographs in place of batch-norm statistics):
 // the image's per-channel mean and variance at a few early layers are kept near those of natural photographs, so that
-// its textures and colours stay photographic while the unit rises. Its reference is the sample photographs
+// its textures and colours stay photographic while the class rises (class units only by default: DreamParams). Its reference is the sample photographs
 // (assets/samples/photo_*.png), each with its mirror and random crops, so it applies by default only to networks that
 // take photographs' statistics: 3 channels and a side of at least 64 px (not the 28-px Fashion-MNIST model, nor the
 // shapes model).
@@ -115,7 +115,8 @@ struct DreamParams {
     // |mean - mean_ref| / |mean_ref| + |var - var_ref| / |var_ref| (per-channel mean and variance over the image's
     // positions and the step's samples, against the photographs'), s being the spread of the unit's layer over the
     // photographs (for classes: of the scores less each image's mean score), so that one weight fits any network.
-    // Unset: the parametrisation's default (DreamDefaults::featurePrior) where it applies, else 0; 0 when accentuating.
+    // Unset: the parametrisation's default (DreamDefaults::featurePrior) for class units where it applies, else 0 (on
+    // channels it makes every unit of a tap the same photographic texture); 0 when accentuating. Set: any unit.
     std::optional<float> featurePrior;
     std::vector<std::string> priorLayers;  // empty: defaultPriorLayers() before the unit's layer (none left: no prior)
     // Feature accentuation: start from this image (any size; prepared to the model's input) and add
