@@ -177,6 +177,18 @@ r = run("dream", [{"dream": "Sneaker"}, {"wait_idle": 120}, {"frames": 3}, {"scr
 check(r.get("errors") == [], f"dream: no error ({r.get('errors')})")
 check("preferred input of Sneaker" in r.get("status", ""), f"dream finished: {r.get('status')}")
 
+# 4a. A class image of the ImageNet network comes with the feature prior (README, "Preferred inputs"); a channel without.
+r = run("dream_prior", [{"wait_idle": 300}, {"dream_settings": {"param": "fourier", "iters": 16}}, {"dream": "lemon"},
+                        {"wait_idle": 300}], extra=["--model", "squeezenet"])
+fp = (r.get("view", {}).get("dream") or {}).get("feature_prior") or {}
+check(r.get("errors") == [] and fp.get("weight") == 15 and fp.get("distance", 0) > 0,
+      f"ImageNet class image with the feature prior ({r.get('errors')}, {fp})")
+r = run("dream_prior_channel", [{"wait_idle": 300}, {"dream_settings": {"param": "fourier", "iters": 4}},
+                                {"dream": "fire3:5"}, {"wait_idle": 300}], extra=["--model", "squeezenet"])
+d = r.get("view", {}).get("dream") or {}
+check(r.get("errors") == [] and d.get("unit") == "fire3:5" and "feature_prior" not in d,
+      f"ImageNet channel image without it ({r.get('errors')}, {d.get('unit')}, {d.get('feature_prior')})")
+
 # 4b. Preferred inputs as the field does them: a Fourier image with its transparency map and numbers; accentuation of
 # the open image with its difference map; the atlas of a tap beside its channel grid, a click on a cell opens its unit.
 r = run("dream_fourier", [{"wait_idle": 120}, {"dream_settings": {"param": "fourier", "iters": 40}}, {"dream": "Sneaker"},
