@@ -68,10 +68,10 @@ struct DreamDefaults {
 DreamDefaults dreamDefaults(DreamParametrisation p);
 // The feature-statistics prior (DeepInversion, Yin et al. 2020, with photographs in place of batch-norm statistics):
 // the image's per-channel mean and variance at a few early layers are kept near those of natural photographs, so that
-// its textures and colours stay photographic while the class rises (class units only by default: DreamParams). Its reference is the sample photographs
-// (assets/samples/photo_*.png), each with its mirror and random crops, so it applies by default only to networks that
-// take photographs' statistics: 3 channels and a side of at least 64 px (not the 28-px Fashion-MNIST model, nor the
-// shapes model).
+// its colours and textures stay photographic while the class rises (class units only by default: DreamParams). Its
+// reference is the sample photographs (assets/samples/photo_*.png), each with its mirror and random crops, so it
+// applies by default only to networks that take photographs' statistics: 3 channels and a side of at least 64 px (not
+// the 28-px Fashion-MNIST model, nor the shapes model).
 bool featurePriorApplies(const InputSpec& input);
 // Its layers when not told: the network's top-level layers that hold weights (a block, a convolution) with a 3-d
 // output, in the first half of its weight layers (SqueezeNet: conv1, fire2 ... fire5); where fewer than two qualify,
