@@ -286,7 +286,7 @@ int cmdSweepData(const std::vector<std::string>& argv, size_t first, std::ostrea
                 const auto& r = results[j];
                 Record rec{r.featureError, r.pixelRmse, perImage, true, r.objective.total, r.objective.feature,
                            r.objective.alpha, r.objective.tv, r.evaluations};
-                log.m_done[{idx[j], name}] = rec;
+                log.m_done[{idx[j], name}] = rec.asLogged();  // the numbers a resume will read
                 json line = rec.fields();
                 line["i"] = idx[j];
                 line["layer"] = name;

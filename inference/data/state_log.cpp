@@ -107,6 +107,12 @@ json Record::fields() const {
     return j;
 }
 
+Record Record::asLogged() const {
+    json j = fields();
+    shortenFloats(j);
+    return from(j);
+}
+
 Record Record::from(const json& j) {
     Record r{j.at("feature_error").get<double>(), j.at("pixel_rmse").get<double>(), j.at("seconds").get<double>()};
     if (j.contains("objective") && j.contains("evaluations")) {

@@ -43,6 +43,9 @@ struct Record {
 
     nlohmann::json fields() const;  // {"feature_error", "pixel_rmse", "seconds"[, "objective", "evaluations"]}
     static Record from(const nlohmann::json& j);
+    // The record as a resumed run reads it back from the log (its floats shortened as the log writes them), so that a
+    // table made now and one made after a resume agree to the last digit.
+    Record asLogged() const;
 };
 
 class StateLog {
