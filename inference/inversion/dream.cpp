@@ -1,10 +1,11 @@
 #include "inference/inversion/dream.h"
 
-#include "inference/data/convert.h"
 #include "inference/data/dataset.h"
 #include "inference/data/splitmix.h"
 #include "inference/inversion/dream_unit.h"
+#include "inference/inversion/feature_prior.h"
 #include "inference/inversion/image_param.h"
+#include "inference/inversion/weight_noise.h"
 #include "inference/learned/training_util.h"
 #include "inference/model/model_impl.h"
 
@@ -15,7 +16,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <filesystem>
 #include <limits>
 #include <tuple>
 
@@ -75,38 +75,6 @@ DreamDefaults dreamDefaults(DreamParametrisation p) {
         case DreamParametrisation::Maco: return {128, 0.3f, DreamTransforms::macoCrops(), true, 0.f, 0.f};
     }
     return {200, 0.05f, {}, false, 0.f, 0.f};
-}
-
-bool featurePriorApplies(const InputSpec& in) {
-    return in.channels == 3 && std::min(in.width, in.height) >= 64;
-}
-
-std::vector<std::string> defaultPriorLayers(const Model& model) {
-    const auto& layers = model.layers();
-    int total = 0;
-    for (const auto& l : layers) total = std::max(total, l.weightDepth);
-    auto early = [&](const LayerInfo& l) { return l.shape.size() == 3 && l.weightDepth > 0 && 2 * l.weightDepth <= total; };
-    // The children of `parent` that hold weights (their weight depth above the previous child's), in the first half;
-    // `largest`: the child holding the most weights (where to look one level down).
-    std::string parent;
-    for (int level = 0; level < 8; ++level) {
-        std::vector<std::string> chosen;
-        std::string largest;
-        int depth = 0, most = 0;
-        for (const auto& l : layers) {
-            if (l.parent != parent) continue;
-            if (early(l) && l.weightDepth > depth) chosen.push_back(l.name);
-            if (l.weightDepth - depth > most && !l.module.empty()) most = l.weightDepth - depth, largest = l.module;
-            depth = std::max(depth, l.weightDepth);
-        }
-        if (chosen.size() >= 2) return chosen;
-        if (largest.empty() || largest == parent) break;
-        parent = largest;
-    }
-    std::vector<std::string> convs;
-    for (const auto& l : layers)
-        if (early(l) && l.kind.find("Conv") != std::string::npos) convs.push_back(l.name);
-    return convs;
 }
 
 DreamParametrisation defaultParametrisation(const Model& model, const std::string& generator) {
@@ -187,156 +155,6 @@ Resolved resolve(const DreamParams& p, const Model& model) {
         r.transforms.cropMax < r.transforms.cropMin || r.transforms.cropMax > 1.f)
         throw Error("dream: crops must be 1-64 samples of a fraction 0-1 of the side (min <= max)");
     return r;
-}
-
-// Weight noise (DreamDefaults::weightNoise): perturb(step) multiplies every parameter by 1 + sigma n, n read from one
-// bank of N(0, 1) draws (twice the parameters' count, drawn once per run from the seed) at an offset drawn from the seed
-// and the step: each weight gets another draw each step for the price of a copy (drawing 1.2 M normals each step took
-// a third of SqueezeNet's 112-px atlas time), and a unit sees the same networks in a batch as alone. The weights as they
-// were come back at restore() and at the end of the scope, however the run ends (a NaN, a cancel, a throw).
-class WeightNoise {
-public:
-    WeightNoise(Model::Impl& M, float sigma, uint64_t seed) : m_sigma(sigma), m_seed(seed) {
-        if (!(sigma > 0)) return;
-        torch::NoGradGuard noGrad;
-        if (M.native) {
-            for (const auto& t : M.native->parameters()) m_params.push_back(t);
-        } else {
-            for (const auto& t : M.script.parameters()) m_params.push_back(t);
-        }
-        for (const auto& t : m_params) m_saved.push_back(t.detach().clone()), m_count += t.numel();
-        if (m_params.empty()) return;
-        auto gen = at::make_generator<at::CPUGeneratorImpl>(splitmix64(seed ^ 0x67686f7374ull));
-        m_bank = at::randn({2 * m_count}, gen, torch::kFloat).to(m_saved.front().device());
-    }
-    ~WeightNoise() { restore(); }
-    WeightNoise(const WeightNoise&) = delete;
-    WeightNoise& operator=(const WeightNoise&) = delete;
-    void perturb(int step) {
-        if (m_params.empty()) return;
-        torch::NoGradGuard noGrad;
-        int64_t at = int64_t(splitmix64(m_seed ^ (uint64_t(step + 1) * 0x9E3779B97F4A7C15ull)) % uint64_t(m_count + 1));
-        for (size_t k = 0; k < m_params.size(); ++k) {
-            const int64_t n = m_saved[k].numel();
-            auto draws = m_bank.narrow(0, at, n).view(m_saved[k].sizes()).to(m_saved[k].scalar_type());
-            m_params[k].copy_(m_saved[k]).addcmul_(m_saved[k], draws, m_sigma);
-            at += n;
-        }
-    }
-    void restore() {
-        torch::NoGradGuard noGrad;
-        for (size_t k = 0; k < m_params.size(); ++k) m_params[k].copy_(m_saved[k]);
-    }
-    size_t tensors() const { return m_params.size(); }
-
-private:
-    float m_sigma;
-    uint64_t m_seed;
-    int64_t m_count = 0;
-    std::vector<torch::Tensor> m_params, m_saved;
-    torch::Tensor m_bank;  // [2 x the parameters' count] N(0, 1), on their device
-};
-
-// The network's output and the values of `layers` (indices into M.layers) from one forward pass.
-torch::Tensor forwardCollect(Model::Impl& M, const torch::Tensor& x, const std::vector<int>& layers,
-                             std::vector<torch::Tensor>& values) {
-    values.clear();
-    if (M.taps) {
-        std::vector<torch::Tensor> all;
-        auto out = M.taps->forward(x, &all);
-        for (int l : layers) values.push_back(all.at(size_t(M.layerTap.at(size_t(l)))));
-        return out;
-    }
-    std::vector<torch::Tensor> byStage;
-    torch::Tensor y = x;
-    for (const auto& stage : M.stages) byStage.push_back(y = stage.forward(y));
-    for (int l : layers) values.push_back(byStage.at(size_t(M.layerStage.at(size_t(l)))));
-    return y;
-}
-
-// The feature-statistics prior (DreamParams::featurePrior): the photographs' per-channel mean and variance at its
-// layers, and the spread of the units' layer over them (its scale).
-struct FeaturePrior {
-    std::vector<int> layers;
-    std::vector<std::string> names;
-    std::vector<torch::Tensor> mean, var;  // [C] per layer
-    float scale = 1.f;
-
-    // [C, N * h * w] of a layer's value for rows [first, first + n).
-    static torch::Tensor channels(const torch::Tensor& v, int64_t first, int64_t n) {
-        return v.narrow(0, first, n).transpose(0, 1).flatten(1);
-    }
-    // The mean over layers of the relative distance of rows [first, first + n)'s statistics (all of them: one image's
-    // samples) to the photographs'. A scalar.
-    torch::Tensor distance(const std::vector<torch::Tensor>& values, int64_t first, int64_t n) const {
-        torch::Tensor d;
-        for (size_t k = 0; k < layers.size(); ++k) {
-            auto c = channels(values[k], first, n);
-            auto dk = (c.mean(1) - mean[k]).norm() / mean[k].norm().clamp_min(1e-12) +
-                      (c.var(1, false) - var[k]).norm() / var[k].norm().clamp_min(1e-12);
-            d = d.defined() ? d + dk : dk;
-        }
-        return d / double(layers.size());
-    }
-};
-
-// The reference statistics from the sample photographs (assets/samples/photo_*.png), each prepared to the render
-// size, its mirror, and four random crops of 50-100% of the side of each (seed 7): 40 images for the four samples.
-// Without chosen layers, the default ones before the unit's own layer (a channel's statistics are what it raises), and
-// none (no prior) where none are left.
-std::optional<FeaturePrior> makeFeaturePrior(Model& model, const DreamParams& p, const DreamUnit& unit, int H, int W) {
-    auto& M = model.impl();
-    FeaturePrior prior;
-    if (p.priorLayers.empty()) {
-        for (const auto& n : defaultPriorLayers(model))
-            if (unit.classUnit || model.layerIndex(n) < unit.layer) prior.names.push_back(n);
-        if (prior.names.empty()) return std::nullopt;
-    } else {
-        prior.names = p.priorLayers;
-    }
-    for (const auto& n : prior.names) {
-        const int l = model.layerIndex(n);
-        if (M.layers[size_t(l)].shape.size() != 3)
-            throw Error("feature prior: layer '" + n + "' has no channels and positions (a C x H x W output is needed)");
-        prior.layers.push_back(l);
-    }
-    namespace fs = std::filesystem;
-    std::vector<std::string> files;
-    const fs::path dir = fs::path(assetsDir()) / "samples";
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir, ec)) {
-        const std::string f = e.path().filename().string();
-        if (f.rfind("photo_", 0) == 0 && e.path().extension() == ".png") files.push_back(e.path().string());
-    }
-    if (files.empty()) throw Error("feature prior: no photographs (photo_*.png) in " + dir.string());
-    std::sort(files.begin(), files.end());
-    InputSpec spec = M.input;
-    spec.width = W, spec.height = H;
-    std::vector<torch::Tensor> photos;
-    for (const auto& f : files) {
-        auto x = imageToTensor(prepareImage(loadImageF(f), spec));
-        photos.push_back(x), photos.push_back(x.flip(2));
-    }
-    torch::NoGradGuard noGrad;
-    auto batch = torch::stack(photos).to(M.device);
-    DreamTransforms crops;
-    crops.crops = 4, crops.cropMin = 0.5f, crops.cropMax = 1.f;
-    auto gen = at::detail::createCPUGenerator(7);
-    auto images = torch::cat({batch, fv::transformBatch(batch, crops, H, W, gen)});
-    auto mean = torch::tensor(M.input.mean).view({1, -1, 1, 1}).to(M.device);
-    auto std = torch::tensor(M.input.std).view({1, -1, 1, 1}).to(M.device);
-    std::vector<int> collect = prior.layers;
-    collect.push_back(unit.layer);
-    std::vector<torch::Tensor> values;
-    auto out = forwardCollect(M, (images - mean) / std, collect, values);
-    for (size_t k = 0; k < prior.layers.size(); ++k) {
-        auto c = FeaturePrior::channels(values[k], 0, images.size(0));
-        prior.mean.push_back(c.mean(1)), prior.var.push_back(c.var(1, false));
-    }
-    auto f = unit.classUnit ? out.flatten(1) : values.back().flatten(1);
-    if (unit.classUnit) f = f - f.mean(1, true);  // the scores as the contrastive objective moves them
-    prior.scale = std::max(f.std().item<float>(), 1e-6f);
-    return prior;
 }
 
 // One batch of units of the same layer, optimised together (pixels, Fourier, MACO).
