@@ -106,17 +106,18 @@ float scheduledRate(float base, int it, int iterations) {
 }
 
 // The Sobolev optimiser's rate from noise (its base is 10x the paper's): the base for the first quarter, a tenth of it
-// (the paper's first-phase rate) to nine tenths, a hundredth for the last tenth; the first taps (Problem::firstTaps)
-// keep the tenth to the end (their plain part: the high frequencies' turn). The protocol's shape (the last quarter at a
-// hundredth) froze objectives that were still falling at the middle rate (ResNet-50 layer3: 0.0356 at iteration 97,
-// 0.0355 at 130, against the protocol's 0.0351; with the drop at nine tenths it reaches it after 114-117 evaluations;
-// the other deep taps of README "Time to quality" end within -4% / +7% of before). With no drop at all the deepest
+// (the paper's first-phase rate) to nine tenths, a hundredth for the last tenth; without the last drop
+// (Problem::lastDrop false: the first taps, whose plain part is the high frequencies' turn, and taps whose TV term is
+// far from stiff, kStiffTv) the tenth to the end. The protocol's shape (the last quarter at a hundredth) froze
+// objectives that were still falling at the middle rate (ResNet-50 layer3: 0.0356 at iteration 97, 0.0355 at 130,
+// against the protocol's 0.0351; with the drop at nine tenths it reaches it after 114-117 evaluations; the other deep
+// taps of README "Time to quality" end within -4% / +7% of before). With no drop at all the deepest
 // taps end higher, most in runs of the protocol's time (SqueezeNet fire9 after 500 iterations 0.297 against 0.161
 // with the drop at 3/4, 0.184 at 9/10); a drop at 0.85 left layer3 above. Warm starts keep the protocol's shape
 // (scheduledRate).
-float sobolevRate(float base, int it, int iterations, bool firstTaps) {
+float sobolevRate(float base, int it, int iterations, bool lastDrop) {
     const double f = double(it) / double(std::max(1, iterations));
-    return f < 0.25 ? base : (f < 0.9 || firstTaps ? base * 0.1f : base * 0.01f);
+    return f < 0.25 ? base : (f < 0.9 || !lastDrop ? base * 0.1f : base * 0.01f);
 }
 
 // One attempt's optimisation state: the images, their velocity, the jitter generators and the loss terms seen.
@@ -401,7 +402,7 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
             // Momentum SGD on y = x / sigma (see the top of this file), written on x: the step on x is
             // sigma^2 times the rate times the gradient on x.
             const bool smoothed = P.smoothed(done, iterations);
-            const float rate = P.sobolev && !P.warm.defined() ? sobolevRate(lr * rateScale, done, iterations, P.firstTaps)
+            const float rate = P.sobolev && !P.warm.defined() ? sobolevRate(lr * rateScale, done, iterations, P.lastDrop)
                                                               : scheduledRate(lr * rateScale, done, iterations);
             Evaluation e = evaluate(M, layerIndex, P, run, params, rate, smoothed, results);
             ++evaluations;

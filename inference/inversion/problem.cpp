@@ -144,6 +144,7 @@ Problem prepareProblem(Model& model, std::vector<InversionResult>& results, cons
         const double tau = std::max(sobolevTau(P.lambdaTv) * frame, etaMax * P.tvBound[0] / 8.0);
         P.smooth = SobolevPreconditioner(P.H, P.W, tau, P.x0.options());
         P.firstTaps = !P.warm.defined() && P.lambdaTv <= 1.f;
+        P.lastDrop = !P.firstTaps && etaMax / P.rateScale * P.tvBound[0] > kStiffTv;  // eta k at the paper's rate
     }
     return P;
 }
