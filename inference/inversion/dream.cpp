@@ -180,7 +180,7 @@ std::vector<DreamResult> runChunk(Model& model, const DreamParams& p, const Reso
         if (prior && priorDistance) {
             std::vector<int> collect = prior->layers;
             if (!units.front().classUnit) collect.push_back(layer);
-            auto out = forwardCollect(M, (images - mean) / std, collect, values);
+            auto out = M.forwardCollect((images - mean) / std, collect, values);
             f = units.front().classUnit ? out.flatten(1) : values.back();
         } else {
             f = unitFeatures(M, (images - mean) / std, units.front());

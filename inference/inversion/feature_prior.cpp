@@ -43,22 +43,6 @@ std::vector<std::string> defaultPriorLayers(const Model& model) {
     return convs;
 }
 
-torch::Tensor forwardCollect(Model::Impl& M, const torch::Tensor& x, const std::vector<int>& layers,
-                             std::vector<torch::Tensor>& values) {
-    values.clear();
-    if (M.taps) {
-        std::vector<torch::Tensor> all;
-        auto out = M.taps->forward(x, &all);
-        for (int l : layers) values.push_back(all.at(size_t(M.layerTap.at(size_t(l)))));
-        return out;
-    }
-    std::vector<torch::Tensor> byStage;
-    torch::Tensor y = x;
-    for (const auto& stage : M.stages) byStage.push_back(y = stage.forward(y));
-    for (int l : layers) values.push_back(byStage.at(size_t(M.layerStage.at(size_t(l)))));
-    return y;
-}
-
 std::optional<FeaturePrior> makeFeaturePrior(Model& model, const DreamParams& p, const DreamUnit& unit, int H, int W) {
     auto& M = model.impl();
     FeaturePrior prior;
@@ -103,7 +87,7 @@ std::optional<FeaturePrior> makeFeaturePrior(Model& model, const DreamParams& p,
     std::vector<int> collect = prior.layers;
     collect.push_back(unit.layer);
     std::vector<torch::Tensor> values;
-    auto out = forwardCollect(M, (images - mean) / std, collect, values);
+    auto out = M.forwardCollect((images - mean) / std, collect, values);
     for (size_t k = 0; k < prior.layers.size(); ++k) {
         auto c = FeaturePrior::channels(values[k], 0, images.size(0));
         prior.mean.push_back(c.mean(1)), prior.var.push_back(c.var(1, false));

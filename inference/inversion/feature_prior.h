@@ -13,10 +13,6 @@
 
 namespace preimage {
 
-// The network's output and the values of `layers` (indices into M.layers) from one forward pass.
-torch::Tensor forwardCollect(Model::Impl& M, const torch::Tensor& x, const std::vector<int>& layers,
-                             std::vector<torch::Tensor>& values);
-
 // The feature-statistics prior (DreamParams::featurePrior): the photographs' per-channel mean and variance at its
 // layers, and the spread of the units' layer over them (its scale).
 struct FeaturePrior {

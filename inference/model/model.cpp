@@ -158,6 +158,22 @@ torch::Tensor Model::Impl::forwardAll(const torch::Tensor& x) const {
     return y;
 }
 
+torch::Tensor Model::Impl::forwardCollect(const torch::Tensor& x, const std::vector<int>& layerIndices,
+                                          std::vector<torch::Tensor>& values) const {
+    values.clear();
+    if (taps) {
+        std::vector<torch::Tensor> all;
+        auto out = taps->forward(x, &all);
+        for (int l : layerIndices) values.push_back(all.at(size_t(layerTap.at(size_t(l)))));
+        return out;
+    }
+    std::vector<torch::Tensor> byStage;
+    torch::Tensor y = x;
+    for (const auto& stage : stages) byStage.push_back(y = stage.forward(y));
+    for (int l : layerIndices) values.push_back(byStage.at(size_t(layerStage.at(size_t(l)))));
+    return y;
+}
+
 torch::Tensor Model::Impl::toInput(const std::vector<ImageF>& prepared) const {
     std::vector<torch::Tensor> items;
     for (const auto& im : prepared) {

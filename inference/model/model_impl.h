@@ -45,6 +45,9 @@ struct Model::Impl {
     // Input in model units [N, C, H, W] -> output of layer `layerIndex`.
     torch::Tensor forwardTo(const torch::Tensor& x, int layerIndex) const;
     torch::Tensor forwardAll(const torch::Tensor& x) const;
+    // Input -> the network's output, and in `values` the outputs of layers `layerIndices` (in that order), from one pass.
+    torch::Tensor forwardCollect(const torch::Tensor& x, const std::vector<int>& layerIndices,
+                                 std::vector<torch::Tensor>& values) const;
     // [0,1] prepared images -> normalised input tensor on the device, and back.
     torch::Tensor toInput(const std::vector<ImageF>& prepared) const;
     ImageF fromInput(const torch::Tensor& x) const;  // one image [C,H,W], clamped to [0,1]
