@@ -22,7 +22,7 @@
 // convolution still sees converging at a fraction of the rate, so there its last three quarters step on the plain
 // gradient at the middle phase's rate (the paper's first-phase rate), the high frequencies' turn, and a row whose
 // objective rose has its velocity halved (an adaptive restart, damped) and one that climbs 2% above its lowest there
-// has its steps cut (Problem::firstTaps).
+// steps on the smoothed gradient from then on (Problem::firstTaps).
 // Where a network's stiffness is not in the high frequencies, 10x the rate is too much and the objective climbs
 // without diverging (MobileNet V2's ReLU6 taps); an image whose objective after the first phase is not below its start
 // is run again with the paper's protocol (invertBatch, the guard). Both optimisers can start from an image instead of
@@ -127,7 +127,8 @@ struct Run {
     float lastRate = -1.f;
     std::vector<std::array<double, 3>> first, before;  // per image: the loss terms (feature, alpha, tv) first, last finite
     std::vector<double> rowTotals;  // per row: the objective at the last iteration (the damping on a rise)
-    std::vector<double> rowLowest, rowCut;  // per row, the first taps' plain part: its lowest objective, its step's factor
+    std::vector<double> rowLowest;  // per row, the first taps' plain part: its lowest objective there
+    std::vector<char> rowSmoothed;  // per row, the plain part: it climbed, so it steps on the smoothed gradient
 };
 
 // Small random noise: ||x|| = 0.1 sigma against the target's ~sigma (the paper starts from noise); a warm start gets a
@@ -151,7 +152,7 @@ Run startRun(const Problem& P, const std::vector<uint64_t>& seeds, const torch::
     run.first.resize(size_t(P.N));
     run.before.resize(size_t(P.N));
     run.rowLowest.assign(size_t(P.N * P.R), std::numeric_limits<double>::infinity());
-    run.rowCut.assign(size_t(P.N * P.R), 1.0);
+    run.rowSmoothed.assign(size_t(P.N * P.R), 0);
     return run;
 }
 
@@ -237,8 +238,8 @@ std::string divergence(const Problem& P, Run& run, const Evaluation& e, int iter
 
 // The first taps' adaptation (Problem::firstTaps), each row on its own: a row whose objective rose since the last
 // iteration keeps kRiseKeep of its velocity (its momentum was carrying it past the minimum along some direction); in
-// the plain part, a row more than kClimbMargin above its lowest objective there has its step cut by kClimbCut (the
-// rate is past what that network takes: step() applies run.rowCut).
+// the plain part, a row more than kClimbMargin above its lowest objective there steps on the smoothed gradient from
+// then on (the plain rate is past what its high frequencies take there: step() applies run.rowSmoothed).
 void adaptFirstTaps(Run& run, const Evaluation& e, bool plain) {
     torch::NoGradGuard noGrad;
     for (size_t row = 0; row < e.rowTotals.size(); ++row) {
@@ -246,7 +247,7 @@ void adaptFirstTaps(Run& run, const Evaluation& e, bool plain) {
         if (row < run.rowTotals.size() && now > run.rowTotals[row])
             run.velocity.select(0, int64_t(row)).mul_(inversion::kRiseKeep);
         if (!plain) continue;
-        if (now > run.rowLowest[row] * (1.0 + inversion::kClimbMargin)) run.rowCut[row] *= inversion::kClimbCut;
+        if (now > run.rowLowest[row] * (1.0 + inversion::kClimbMargin)) run.rowSmoothed[row] = 1;
         run.rowLowest[row] = std::min(run.rowLowest[row], now);
     }
     run.rowTotals = e.rowTotals;
@@ -262,11 +263,12 @@ void step(const Problem& P, Run& run, Evaluation& e, const InversionParams& para
         momentumStep(run.x, run.velocity, smooth, {}, params.momentum, e.eta, P.R);
         return;  // no implicit TV step: the smoothing keeps the explicit one stable
     }
-    // The first taps' cut rows: eta times the cut, row by row (an implicit TV step, unconditionally stable, keeps eta).
-    for (size_t row = 0; row < run.rowCut.size(); ++row)
-        if (run.rowCut[row] < 1.0) {
-            e.grad.select(0, int64_t(row)).mul_(run.rowCut[row]);
-            run.regGrad.select(0, int64_t(row)).mul_(run.rowCut[row]);
+    // The first taps' rows that climbed in the plain part: the smoothed gradient (the TV term's in it when explicit).
+    for (size_t row = 0; row < run.rowSmoothed.size(); ++row)
+        if (run.rowSmoothed[row]) {
+            auto g = e.grad.select(0, int64_t(row)), r = run.regGrad.select(0, int64_t(row));
+            g.copy_(P.smooth.apply(g.add_(r)));
+            r.zero_();
         }
     momentumStep(run.x, run.velocity, e.grad, run.regGrad, params.momentum, e.eta, P.R);
     for (int b = 0; b < P.N; ++b) {
