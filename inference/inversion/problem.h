@@ -29,18 +29,18 @@ namespace preimage::inversion {
 // +13%), so neither runs there.
 constexpr double kPlainFrom = 0.25;
 constexpr double kRiseKeep = 0.5;
-// In the plain part, a row whose objective climbs more than kClimbMargin above the lowest it reached there steps on
-// the smoothed gradient from then on (Run::rowSmoothed): the plain rate is past what that row's high frequencies take
-// on that image and network (it oscillates), and the smoothing is what steadies them, where cutting the rate slowed
-// every frequency. On the networks of README "Time to quality" most rows never climb (the cat: the evaluations to the
-// protocol's value unchanged at every lambda-1 tap); SqueezeNet on the rocket photograph, fire3 / pool3, from 1.26x / 1.46x the protocol's objective after
-// 130 iterations (steps cut to 0.7 on each climb) to reached after 104 / 108 evaluations; MobileNet V2 (raw pixels) on
-// the coffee photograph, expanded_conv_1 oscillated with a growing amplitude from iteration 55 (0.073, 0.094, 0.076,
-// 0.112, ... 0.188) unadapted, reached it after 110 evaluations with the cut, 85 now, and expanded_conv_3 from 1.25x to
-// 1.07x. Cutting and smoothing both (the cut on each climb after the first) froze the rocket's fire3 at 6.3x: a row
-// smoothed late sits above its lowest for a while. A margin of 0.1 left expanded_conv_3 at 1.64x the protocol with the
-// cut (1.29x with 0.02); acting on every rise (no margin) slowed the Fashion model's relu1 from 96-97 evaluations to
-// 106-109.
+// In the plain part, a row whose objective climbs more than kClimbMargin above the lowest it reached there steps on the
+// smoothed gradient from then on (Run::rowSmoothed): the plain rate is past what that row's high frequencies take on
+// that image and network (it oscillates), and the smoothing is what steadies them, where cutting the rate slowed every
+// frequency. On the networks of README "Time to quality" most rows never climb (the cat: the evaluations to the
+// protocol's value unchanged at every lambda-1 tap); SqueezeNet on the rocket photograph, fire3 / pool3, from 1.26x /
+// 1.46x the protocol's objective after 130 iterations (steps cut to 0.7 on each climb) to reached after 104 / 108
+// evaluations; MobileNet V2 (raw pixels) on the coffee photograph, expanded_conv_1 oscillated with a growing amplitude
+// from iteration 55 (0.073, 0.094, 0.076, 0.112, ... 0.188) unadapted, reached it after 110 evaluations with the cut,
+// 85 now, and expanded_conv_3 from 1.25x to 1.07x. Cutting and smoothing both (the cut on each climb after the first)
+// froze the rocket's fire3 at 6.3x: a row smoothed late sits above its lowest for a while. A margin of 0.1 left
+// expanded_conv_3 at 1.64x the protocol with the cut (1.29x with 0.02); acting on every rise (no margin) slowed the
+// Fashion model's relu1 from 96-97 evaluations to 106-109.
 constexpr double kClimbMargin = 0.02;
 
 // The Sobolev optimiser's last drop (to a hundredth of its base rate for the last tenth) damps what the stiff TV term's
