@@ -171,6 +171,8 @@ TEST_CASE("bad input gets a one-line error and exit code 2") {
     expectUserError(cli({"invert", "--model", "fashion", "--image", kBoot, "--layer", "conv1", "--iters", "many"}),
                     "expects an integer");
     expectUserError(cli({"invert", "--model", "fashion", "--bogus", "1"}), "has no option --bogus");
+    expectUserError(cli({"sweep", "--model", "fashion", "--data", "fashion-mnist", "--out", "grid.png"}),
+                    "writes its table with --csv");
     expectUserError(cli({"frobnicate"}), "unknown command");
     expectUserError(cli({"invert", "--model", "fashion", "--image", kBoot, "--layer", "conv1", "--iters", "5", "--out",
                          "/nonexistent-dir/pre.png"}),

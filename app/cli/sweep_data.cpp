@@ -166,9 +166,15 @@ bool gatherToRankZero(StateLog& log, dist::Group& group, const std::function<boo
 
 int cmdSweepData(const std::vector<std::string>& argv, size_t first, std::ostream& out) {
     Args a(argv, first,
-           unite({kModelOptions, kInversionOptions, {"data", "image", "layers", "limit", "batch", "csv", "json", "plot", "grid"}}),
-           {"gray", "fresh"}, "sweep");
+           unite({kModelOptions, kInversionOptions,
+                  {"data", "image", "layers", "limit", "batch", "csv", "json", "plot", "grid", "out"}}),
+           {"gray", "fresh", "warm"}, "sweep");
     if (a.has("image")) throw Error("sweep takes --image (one image) or --data (a dataset), not both");
+    // The one-image form's options, refused with what the dataset form takes instead.
+    if (a.has("out"))
+        throw Error("sweep --data writes its table with --csv stats.csv (and a grid with --grid G.png); --out is the grid "
+                    "of `sweep --image`");
+    if (a.has("warm")) throw Error("--warm is for `sweep --image`; sweep --data inverts every tap from noise");
     checkOutputs(a, {{"csv", ".csv"}, {"json", ".json"}, {"plot", ".png"}, {"grid", ".png"}});
     const std::string csvPath = a.required("csv");
     const int batch = a.integer("batch", 1);
