@@ -33,6 +33,11 @@ TEST_CASE("layers lists every layer with its output shape") {
     CHECK(r.out.find("conv1") != std::string::npos);
     CHECK(r.out.find("32x28x28") != std::string::npos);
     CHECK(r.out.find("fc5") != std::string::npos);
+    // Each row ends with the tap's lambda_tv, written in full (relu4: 100, not 1e+02).
+    const auto row = r.out.find("relu4");
+    REQUIRE(row != std::string::npos);
+    const std::string line = r.out.substr(row, r.out.find('\n', row) - row);
+    CHECK(line.substr(line.find_last_of(' ') + 1) == "100");
 }
 
 TEST_CASE("invert writes the pre-image, the restarts grid and the metrics JSON") {

@@ -62,7 +62,9 @@ int benchQuality(const Args& a, Model& model, const ImageF& image, const std::st
     out << "time to the paper protocol's 400-iteration objective, " << model.name() << ", " << imagePath << ", "
         << threads() << " threads\n";
     char line[512];
-    std::snprintf(line, sizeof line, "%-14s %6s %9s %6s %7s | %-8s %6s %7s %6s %6s %9s %9s\n", "tap", "tv", "protocol", "evals",
+    int tapWidth = 14;  // the longest tap name (MobileNet V2's features.expanded_conv_10: 25)
+    for (const auto& l : layers) tapWidth = std::max(tapWidth, int(std::min<size_t>(l.size(), 200)));
+    std::snprintf(line, sizeof line, "%-*s %6s %9s %6s %7s | %-8s %6s %7s %6s %6s %9s %9s\n", tapWidth, "tap", "tv", "protocol", "evals",
                   "seconds", "optim.", "evals", "seconds", "ev/3", "s/3", "at its N", "in its s");
     out << line;
     // --warm: a "warm" row per tap after the first, the default optimiser started from the previous tap's pre-image
@@ -114,7 +116,8 @@ int benchQuality(const Args& a, Model& model, const ImageF& image, const std::st
                          {"time_ratio", got.seconds < 0 ? nlohmann::json() : nlohmann::json(got.seconds / protocol.seconds)},
                          {"protocol_time", {{"iterations", same.iterations}, {"objective", budget.objective.total}, {"seconds", budget.seconds}}}};
             const bool ok = got.evaluations >= 0 && 3 * got.evaluations <= protocol.evaluations && 3 * got.seconds <= protocol.seconds;
-            std::snprintf(line, sizeof line, "%-14s %6g %9.4f %6lld %7.2f | %-8s %6s %7s %6s %6s %9.4f %9.4f%s\n", layers[i].c_str(),
+            std::snprintf(line, sizeof line, "%-*s %6g %9.4f %6lld %7.2f | %-8s %6s %7s %6s %6s %9.4f %9.4f%s\n", tapWidth,
+                          layers[i].c_str(),
                           double(protocol.lambdaTv), target, (long long)protocol.evaluations, protocol.seconds, name.c_str(),
                           got.evaluations < 0 ? "-" : std::to_string(got.evaluations).c_str(),
                           got.seconds < 0 ? "-" : fmt("%.2f", got.seconds).c_str(),

@@ -106,6 +106,7 @@ int cmdLayers(const std::vector<std::string>& argv, size_t first, std::ostream& 
         << model->layers().size() << " layers in execution order (listed in " << std::fixed << std::setprecision(2)
         << seconds << " s)\n";
     out.unsetf(std::ios::floatfield);
+    out << std::setprecision(6);  // lambda_tv 100, not 1e+02
     size_t nameWidth = 22, kindWidth = 20;
     for (const auto& l : model->layers()) {
         nameWidth = std::max(nameWidth, l.name.size() + 2);
