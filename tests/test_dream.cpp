@@ -246,6 +246,9 @@ TEST_CASE("class units read the network's output where its last tap holds more (
     REQUIRE(m->classCount() == 1000);
     CHECK(layerUnits(*m, int(m->layers().size()) - 1).size() == 1000);
     CHECK_THROWS_WITH_AS(parseDreamUnit(*m, "1000"), doctest::Contains("classes 0-999"), Error);
+    // A class by a part of its name when one name alone has it; several: the error names them.
+    CHECK(parseDreamUnit(*m, "egyptian").channel == parseDreamUnit(*m, "Egyptian cat").channel);
+    CHECK_THROWS_WITH_AS(parseDreamUnit(*m, "cat"), doctest::Contains("class names contain 'cat'"), Error);
     DreamParams p;
     p.param = DreamParametrisation::Fourier;
     p.iterations = 6;

@@ -99,6 +99,20 @@ DreamUnit parseDreamUnit(const Model& model, const std::string& spec) {
         if (u.layer == output)
             for (size_t i = 0; i < classes.size() && u.channel < 0; ++i)
                 if (lower(classes[i]) == lower(channel)) u.channel = int(i);
+        // Else a part of one name ("Black-capped Chickadee" for "Poecile atricapillus (Black-capped Chickadee)"),
+        // when only one name has it.
+        std::vector<size_t> partial;
+        if (u.layer == output && u.channel < 0 && !channel.empty())
+            for (size_t i = 0; i < classes.size(); ++i)
+                if (lower(classes[i]).find(lower(channel)) != std::string::npos) partial.push_back(i);
+        if (partial.size() == 1) u.channel = int(partial[0]);
+        if (partial.size() > 1) {
+            std::string names;
+            for (size_t k = 0; k < partial.size() && k < 5; ++k)
+                names += (k ? ", '" : "'") + classes[partial[k]] + "' (" + std::to_string(partial[k]) + ")";
+            throw Error("--unit '" + spec + "': " + std::to_string(partial.size()) + " class names contain '" + channel +
+                        "': " + names + (partial.size() > 5 ? ", ..." : "") + "; give more of the name or its index");
+        }
         if (u.channel < 0) {
             std::string valid = "expected a class index";
             if (model.classCount() > 0) valid += " (" + range(model.classCount()) + ")";
