@@ -38,6 +38,17 @@ JudgeTap judgeTap(const char* layer = "features.expanded_conv_16") {
     return {m, loadImageF(PREIMAGE_SOURCE_DIR "/assets/samples/photo_chelsea-cat.png"), l};
 }
 
+// The default inversion of one of the judge's taps on a sample photograph, with a fixed thread count (the path, and so
+// where a ReLU6 tap lands, depends on the summation order).
+InversionResult invertJudge(const char* layer, const std::string& photo, int threads) {
+    auto [m, cat, l] = judgeTap(layer);
+    const ImageF image = loadImageF(PREIMAGE_SOURCE_DIR "/assets/samples/" + photo);
+    setThreads(threads);
+    InversionResult r = invert(*m, image, l, InversionParams{});
+    setThreads(0);
+    return r;
+}
+
 }  // namespace
 
 TEST_CASE("the default model lists its layers with shapes") {
@@ -485,11 +496,7 @@ TEST_CASE("on the first taps the damped momentum reaches the protocol's objectiv
 // above its lowest objective steps on the smoothed gradient from then on (Problem::firstTaps, kClimbMargin): 0.0527
 // after 130 iterations (one thread; with its steps cut to 0.7 on each climb instead, 0.0552).
 TEST_CASE("on the first taps a row whose objective climbs steps on the smoothed gradient: MobileNet V2, coffee photograph") {
-    auto [m, cat, l] = judgeTap("features.expanded_conv_1");
-    const ImageF coffee = loadImageF(PREIMAGE_SOURCE_DIR "/assets/samples/photo_coffee.png");
-    setThreads(1);
-    const InversionResult r = invert(*m, coffee, l, InversionParams{});
-    setThreads(0);
+    const InversionResult r = invertJudge("features.expanded_conv_1", "photo_coffee.png", 1);
     CHECK(r.optimizer == "sobolev");
     CHECK(r.warnings.empty());
     float lowest = 1e30f, lastMax = 0.f;
@@ -519,11 +526,7 @@ TEST_CASE("on the first taps a row whose objective climbs steps on the smoothed 
 // the rocket photograph with two threads climbs in its last iterations (measured: 0.151 at its lowest, 0.183 after the
 // last step). Whatever the path on another machine, the result is never above the lowest objective it evaluated.
 TEST_CASE("the Sobolev optimiser's result is its lowest iterate, not a late climb") {
-    auto [m, cat, l] = judgeTap("features.expanded_conv_3");
-    const ImageF rocket = loadImageF(PREIMAGE_SOURCE_DIR "/assets/samples/photo_rocket.png");
-    setThreads(2);
-    const InversionResult r = invert(*m, rocket, l, InversionParams{});
-    setThreads(0);
+    const InversionResult r = invertJudge("features.expanded_conv_3", "photo_rocket.png", 2);
     REQUIRE(r.optimizer == "sobolev");
     REQUIRE(!r.history.empty());
     float lowest = 1e30f;
