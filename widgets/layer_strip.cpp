@@ -1,5 +1,7 @@
 #include "widgets/layer_strip.h"
 
+#include "widgets/elide.h"
+
 #include <cstdio>
 
 namespace preimage::widgets {
@@ -35,12 +37,8 @@ bool layerStrip(const std::vector<LayerCard>& cards, int& selected, bool scrollT
         const float lh = ImGui::GetTextLineHeightWithSpacing();
         // A label wider than the card keeps its end (the distinguishing part of a module path: "...downsample.0"),
         // the whole name is in the tooltip.
-        auto centred = [&](std::string s, ImU32 col) {
-            const float room = cardWidth - 8.f;
-            if (ImGui::CalcTextSize(s.c_str()).x > room) {
-                while (s.size() > 1 && ImGui::CalcTextSize(("..." + s).c_str()).x > room) s.erase(0, 1);
-                s = "..." + s;
-            }
+        auto centred = [&](const std::string& text, ImU32 col) {
+            const std::string s = elideFront(text, cardWidth - 8.f);
             const ImVec2 ts = ImGui::CalcTextSize(s.c_str());
             dl->AddText(ImVec2(p.x + (cardWidth - ts.x) * 0.5f, y), col, s.c_str());
             y += lh;
