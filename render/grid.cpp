@@ -41,7 +41,9 @@ Image composeGrid(const std::vector<GridCell>& cells, int columns, int cellSize)
         cellH = std::max(cellH, scaled.back().height);
     }
     const int textScale = cellW >= 160 ? 2 : 1;
-    for (const auto& c : cells) cellW = std::max(cellW, std::max(textWidth(c.title, textScale), textWidth(c.subtitle, textScale)));
+    // A cell as wide as its widest label, plus a margin, so that neighbouring titles do not run together.
+    for (const auto& c : cells)
+        cellW = std::max(cellW, std::max(textWidth(c.title, textScale), textWidth(c.subtitle, textScale)) + 8 * textScale);
     const int pad = 8, lineH = 12 * textScale, labelH = 2 * lineH + 6;
     const int rows = (int(cells.size()) + columns - 1) / columns;
     Image canvas{pad + columns * (cellW + pad), pad + rows * (cellH + labelH + pad), 3, {}};

@@ -189,3 +189,21 @@ TEST_CASE("grids lay out scaled cells with labels") {
     // Nearest-neighbour scaling keeps pixels crisp: a 4x4 block is one colour.
     CHECK(g.at(8, 8)[0] == g.at(11, 11)[0]);
 }
+
+TEST_CASE("grid titles wider than their images stay apart (MobileNet's tap names)") {
+    std::vector<GridCell> cells;
+    for (const char* t : {"features.expanded_conv_10", "features.expanded_conv_13"}) cells.push_back({gradient(28, 28, 1), t, "err 0.3"});
+    Image g = composeGrid(cells, 2, 112);
+    // The title row: the last inked column of the first title and the first of the second, at least 16 px apart.
+    int lastOfFirst = -1, firstOfSecond = -1;
+    const int mid = g.width / 2;
+    for (int x = 0; x < g.width; ++x)
+        for (int y = 8 + 112 + 4; y < 8 + 112 + 16; ++y)
+            if (g.at(x, y)[0] > 200) {
+                if (x < mid) lastOfFirst = std::max(lastOfFirst, x);
+                else if (firstOfSecond < 0) firstOfSecond = x;
+            }
+    REQUIRE(lastOfFirst > 0);
+    REQUIRE(firstOfSecond > 0);
+    CHECK(firstOfSecond - lastOfFirst >= 16);
+}
