@@ -172,7 +172,7 @@ usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
                        [--transforms standard|maco|none[,]pad=12,jitter=8,scale=0.95-1.05,rotate=5,jitter2=4,crops=4,
                        crop=0.5-0.9,noise=0.05,blur=1] [--objective contrast|score] [--iters N] [--lr R] [--seed S]
                        [--side S] [--generator relu4|none] [--weight-noise 0.2] [--feature-prior 15]
-                       preferred input of a unit: a class (index, name or part of one), LAYER:CHANNEL, LAYER:C@X,Y (one neuron),
+                       preferred input of a unit: a class (index, name or part of one), LAYER:CHANNEL, LAYER:C@X,Y,
                        LAYER:dir=v0,v1,...|FILE.npy (a direction); through the learned generator where the model has
                        one (the default model), else a decorrelated Fourier image with transformation robustness;
                        --accentuate: start from an image and stay near it; --judge: a second classifier's rank;

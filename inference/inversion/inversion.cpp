@@ -25,10 +25,10 @@
 // steps on the smoothed gradient from then on (Problem::firstTaps).
 // Where a network's stiffness is not in the high frequencies, 10x the rate is too much and the objective climbs
 // without diverging (MobileNet V2's ReLU6 taps); an image whose objective after the first phase is not below its start
-// is run again with the paper's protocol (invertBatch, the guard); a run that ends above its lowest iterate returns that
-// iterate (keepBest). Both optimisers can start from an image instead of noise (WarmStart, engine.h: a neighbouring
-// tap's pre-image); the Sobolev one then runs at 3x the paper's rates, and an image that ends no lower than it began is
-// run again from noise.
+// is run again with the paper's protocol (invertBatch, the guard); a run that ends above its lowest iterate returns
+// that iterate (keepBest). Both optimisers can start from an image instead of noise (WarmStart, engine.h: a
+// neighbouring tap's pre-image); the Sobolev one then runs at 3x the paper's rates, and an image that ends no lower
+// than it began is run again from noise.
 #include "inference/model/model_impl.h"
 #include "inference/inversion/params.h"
 #include "inference/inversion/problem.h"
@@ -260,9 +260,9 @@ void adaptFirstTaps(Run& run, const Evaluation& e, bool plain) {
 
 // The lowest iterate so far, per row (its objective as evaluated; not with jitter, whose objective is of a shifted
 // image; from noise only: a warm run's last step is what the check against its start reads): the Sobolev optimiser's
-// result where its run ends above it (takeBest). Its rates are past the paper's for a
-// while, and a run can end on a climb: MobileNet V2's expanded_conv_3 on the rocket photograph (two threads) ended at
-// 0.183 after its lowest, 0.151; the paper's protocol returns its last iterate, as the authors' code does.
+// result where its run ends above it (takeBest). Its rates are past the paper's for a while, and a run can end on a
+// climb: MobileNet V2's expanded_conv_3 on the rocket photograph (two threads) ended at 0.183 after its lowest, 0.151.
+// The paper's protocol returns its last iterate, as the authors' code does.
 void keepBest(Run& run, const Evaluation& e) {
     torch::NoGradGuard noGrad;
     if (!run.bestX.defined()) {
