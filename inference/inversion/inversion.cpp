@@ -279,22 +279,31 @@ void keepBest(Run& run, const Evaluation& e) {
     }
 }
 
-// Each row's objective at x, as minimised (a forward pass, no gradient).
-std::vector<double> objectiveRows(Model::Impl& M, int layerIndex, const Problem& P, const torch::Tensor& x,
-                                  const InversionParams& params) {
+// Each row's objective terms at x, as minimised (a forward pass, no gradient): the feature term (the squared feature
+// error, in float as the loop has it), the weighted alpha and TV terms (the TV term's beta and frame included).
+struct RowObjective {
+    std::vector<float> feature;
+    std::vector<double> alpha, tv;
+    double total(size_t row) const { return double(feature[row]) + alpha[row] + tv[row]; }
+};
+RowObjective objectiveRows(Model::Impl& M, int layerIndex, const Problem& P, const torch::Tensor& x,
+                           const InversionParams& params) {
     torch::NoGradGuard noGrad;
-    auto diff = M.forwardTo(x, layerIndex) - P.phi0Rows;
-    if (P.masked) diff = diff * P.mask;
-    auto feature = (diff.square().flatten(1).sum(1) * P.rowWeight).to(torch::kCPU, torch::kDouble);
-    std::vector<double> total(size_t(P.N * P.R));
+    auto feature = (((M.forwardTo(x, layerIndex) - P.phi0Rows) * P.mask).square().flatten(1).sum(1) * P.rowWeight)
+                       .to(torch::kCPU)
+                       .contiguous();
+    RowObjective o;
+    o.feature.assign(feature.data_ptr<float>(), feature.data_ptr<float>() + feature.numel());
     for (int b = 0; b < P.N; ++b) {
         auto xb = P.rows(x, b);
-        auto reg = (params.lambdaAlpha * alphaNorm(P.centred(xb), params.alpha, P.Bn[size_t(b)]) +
-                    P.lambdaTv * totalVariation(xb, params.beta, P.V[size_t(b)]))
-                       .to(torch::kCPU, torch::kDouble);
-        for (int r = 0; r < P.R; ++r) total[size_t(b * P.R + r)] = feature[b * P.R + r].item<double>() + reg[r].item<double>();
+        auto alpha = alphaNorm(P.centred(xb), params.alpha, P.Bn[size_t(b)]).to(torch::kCPU, torch::kDouble);
+        auto tv = totalVariation(xb, params.beta, P.V[size_t(b)]).to(torch::kCPU, torch::kDouble);
+        for (int r = 0; r < P.R; ++r) {
+            o.alpha.push_back(params.lambdaAlpha * alpha[r].item<double>());
+            o.tv.push_back(P.lambdaTv * tv[r].item<double>());
+        }
     }
-    return total;
+    return o;
 }
 
 // The result rows: the last step, unless a row's last evaluation was not its lowest and the last step is above that
@@ -305,7 +314,7 @@ void takeBest(Model::Impl& M, int layerIndex, const Problem& P, Run& run, const 
     const auto last = objectiveRows(M, layerIndex, P, run.x.detach(), params);
     torch::NoGradGuard noGrad;
     for (size_t row = 0; row < run.lastBest.size(); ++row)
-        if (!run.lastBest[row] && last[row] > run.bestTotal[row])
+        if (!run.lastBest[row] && last.total(row) > run.bestTotal[row])
             run.x.detach().select(0, int64_t(row)).copy_(run.bestX.select(0, int64_t(row)));
 }
 
@@ -366,27 +375,22 @@ void finish(Model::Impl& M, int layerIndex, const Problem& P, Run& run, const In
             std::vector<InversionResult>& results) {
     torch::NoGradGuard noGrad;
     auto x = run.x.detach();
-    auto errors = (((M.forwardTo(x, layerIndex) - P.phi0Rows) * P.mask).square().flatten(1).sum(1) * P.rowWeight)
-                      .sqrt()
-                      .to(torch::kCPU);
+    const RowObjective terms = objectiveRows(M, layerIndex, P, x, params);
     for (int b = 0; b < P.N; ++b) {
         auto& result = results[size_t(b)];
         for (int r = 0; r < P.R; ++r) {
-            result.featureErrorPerRestart.push_back(errors[int64_t(b) * P.R + r].item<float>());
+            result.featureErrorPerRestart.push_back(std::sqrt(terms.feature[size_t(b * P.R + r)]));
             result.preimages.push_back(M.fromInput(x[int64_t(b) * P.R + r]));
         }
         result.best = int(std::min_element(result.featureErrorPerRestart.begin(), result.featureErrorPerRestart.end()) -
                           result.featureErrorPerRestart.begin());
         result.featureError = result.featureErrorPerRestart[size_t(result.best)];
-        // The objective at the best restart's final image, as minimised (the TV term's beta and frame included).
-        {
-            auto xb = x.slice(0, int64_t(b) * P.R + result.best, int64_t(b) * P.R + result.best + 1);
-            auto& o = result.objective;
-            o.feature = double(result.featureError) * double(result.featureError);
-            o.alpha = params.lambdaAlpha * alphaNorm(P.centred(xb), params.alpha, P.Bn[size_t(b)]).sum().item<double>();
-            o.tv = P.lambdaTv * totalVariation(xb, params.beta, P.V[size_t(b)]).sum().item<double>();
-            o.total = o.feature + o.alpha + o.tv;
-        }
+        // The objective at the best restart's final image, as minimised.
+        const size_t row = size_t(b * P.R + result.best);
+        auto& o = result.objective;
+        o.feature = double(result.featureError) * double(result.featureError);
+        o.alpha = terms.alpha[row], o.tv = terms.tv[row];
+        o.total = o.feature + o.alpha + o.tv;
         auto targetT = imageToTensor(result.target);
         auto bestT = imageToTensor(result.preimages[size_t(result.best)]);
         result.pixelRmse = (bestT - targetT).pow(2).mean().sqrt().item<float>();
