@@ -38,6 +38,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/autograd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
