@@ -159,6 +159,11 @@ struct InversionParams {
     // and warns).
     // "paper": the authors' momentum SGD under the 1 / 0.1 / 0.01 schedule, exactly (--optimizer paper).
     std::string optimizer = "sobolev";
+    // The Sobolev optimiser from noise on a layer with a learned inverter (Model::hasLearnedInverter): start instead
+    // from the inverter's pre-image of the target's features, its brightness fitted to the objective (README "Time to
+    // quality": the learned start). Not for one image's restarts (they show what the layer is invariant to, from
+    // noise, as the paper's) nor for a feature mask (the decoder sees every feature); false: from noise.
+    bool learnedStart = true;
     int previewEveryMs = 0;        // > 0: attach current pre-images to progress events this often
     // Previews as device RGBA8 images (DeviceRgba) instead of host images, when the model runs on a CUDA device
     // (CUDA builds; the app's CUDA-GL interop path). Ignored on the CPU.
@@ -217,7 +222,9 @@ struct InversionResult {
     } objective;
     int64_t evaluations = 0;                 // forward + backward passes of the network (per image), all attempts
     std::string optimizer;                   // which optimiser ran ("sobolev", "paper")
-    std::string start = "noise";             // where it started: "noise" (the paper's) or the warm start's `from`
+    std::string start = "noise";             // where it started: "noise" (the paper's), "learned" (learnedStart) or
+                                             // the warm start's `from`
+    float startBrightness = 0;               // the learned start's brightness factor (0: not a learned start)
 };
 
 // A warm start: the optimisation begins at this image (any size; prepared to the model's input) instead of noise,
@@ -235,7 +242,8 @@ struct WarmStart {
 };
 // The warm start a finished result offers the taps next to it (the app's steps, `sweep --warm`, `bench --warm`): its
 // best pre-image, at the paper's rate where its Sobolev run fell back to the protocol. None from a cancelled or
-// empty result, nor from one that was itself warm-started (chains of warm starts drift: README "Warm starts").
+// empty result, nor from one that was itself warm-started (chains of warm starts drift: README "Warm starts") or
+// started from the learned inverter (the next tap has its own).
 std::optional<WarmStart> warmStartFrom(const InversionResult& r);
 
 // Runs the optimisation on `image` (any size; prepared to the model's input). `cancel` is polled

@@ -100,8 +100,9 @@ TEST_CASE("sweep writes a labelled grid and the per-layer CSV") {
 
 TEST_CASE("sweep --warm starts a tap from the previous one's pre-image when that was from noise; invert --start") {
     const std::string png = testutil::path("warm_grid.png"), json = testutil::path("warm.json");
+    // From noise (--start noise: the default model has learned inverters, and a learned start offers no warm start).
     auto r = cli({"sweep", "--model", "fashion", "--image", kBoot, "--layers", "pool1,conv2,relu2", "--iters", "40", "--warm",
-                  "--out", png, "--json", json});
+                  "--start", "noise", "--out", png, "--json", json});
     INFO(r.err);
     REQUIRE(r.code == 0);
     auto j = nlohmann::json::parse(testutil::readBytes(json));
@@ -111,7 +112,8 @@ TEST_CASE("sweep --warm starts a tap from the previous one's pre-image when that
     CHECK(j["layers"][2]["start"] == "noise");  // not from a warm-started tap (chains drift)
     // The same warm start by hand: pool1's pre-image as a file (written 4x for viewing; prepared back to 28 px).
     const std::string pool1 = testutil::path("warm_pool1.png"), one = testutil::path("warm_one.json");
-    REQUIRE(cli({"invert", "--model", "fashion", "--image", kBoot, "--layer", "pool1", "--iters", "40", "--out", pool1}).code == 0);
+    REQUIRE(cli({"invert", "--model", "fashion", "--image", kBoot, "--layer", "pool1", "--iters", "40", "--start", "noise", "--out",
+                 pool1}).code == 0);
     r = cli({"invert", "--model", "fashion", "--image", kBoot, "--layer", "conv2", "--iters", "40", "--start", pool1, "--json", one});
     REQUIRE(r.code == 0);
     auto k = nlohmann::json::parse(testutil::readBytes(one));
@@ -122,6 +124,23 @@ TEST_CASE("sweep --warm starts a tap from the previous one's pre-image when that
     expectUserError(cli({"invert", "--model", "fashion", "--image", kBoot, "--layer", "conv2", "--start",
                          testutil::path("no_such_start.png")}),
                     "no_such_start.png");
+    // The learned start, the default where the model has a learned inverter: said in the JSON with its brightness.
+    r = cli({"invert", "--model", "fashion", "--image", kBoot, "--layer", "relu4", "--iters", "20", "--json", one});
+    REQUIRE(r.code == 0);
+    k = nlohmann::json::parse(testutil::readBytes(one));
+    CHECK(k["start"] == "learned");
+    CHECK(k["start_brightness"].get<double>() > 0.0);
+    CHECK(k["evaluations"].get<int>() > 20);  // the brightness fit's forward passes are counted
+    r = cli({"sweep", "--model", "fashion", "--image", kBoot, "--layers", "relu4", "--iters", "20", "--start", "learned", "--out", png,
+             "--json", json});
+    REQUIRE(r.code == 0);
+    CHECK(nlohmann::json::parse(testutil::readBytes(json))["layers"][0]["start"] == "learned");
+    expectUserError(cli({"invert", "--model", "squeezenet", "--image", kBoot, "--layer", "fire3", "--start", "learned"}),
+                    "no learned inverter for layer 'fire3'");
+    expectUserError(cli({"invert", "--model", "fashion", "--image", kBoot, "--layer", "relu4", "--start", "learned", "--restarts", "2"}),
+                    "--start learned is for the sobolev optimiser with one restart");
+    expectUserError(cli({"sweep", "--model", "fashion", "--image", kBoot, "--layers", "relu4", "--start", pool1, "--out", png}),
+                    "--start takes noise or learned here");
 }
 
 using testutil::SignalAfterLine;

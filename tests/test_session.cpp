@@ -38,6 +38,7 @@ Settings quickSettings() {
     Settings st;
     st.model = "fashion";
     st.inversion.iterations = 20;
+    st.inversion.learnedStart = false;  // from noise: a learned-started tap offers no warm start (its own test below)
     return st;
 }
 
@@ -148,6 +149,14 @@ TEST_CASE("session: a step to the next tap starts from the finished tap's pre-im
         return *s.currentResult();
     };
     CHECK(stepAnew(false, false).start == "noise");
+    // The learned start (the default; this model has a learned inverter for every tap): each tap starts from its own.
+    s.settings.inversion.learnedStart = true;
+    const InversionResult learned = stepAnew(true, false);
+    CHECK(learned.start == "learned");
+    CHECK(learned.startBrightness > 0.f);
+    CHECK(learned.evaluations > 20);  // and the brightness fit's forward passes
+    CHECK(s.status.find("(sobolev from learned, " + std::to_string(learned.evaluations) + " evaluations") != std::string::npos);
+    s.settings.inversion.learnedStart = false;
     const InversionResult paper = stepAnew(true, true);
     CHECK(paper.optimizer == "paper");
     CHECK(paper.start == "noise");

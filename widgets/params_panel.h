@@ -7,6 +7,7 @@ namespace preimage::widgets {
 struct InversionSettings {
     bool paperProtocol = false; // the paper's optimiser exactly; else the Sobolev optimiser (a third of the work)
     bool warmStart = true;      // Sobolev: a tap next to one already inverted starts from its pre-image (the app)
+    bool learnedStart = true;   // Sobolev: from the layer's learned inverter's pre-image where the model has one
     int iterations = 0;         // 0: the optimiser's own
     int restarts = 1;
     int seed = 0;

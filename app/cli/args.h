@@ -27,6 +27,7 @@ public:
     Args(const std::vector<std::string>& argv, size_t first, const std::set<std::string>& options,
          const std::set<std::string>& flags, const std::string& command);
 
+    const std::string& command() const { return m_command; }
     bool has(const std::string& name) const { return m_values.count(name) != 0; }
     std::string str(const std::string& name, const std::string& fallback = "") const;
     std::string required(const std::string& name) const;

@@ -19,7 +19,8 @@ namespace preimage::app {
 
 const std::set<std::string> kModelOptions = {"model", "size", "mean", "std", "device", "threads"};
 const std::set<std::string> kInversionOptions = {"iters",  "restarts", "seed",    "lr",     "momentum", "tv",
-                                                 "lambda-alpha", "alpha", "beta", "jitter", "window",   "channels", "optimizer"};
+                                                 "lambda-alpha", "alpha", "beta", "jitter", "window",   "channels", "optimizer",
+                                                 "start"};
 
 std::set<std::string> unite(std::initializer_list<std::set<std::string>> sets) {
     std::set<std::string> out;
@@ -78,6 +79,12 @@ InversionParams inversionParams(const Args& a) {
     p.beta = a.number("beta", p.beta);
     p.jitter = a.integer("jitter", p.jitter);
     p.optimizer = a.str("optimizer", p.optimizer);
+    // --start noise: the paper's start where the model has a learned inverter (InversionParams::learnedStart); learned:
+    // the default. A file is a warm start: `invert` only (cmdInvert).
+    const std::string start = a.str("start", "");
+    if (start == "noise") p.learnedStart = false;
+    else if (!start.empty() && start != "learned" && a.command() != "invert")
+        throw Error("--start takes noise or learned here, not '" + start + "' (a warm start from a file: preimage invert --start FILE)");
     if (a.has("window")) {
         auto w = a.integers("window");
         if (w.size() != 4 || w[2] <= 0 || w[3] <= 0) throw Error("--window expects x,y,w,h with w, h > 0");
@@ -150,9 +157,10 @@ usage: preimage [gui] [--model M] [--image I]        the desktop app (default)
        preimage layers --model M                     list the layers (every module's output) with shapes
        preimage features --model M --image I --layer L --out F.npy   the layer's output (float32, [1,...])
        preimage invert --model M --image I --layer L [--restarts R] [--iters N] [--seed S]
-                       [--out pre.png] [--json metrics.json] [--scale K] [--start S.png]   (--start: a warm start,
-                       e.g. a neighbouring tap's pre-image, instead of noise; the Sobolev optimiser then steps at
-                       3x --lr, not 10x)
+                       [--out pre.png] [--json metrics.json] [--scale K] [--start S.png|learned|noise]   (--start:
+                       a warm start, e.g. a neighbouring tap's pre-image, instead of noise; the Sobolev optimiser then
+                       steps at 3x --lr, not 10x; learned: the layer's learned inverter's pre-image, brightness
+                       fitted, the default where the model has one; noise: the paper's start)
        preimage sweep  --model M --image I [--layers all|L1,L2,...] --out grid.png [--csv errors.csv] [--json J]
                        [--warm]   (a tap after one inverted from noise starts from its pre-image)
        preimage sweep  --model M --data DIR|fashion-mnist[:train|:test] --csv stats.csv [--json J] [--plot P.png]
@@ -200,6 +208,8 @@ inversion: --optimizer sobolev (the default: smoothed gradients, 130 iterations)
            400 iterations) --iters N --restarts 1 --seed 0 --lr 0.004 --momentum 0.9 --tv (by depth: 1/10/100)
            --lambda-alpha 1e-5 --alpha 6 --beta 2 --jitter 0
            --window x,y,w,h (feature-map neighbourhood) --channels FIRST-LAST (channel group)
+           --start learned|noise (sobolev, one restart, no mask: from the layer's learned inverter's pre-image where
+           the model has one, the default; noise: the paper's start)
 )";
 
 // `preimage CMD --help`: the usage lines of the command, then every option it takes.

@@ -55,8 +55,17 @@ int cmdInvert(const std::vector<std::string>& argv, size_t first, std::ostream& 
     const int layer = model->layerIndex(a.required("layer"));
     auto params = inversionParams(a);
     const ImageF image = loadImageF(imagePath);
-    std::optional<WarmStart> start;  // --start FILE: e.g. a neighbouring tap's pre-image (engine.h, WarmStart)
-    if (a.has("start")) start = WarmStart{loadImageF(a.str("start")), a.str("start")};
+    // --start FILE: e.g. a neighbouring tap's pre-image (engine.h, WarmStart); noise: the paper's start even where a
+    // learned inverter exists; learned: the learned start (the default where there is one), refused where there is none.
+    std::optional<WarmStart> start;
+    const std::string from = a.str("start", "");  // noise: inversionParams
+    if (from == "learned") {
+        if (!model->hasLearnedInverter(layer))
+            throw Error("--start learned: '" + model->name() + "' has no learned inverter for layer '" + a.str("layer") +
+                        "' (preimage train inverter --model ... --layer " + a.str("layer") + ")");
+        if (params.restarts > 1 || params.mask.active() || params.optimizer != "sobolev")
+            throw Error("--start learned is for the sobolev optimiser with one restart and no --window or --channels");
+    } else if (!from.empty() && from != "noise") start = WarmStart{loadImageF(from), from};
 
     ProgressBar bar(model->layers()[size_t(layer)].name);
     auto r = invert(*model, image, layer, params, barCallback(bar), nullptr, start ? &*start : nullptr);

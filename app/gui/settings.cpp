@@ -124,6 +124,7 @@ void Settings::save() const {
 InversionParams toParams(const widgets::InversionSettings& s) {
     InversionParams p;
     p.optimizer = s.paperProtocol ? "paper" : "sobolev";
+    p.learnedStart = s.learnedStart;
     p.iterations = s.iterations;
     p.restarts = s.restarts;
     p.seed = uint64_t(std::max(0, s.seed));
@@ -140,6 +141,7 @@ InversionParams toParams(const widgets::InversionSettings& s) {
 widgets::InversionSettings toSettings(const InversionParams& p, const widgets::InversionSettings& base) {
     widgets::InversionSettings s = base;
     s.paperProtocol = p.optimizer == "paper";
+    s.learnedStart = p.learnedStart;
     s.iterations = p.iterations;
     s.restarts = p.restarts;
     s.seed = int(std::min<uint64_t>(p.seed, uint64_t(INT32_MAX)));

@@ -28,7 +28,9 @@
 // is run again with the paper's protocol (invertBatch, the guard); a run that ends above its lowest iterate returns
 // that iterate (keepBest). Both optimisers can start from an image instead of noise (WarmStart, engine.h: a
 // neighbouring tap's pre-image); the Sobolev one then runs at 3x the paper's rates, and an image that ends no lower
-// than it began is run again from noise.
+// than it began is run again from noise. Where the model has a learned inverter for the tap, the Sobolev optimiser
+// starts from its pre-image, dimmed to the brightness the objective wants, with the schedule from noise at 5x
+// (InversionParams::learnedStart; problem.cpp, fitLearnedStart), checked at the end as a warm start is.
 #include "inference/model/model_impl.h"
 #include "inference/inversion/params.h"
 #include "inference/inversion/problem.h"
@@ -53,6 +55,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using inversion::Problem;
 using inversion::prepareProblem;
+using inversion::objectiveRows;
+using inversion::RowObjective;
 
 std::string fmtNumber(double v) {
     char b[32];
@@ -280,33 +284,6 @@ void keepBest(Run& run, const Evaluation& e) {
     }
 }
 
-// Each row's objective terms at x, as minimised (a forward pass, no gradient): the feature term (the squared feature
-// error, in float as the loop has it), the weighted alpha and TV terms (the TV term's beta and frame included).
-struct RowObjective {
-    std::vector<float> feature;
-    std::vector<double> alpha, tv;
-    double total(size_t row) const { return double(feature[row]) + alpha[row] + tv[row]; }
-};
-RowObjective objectiveRows(Model::Impl& M, int layerIndex, const Problem& P, const torch::Tensor& x,
-                           const InversionParams& params) {
-    torch::NoGradGuard noGrad;
-    auto feature = (((M.forwardTo(x, layerIndex) - P.phi0Rows) * P.mask).square().flatten(1).sum(1) * P.rowWeight)
-                       .to(torch::kCPU)
-                       .contiguous();
-    RowObjective o;
-    o.feature.assign(feature.data_ptr<float>(), feature.data_ptr<float>() + feature.numel());
-    for (int b = 0; b < P.N; ++b) {
-        auto xb = P.rows(x, b);
-        auto alpha = alphaNorm(P.centred(xb), params.alpha, P.Bn[size_t(b)]).to(torch::kCPU, torch::kDouble);
-        auto tv = totalVariation(xb, params.beta, P.V[size_t(b)]).to(torch::kCPU, torch::kDouble);
-        for (int r = 0; r < P.R; ++r) {
-            o.alpha.push_back(params.lambdaAlpha * alpha[r].item<double>());
-            o.tv.push_back(P.lambdaTv * tv[r].item<double>());
-        }
-    }
-    return o;
-}
-
 // The result rows: the last step, unless a row's last evaluation was not its lowest and the last step is above that
 // lowest too (one forward pass decides; a row whose last evaluation was its lowest keeps its last step unevaluated, as
 // every run that ends descending does).
@@ -433,9 +410,11 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
         r.lambdaTv = params.lambdaTv >= 0 ? params.lambdaTv : model.defaultLambdaTv(layerIndex);
         r.lambdaAlpha = params.lambdaAlpha;
     }
-    const Problem P = prepareProblem(model, results, params, starts);
+    // The learned start (InversionParams::learnedStart; prepareProblem decides the rest: R = 1, no mask).
+    const bool learned = starts.empty() && params.learnedStart && model.hasLearnedInverter(layerIndex);
+    const Problem P = prepareProblem(model, results, params, starts, learned);
 
-    const int iterations = iterationsFor(params);
+    const int iterations = iterationsFor(params);  // a learned start's fit comes on top (P.startEvaluations)
     float lr = params.learningRate;
     const float rateScale = P.rateScale;
     Run run;
@@ -443,7 +422,7 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
     auto lastPreview = start;
     int done = 0;
     ThreadTuner tuner;
-    int64_t evaluations = 0;  // forward + backward passes, every attempt
+    int64_t evaluations = P.startEvaluations;  // forward + backward passes, every attempt (the learned start's forwards)
     // The Sobolev optimiser's guard, per image: its objective after the first phase (at the top rate) still at or
     // above its start means the rate is past what this network takes, without diverging (MobileNet V2's ReLU6 taps:
     // README "Time to quality"); such images are run again with the paper's protocol (below).
@@ -465,7 +444,7 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
             // Momentum SGD on y = x / sigma (see the top of this file), written on x: the step on x is
             // sigma^2 times the rate times the gradient on x.
             const bool smoothed = P.smoothed(done, iterations);
-            const float rate = P.sobolev && !P.warm.defined() ? sobolevRate(lr * rateScale, done, iterations, P.lastDrop)
+            const float rate = P.sobolev && !P.warmSchedule() ? sobolevRate(lr * rateScale, done, iterations, P.lastDrop)
                                                               : scheduledRate(lr * rateScale, done, iterations);
             Evaluation e = evaluate(M, layerIndex, P, run, params, rate, smoothed, results);
             ++evaluations;
@@ -474,7 +453,7 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
             if (P.firstTaps) adaptFirstTaps(run, e, !smoothed);
             diverged = divergence(P, run, e, done, params);
             if (!diverged.empty()) break;
-            if (P.sobolev && !P.warm.defined() && params.jitter == 0) keepBest(run, e);
+            if (P.sobolev && !P.warmSchedule() && params.jitter == 0) keepBest(run, e);
             // (From a warm start a rise in the first phase is the rate perturbing a good start: checked at the end.)
             if (P.sobolev && !P.warm.defined() && !phaseOneChecked && rate < lr * rateScale) {  // after the first phase
                 phaseOneChecked = true;
@@ -547,6 +526,7 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
         result.optimizer = params.optimizer;
     }
     for (size_t b = 0; b < starts.size(); ++b) results[b].start = starts[b].from.empty() ? "image" : starts[b].from;
+    for (size_t b = 0; b < P.startBrightness.size(); ++b) results[b].start = "learned", results[b].startBrightness = float(P.startBrightness[b]);
     finish(M, layerIndex, P, run, params, results);
     // A warm start that ends no lower than it began (the network does not take the rate from there): run again
     // from noise, as if there had been no start.
@@ -556,7 +536,8 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
             if (h.empty() || results[size_t(b)].objective.total < double(h.front().loss)) continue;
             stalled[size_t(b)] = 1;
             stallSpent[size_t(b)] = evaluations;
-            stallNote[size_t(b)] = "from the warm start (" + results[size_t(b)].start + ") the objective ended at " +
+            stallNote[size_t(b)] = "from " + (P.learned ? "the learned inverter's pre-image" : "the warm start (" + results[size_t(b)].start + ")") +
+                                   " the objective ended at " +
                                    fmtNumber(results[size_t(b)].objective.total) + ", not below where it began (" +
                                    fmtNumber(h.front().loss) + "): it was run again from noise";
         }
@@ -565,10 +546,11 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
     for (int b = 0; b < N; ++b)
         if (stalled[size_t(b)]) again.push_back(images[size_t(b)]), againSeeds.push_back(seeds[size_t(b)]);
     if (!again.empty() && !(cancel && cancel->load(std::memory_order_relaxed))) {
-        // From a warm start: the same optimiser from noise (itself guarded); else the protocol exactly.
-        InversionParams paper = params;
-        if (!P.warm.defined()) paper.optimizer = "paper";
-        auto redone = invertBatch(model, again, layerIndex, paper, againSeeds, progress, cancel);
+        // From a start (a warm or the learned one): the same optimiser from noise (itself guarded); else the protocol.
+        InversionParams retry = params;
+        if (P.learned) retry.learnedStart = false;
+        else if (!P.warm.defined()) retry.optimizer = "paper";
+        auto redone = invertBatch(model, again, layerIndex, retry, againSeeds, progress, cancel);
         for (int b = 0, k = 0; b < N; ++b) {
             if (!stalled[size_t(b)]) continue;
             InversionResult r = std::move(redone[size_t(k++)]);

@@ -62,6 +62,7 @@ nlohmann::json paramsToJson(const InversionParams& p) {
             {"lambda_tv", p.lambdaTv < 0 ? nlohmann::json() : nlohmann::json(p.lambdaTv)},
             {"jitter", p.jitter},
             {"optimizer", p.optimizer},
+            {"learned_start", p.learnedStart},
             {"mask",
              {{"x", p.mask.x},
               {"y", p.mask.y},
@@ -98,6 +99,9 @@ InversionParams paramsFromJson(const nlohmann::json& j, InversionParams p, bool 
         else if (key == "optimizer") {
             if (!v.is_string()) throw Error("inversion parameter 'optimizer' must be a name");
             p.optimizer = v.get<std::string>();
+        } else if (key == "learned_start") {
+            if (!v.is_boolean()) throw Error("inversion parameter 'learned_start' must be true or false");
+            p.learnedStart = v.get<bool>();
         }
         else if (key == "mask") {
             if (!v.is_object()) throw Error("inversion parameter 'mask' must be an object {x, y, w, h, first, last}");
@@ -115,7 +119,7 @@ InversionParams paramsFromJson(const nlohmann::json& j, InversionParams p, bool 
         } else {
             throw Error("unknown inversion parameter '" + key +
                         "' (iterations, restarts, seed, learning_rate, momentum, alpha, beta, lambda_alpha, lambda_tv, "
-                        "jitter, optimizer, mask)");
+                        "jitter, optimizer, learned_start, mask)");
         }
     }
     if (validated) validate(p);
@@ -143,6 +147,7 @@ nlohmann::json inversionResultJson(const InversionResult& r) {
             {"threads", r.threads},
             {"optimizer", r.optimizer},
             {"start", r.start},
+            {"start_brightness", r.startBrightness > 0 ? nlohmann::json(r.startBrightness) : nlohmann::json()},
             {"evaluations", r.evaluations},
             {"objective", {{"total", r.objective.total}, {"feature", r.objective.feature}, {"alpha", r.objective.alpha},
                            {"tv", r.objective.tv}}},

@@ -172,21 +172,30 @@ bool Model::hasLearnedInverter(int layerIndex) const {
     return true;
 }
 
-Model::LearnedPreimage Model::learnedPreimage(const ImageF& image, int layerIndex) {
-    auto& M = *m_impl;
-    if (!hasLearnedInverter(layerIndex)) throw Error("no learned inverter for this layer");
+torch::Tensor decodeLearned(Model::Impl& M, int layerIndex, const torch::Tensor& features) {
     auto it = M.decoders.find(layerIndex);
     if (it == M.decoders.end())
         it = M.decoders.emplace(layerIndex, loadDecoder(inverterDir(M).string(), M.layers[size_t(layerIndex)].name)).first;
     it->second->to(M.device);
+    torch::NoGradGuard noGrad;
+    return it->second->forward(features);
+}
+
+torch::Tensor normalisedInput(const Model::Impl& M, const torch::Tensor& pixels) {
+    auto mean = torch::tensor(M.input.mean).view({1, -1, 1, 1}).to(pixels.device());
+    auto std = torch::tensor(M.input.std).view({1, -1, 1, 1}).to(pixels.device());
+    return (pixels - mean) / std;
+}
+
+Model::LearnedPreimage Model::learnedPreimage(const ImageF& image, int layerIndex) {
+    auto& M = *m_impl;
+    if (!hasLearnedInverter(layerIndex)) throw Error("no learned inverter for this layer");
     torch::InferenceMode guard;
     const ImageF target = prepare(image);
     auto x0 = M.toInput({target});
     auto z = M.forwardTo(x0, layerIndex);
-    auto decoded = it->second->forward(z);  // [1,C,H,W] in [0,1]
-    auto mean = torch::tensor(M.input.mean).view({1, -1, 1, 1}).to(M.device);
-    auto std = torch::tensor(M.input.std).view({1, -1, 1, 1}).to(M.device);
-    auto z2 = M.forwardTo((decoded - mean) / std, layerIndex);
+    auto decoded = decodeLearned(M, layerIndex, z);  // [1,C,H,W] in [0,1]
+    auto z2 = M.forwardTo(normalisedInput(M, decoded), layerIndex);
     LearnedPreimage out;
     out.image = tensorToImage(decoded[0]);
     out.featureError = ((z2 - z).norm() / z.norm().clamp_min(1e-12)).item<float>();

@@ -68,6 +68,11 @@ nlohmann::json classifierArchitecture(int channels, int side, int classes);
 // convolutions and nearest-neighbour 2x upsampling, narrower at higher resolution, sigmoid output.
 nlohmann::json decoderArchitecture(const std::vector<int64_t>& featureShape, const InputSpec& image);
 torch::nn::Sequential loadDecoder(const std::string& directory, const std::string& layer);
+// The learned inverter of layer `layerIndex` (Model::hasLearnedInverter: check first) on its features [N, ...]: the
+// pre-images [N,C,H,W] in [0,1] pixels (no gradient; the decoder is loaded on first use). inference/learned.
+torch::Tensor decodeLearned(Model::Impl& M, int layerIndex, const torch::Tensor& features);
+// [N,C,H,W] pixels in [0,1] -> the model's input units (its declared mean and std).
+torch::Tensor normalisedInput(const Model::Impl& M, const torch::Tensor& pixels);
 
 torch::Device resolveDevice(const std::string& device);
 ImageF tensorToImage(const torch::Tensor& chw01);  // [C,H,W] in [0,1] -> ImageF
