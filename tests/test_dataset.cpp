@@ -117,7 +117,7 @@ TEST_CASE("sweep --data writes the per-layer table over a folder, skipping the c
         CHECK(o["feature"].get<double>() > 0);
         CHECK(o["total"].get<double>() ==
               doctest::Approx(o["feature"].get<double>() + o["alpha"].get<double>() + o["tv"].get<double>()).epsilon(1e-4));
-        CHECK(row["evaluations"] == 40 + 6);  // the learned start's brightness fit: six forward passes
+        CHECK(row["evaluations"] == 40 + 7);  // the learned start's fit: seven forward passes
     }
     CHECK(j["parameters"]["optimizer"] == "sobolev");
     auto p = preimage::render::loadImage(plot);

@@ -5,7 +5,11 @@
 #include "inference/engine.h"
 #include "inference/inversion/params.h"
 
+#include "inference/data/shapes.h"
+#include "render/image.h"
+
 #include "inversion_fixtures.h"
+#include "test_util.h"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -378,4 +382,40 @@ TEST_CASE("a warm start from the neighbouring tap's pre-image reaches the protoc
     CHECK(invert(*m, image, conv2, InversionParams{}, {}, nullptr, &gentle).history.front().learningRate == doctest::Approx(lr));
     CHECK_THROWS_WITH_AS(invertBatch(*m, {image, other}, conv2, InversionParams{}, {0, 0}, {}, nullptr, {start, gentle}),
                          "the warm starts of one batch must agree on paperRate", Error);
+}
+
+// A learned start that explains little of the target (its fitted objective not under 0.9 of the blank image's:
+// kLearnedStartShare) is not used: the shapes model's fc4 on a square sprite, where the decoder's start is above the
+// blank image's objective at every brightness (1.10 of it), runs from noise; on a cross (0.84) from the learned start.
+TEST_CASE("a learned start that explains little of the target is not used: that image runs from noise, the fit counted") {
+    auto m = Model::load("shapes");
+    setThreads(1);
+    auto sprite = [](uint64_t index) {
+        const std::string file = testutil::path("sprite" + std::to_string(index) + ".png");
+        render::savePng(renderShape(shapeCode(3, index), 64), file);  // `preimage data shapes --seed 3`, image index
+        return loadImageF(file);
+    };
+    const ImageF square = sprite(1), cross = sprite(3);
+    const int fc4 = m->layerIndex("fc4");
+    REQUIRE(m->hasLearnedInverter(fc4));
+    const InversionResult weak = invert(*m, square, fc4, InversionParams{});
+    const InversionResult kept = invert(*m, cross, fc4, InversionParams{});
+    InversionParams noise;
+    noise.learnedStart = false;
+    const InversionResult plain = invert(*m, square, fc4, noise);
+    CHECK(weak.start == "noise");
+    CHECK(weak.startBrightness == 0.f);
+    CHECK(weak.objective.total == doctest::Approx(plain.objective.total).epsilon(1e-6));  // the run from noise
+    CHECK(weak.evaluations == plain.evaluations + 7);  // and the fit's seven forward passes
+    CHECK(weak.history.front().evaluations == plain.history.front().evaluations + 7);
+    CHECK(kept.start == "learned");
+    // A batch of both: each image what a batch of one gives.
+    auto batch = invertBatch(*m, {square, cross}, fc4, InversionParams{}, {0, 0});
+    CHECK(batch[0].start == "noise");
+    CHECK(batch[1].start == "learned");
+    CHECK(batch[0].evaluations == weak.evaluations);
+    CHECK(batch[1].evaluations == kept.evaluations);
+    CHECK(batch[0].objective.total == doctest::Approx(weak.objective.total).epsilon(1e-3));
+    CHECK(batch[1].objective.total == doctest::Approx(kept.objective.total).epsilon(1e-3));
+    setThreads(0);
 }

@@ -382,6 +382,36 @@ void finish(Model::Impl& M, int layerIndex, const Problem& P, Run& run, const In
     }
 }
 
+
+// The images of a batch whose learned start explains little of the target (Problem::startKept) run from noise, the
+// others from their learned starts, each group as a batch of its own; the fit's forward passes count for every image.
+std::vector<InversionResult> withoutWeakStarts(Model& model, const std::vector<ImageF>& images, int layerIndex,
+                                               const InversionParams& params, const std::vector<uint64_t>& seeds,
+                                               const ProgressFn& progress, const std::atomic<bool>* cancel, const Problem& P) {
+    std::array<std::vector<ImageF>, 2> group;  // [0]: from noise, [1]: kept
+    std::array<std::vector<uint64_t>, 2> groupSeeds;
+    for (size_t b = 0; b < images.size(); ++b) {
+        group[P.startKept[b] ? 1 : 0].push_back(images[b]);
+        groupSeeds[P.startKept[b] ? 1 : 0].push_back(seeds[b]);
+    }
+    InversionParams noise = params;
+    noise.learnedStart = false;
+    auto fromNoise = invertBatch(model, group[0], layerIndex, noise, groupSeeds[0], progress, cancel);
+    auto kept = group[1].empty() ? std::vector<InversionResult>{}
+                                 : invertBatch(model, group[1], layerIndex, params, groupSeeds[1], progress, cancel);
+    std::vector<InversionResult> out;
+    for (size_t b = 0, k = 0, j = 0; b < images.size(); ++b) {
+        if (P.startKept[b]) {
+            out.push_back(std::move(kept[k++]));
+            continue;
+        }
+        out.push_back(std::move(fromNoise[j++]));
+        out.back().evaluations += P.startEvaluations;
+        for (auto& h : out.back().history) h.evaluations += P.startEvaluations;
+    }
+    return out;
+}
+
 }  // namespace
 
 // The paper's algorithm: prepare the problem; from noise, iterate (evaluate, detect divergence, step) under the
@@ -413,6 +443,8 @@ std::vector<InversionResult> invertBatch(Model& model, const std::vector<ImageF>
     // The learned start (InversionParams::learnedStart; prepareProblem decides the rest: R = 1, no mask).
     const bool learned = starts.empty() && params.learnedStart && model.hasLearnedInverter(layerIndex);
     const Problem P = prepareProblem(model, results, params, starts, learned);
+    if (P.learned && std::count(P.startKept.begin(), P.startKept.end(), 0) > 0)
+        return withoutWeakStarts(model, images, layerIndex, params, seeds, progress, cancel, P);
 
     const int iterations = iterationsFor(params);  // a learned start's fit comes on top (P.startEvaluations)
     float lr = params.learningRate;

@@ -74,6 +74,7 @@ struct Problem {
     bool learned = false;
     int64_t startEvaluations = 0;
     std::vector<double> startBrightness;
+    std::vector<char> startKept;  // per image: the start explains the target (kLearnedStartShare); else from noise
     SobolevPreconditioner smooth;  // its preconditioner (tau in pixels of this input)
     // From noise at lambda_tv <= 1: unsmoothed from kPlainFrom on, and a rise damps the row's velocity (kRiseKeep).
     bool firstTaps = false;
