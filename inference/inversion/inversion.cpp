@@ -30,8 +30,9 @@
 // neighbouring tap's pre-image); the Sobolev one then runs at 3x the paper's rates, and an image that ends no lower
 // than it began is run again from noise. Where the model has a learned inverter for the tap, the Sobolev optimiser
 // starts from its pre-image, dimmed to the brightness the objective wants, with the schedule from noise at 5x
-// (InversionParams::learnedStart; problem.cpp, fitLearnedStart), checked at the end as a warm start is.
+// (InversionParams::learnedStart; learned_start.h), checked at the end as a warm start is.
 #include "inference/model/model_impl.h"
+#include "inference/inversion/learned_start.h"
 #include "inference/inversion/params.h"
 #include "inference/inversion/problem.h"
 #include "inference/inversion/regularizers.h"
@@ -382,35 +383,6 @@ void finish(Model::Impl& M, int layerIndex, const Problem& P, Run& run, const In
     }
 }
 
-
-// The images of a batch whose learned start explains little of the target (Problem::startKept) run from noise, the
-// others from their learned starts, each group as a batch of its own; the fit's forward passes count for every image.
-std::vector<InversionResult> withoutWeakStarts(Model& model, const std::vector<ImageF>& images, int layerIndex,
-                                               const InversionParams& params, const std::vector<uint64_t>& seeds,
-                                               const ProgressFn& progress, const std::atomic<bool>* cancel, const Problem& P) {
-    std::array<std::vector<ImageF>, 2> group;  // [0]: from noise, [1]: kept
-    std::array<std::vector<uint64_t>, 2> groupSeeds;
-    for (size_t b = 0; b < images.size(); ++b) {
-        group[P.startKept[b] ? 1 : 0].push_back(images[b]);
-        groupSeeds[P.startKept[b] ? 1 : 0].push_back(seeds[b]);
-    }
-    InversionParams noise = params;
-    noise.learnedStart = false;
-    auto fromNoise = invertBatch(model, group[0], layerIndex, noise, groupSeeds[0], progress, cancel);
-    auto kept = group[1].empty() ? std::vector<InversionResult>{}
-                                 : invertBatch(model, group[1], layerIndex, params, groupSeeds[1], progress, cancel);
-    std::vector<InversionResult> out;
-    for (size_t b = 0, k = 0, j = 0; b < images.size(); ++b) {
-        if (P.startKept[b]) {
-            out.push_back(std::move(kept[k++]));
-            continue;
-        }
-        out.push_back(std::move(fromNoise[j++]));
-        out.back().evaluations += P.startEvaluations;
-        for (auto& h : out.back().history) h.evaluations += P.startEvaluations;
-    }
-    return out;
-}
 
 }  // namespace
 
